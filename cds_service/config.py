@@ -1,0 +1,101 @@
+"""Settings: defaults, then CDS_-prefixed environment variables, then the caller's config."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from cds_service.errors import ConfigError
+
+# Every setting the service reads, with its default. The environment variable is the key
+# prefixed with CDS_ (for example CDS_AUTH). Keep README's configuration table in step.
+DEFAULTS: dict[str, Any] = {
+    # Profile: "production" (default) or "local" (make serve: auth off, console on).
+    "PROFILE": "production",
+    "PUBLIC_BASE_URL": "",
+    "MAX_REQUEST_BYTES": 8 * 1024 * 1024,
+    "MAX_JSON_DEPTH": 64,
+    "MAX_BUNDLE_ENTRIES": 20000,
+    "VALIDATE_RESPONSES": True,
+    "LOG_LEVEL": "INFO",
+    "DATA_DIR": "data",
+    # Security (issue 6).
+    "AUTH": "required",
+    "TRUSTED_ISSUERS_FILE": "",
+    "SANDBOX_PROFILE": False,
+    "REDIS_URL": "",
+    "RATE_LIMIT": "6000 per minute",
+    "JWT_LEEWAY_SECONDS": 30,
+    # FHIR access (issue 5).
+    "FHIR_SERVER_ALLOWLIST": "",
+    "FHIR_ALLOW_LOOPBACK_HTTP": False,
+    "FHIR_TIMEOUT_SECONDS": 2.0,
+    "FHIR_BUDGET_SECONDS": 0.4,
+    "FHIR_MAX_PAGES": 20,
+    "FHIR_MAX_RESOURCES": 20000,
+    "FHIR_MAX_RESPONSE_BYTES": 32 * 1024 * 1024,
+    # Persistence (issue 7).
+    "DATABASE_URL": "",
+    "AUDIT_HASH_KEY": "",
+    "AUDIT_RETENTION_DAYS": 365,
+    # Tester's console (issue 9).
+    "CONSOLE": False,
+    "FIXTURES_DIR": "fixtures",
+    # Guideline knowledge: a site may point at its own overrides file (issue 4).
+    "SITE_POLICY_FILE": "",
+}
+
+# What the "local" profile changes: a developer's laptop, never a hospital network.
+LOCAL_PROFILE: dict[str, Any] = {
+    "AUTH": "disabled",
+    "CONSOLE": True,
+    "FHIR_ALLOW_LOOPBACK_HTTP": True,
+    "FHIR_SERVER_ALLOWLIST": "http://127.0.0.1,http://localhost",
+    "PUBLIC_BASE_URL": "http://127.0.0.1:8080",
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _coerce(key: str, raw: str, default: Any) -> Any:
+    """Turn an environment string into the type of the setting's default."""
+    try:
+        if isinstance(default, bool):
+            lowered = raw.strip().lower()
+            if lowered in _TRUE:
+                return True
+            if lowered in _FALSE:
+                return False
+            raise ValueError(f"expected a boolean, got {raw!r}")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"CDS_{key}: {exc}") from exc
+    return raw
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Merge defaults, the profile, CDS_* environment variables and explicit overrides."""
+    environ = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    settings = dict(DEFAULTS)
+    profile = overrides.get("PROFILE") or environ.get("CDS_PROFILE") or DEFAULTS["PROFILE"]
+    if profile not in ("production", "local"):
+        raise ConfigError(f"CDS_PROFILE must be 'production' or 'local', not {profile!r}")
+    if profile == "local":
+        settings.update(LOCAL_PROFILE)
+    for key, default in DEFAULTS.items():
+        env_value = environ.get(f"CDS_{key}")
+        if env_value is not None:
+            settings[key] = _coerce(key, env_value, default)
+    settings.update(overrides)
+    settings["PROFILE"] = profile
+    if settings["AUTH"] not in ("required", "disabled"):
+        raise ConfigError(f"CDS_AUTH must be 'required' or 'disabled', not {settings['AUTH']!r}")
+    return settings
