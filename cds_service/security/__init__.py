@@ -1,0 +1,1 @@
+"""Security: CDS Hooks JWT authentication, trusted issuers, rate limits and hostile input."""
