@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "JWKS_CACHE_SECONDS": 3600,
     "JWKS_MIN_REFETCH_SECONDS": 10,
     "JWKS_ALLOW_LOOPBACK_HTTP": False,
+    "REDIS_KEY_PREFIX": "cds:",
     "MAX_PREFETCH_KEYS": 64,
     "MAX_DRAFT_ORDERS": 500,
     # FHIR access (issue 5).

@@ -7,11 +7,13 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import jwt
 from cryptography.hazmat.primitives import serialization
 
 from cds_service.security.local_issuer import LocalIssuer
@@ -47,6 +49,55 @@ def hs256_with_public_key(issuer: LocalIssuer, aud: str, now: float) -> str:
 def alg_none(issuer: LocalIssuer, aud: str, now: float) -> str:
     header = {"alg": "none", "typ": "JWT", "kid": issuer.kid}
     return unsigned_token(header, claims_for(issuer, aud, now))
+
+
+def bearer(token: str) -> str:
+    return f"Bearer {token}"
+
+
+def attacks(ec: LocalIssuer, rsa: LocalIssuer, aud: str) -> dict[str, tuple[str, str]]:
+    """name -> (Authorization header, expected reason fragment)."""
+    now = time.time()
+    other_key_same_kid = LocalIssuer(iss=ec.iss, kid=ec.kid)
+    stranger = LocalIssuer(iss="https://evil.example.org")
+    jku = "https://evil.example.org/jwks.json"
+    return {
+        "expired": (bearer(ec.sign(aud, now=now - 3600)), "ExpiredSignature"),
+        "iat in future": (bearer(ec.sign(aud, now=now + 600)), "ImmatureSignature"),
+        "wrong aud": (bearer(ec.sign("https://cds.example.org/cds-services")), "Audience"),
+        "wrong iss": (bearer(stranger.sign(aud)), "untrusted issuer"),
+        "untrusted jku": (bearer(ec.sign(aud, jku=jku)), "jku"),
+        "unknown kid": (bearer(ec.sign(aud, headers={"kid": "nope"})), "unknown kid"),
+        "bad signature": (bearer(other_key_same_kid.sign(aud)), "Signature"),
+        "alg none": (bearer(alg_none(ec, aud, now)), "algorithm 'none'"),
+        "HS256 with public key": (bearer(hs256_with_public_key(ec, aud, now)), "HS256"),
+        "alg other than the key's": (bearer(rsa.sign(aud, headers={"alg": "PS384"})), "key"),
+        "alg of another curve": (bearer(relabelled(ec.sign(aud), "ES256", ec.kid)), "key"),
+        "missing jti": (bearer(ec.sign(aud, claims={"jti": None})), "jti"),
+        "missing exp": (bearer(_without(ec, "exp", aud)), "exp"),
+        "missing iat": (bearer(_without(ec, "iat", aud)), "iat"),
+        "exp too far ahead": (bearer(ec.sign(aud, lifetime=86400)), "too far"),
+        "missing header": ("", "missing"),
+        "not bearer": (f"Basic {ec.sign(aud)}", "malformed"),
+        "garbage token": ("Bearer abc.def.ghi", "DecodeError"),
+        "two tokens": (f"Bearer {ec.sign(aud)} {ec.sign(aud)}", "malformed"),
+        "wrong typ": (bearer(ec.sign(aud, headers={"typ": "at+jwt"})), "typ"),
+        "missing kid": (bearer(ec.sign(aud, headers={"kid": None})), "kid"),
+    }
+
+
+def relabelled(token: str, alg: str, kid: str) -> str:
+    """The same signature under a header that names another algorithm."""
+    _, body, signature = token.split(".")
+    header = unsigned_token({"alg": alg, "typ": "JWT", "kid": kid}, {}).split(".")[0]
+    return f"{header}.{body}.{signature}"
+
+
+def _without(issuer: LocalIssuer, claim: str, aud: str) -> str:
+    payload = {"iss": issuer.iss, "aud": aud, "jti": "j-" + claim}
+    payload |= {"iat": int(time.time()), "exp": int(time.time()) + 60}
+    payload.pop(claim)
+    return jwt.encode(payload, issuer._key, algorithm="ES384", headers={"kid": issuer.kid})
 
 
 class JwksServer:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import jwt
 import pytest
 
 from cds_service.security.issuers import TrustedIssuer, parse_issuers
@@ -12,7 +11,7 @@ from cds_service.security.jwks import JwksFetcher
 from cds_service.security.local_issuer import LocalIssuer
 from cds_service.security.replay import MemoryReplayStore
 from cds_service.security.verifier import AuthFailure, TokenVerifier, VerifierSettings
-from tests.security_support import JwksServer, alg_none, hs256_with_public_key, unsigned_token
+from tests.security_support import JwksServer, attacks, bearer
 
 AUD = "https://cds.example.org/cds-services/myopathy-patient-view"
 EHR = "https://ehr.example.org"
@@ -32,10 +31,6 @@ def make_verifier(*issuers: LocalIssuer, **kwargs: object) -> TokenVerifier:
     document = {"issuers": [i.issuer_entry() for i in issuers]}
     trusted = parse_issuers(document, allow_loopback_http=False)
     return TokenVerifier(trusted, JwksFetcher(), MemoryReplayStore(), **kwargs)  # type: ignore[arg-type]
-
-
-def bearer(token: str) -> str:
-    return f"Bearer {token}"
 
 
 @pytest.mark.parametrize("algorithm", ["ES384", "ES256", "ES512", "RS384", "RS256", "PS256"])
@@ -60,59 +55,14 @@ def test_tenant_is_checked_when_the_issuer_lists_tenants(ec_issuer: LocalIssuer)
             verifier.verify(bearer(token), AUD)
 
 
-def _attacks(ec: LocalIssuer, rsa: LocalIssuer) -> dict[str, tuple[str, str]]:
-    """name -> (Authorization header, expected reason fragment)."""
-    now = time.time()
-    other_key_same_kid = LocalIssuer(iss=EHR, kid=ec.kid)
-    stranger = LocalIssuer(iss="https://evil.example.org")
-    jku = "https://evil.example.org/jwks.json"
-    return {
-        "expired": (bearer(ec.sign(AUD, now=now - 3600)), "ExpiredSignature"),
-        "iat in future": (bearer(ec.sign(AUD, now=now + 600)), "ImmatureSignature"),
-        "wrong aud": (bearer(ec.sign("https://cds.example.org/cds-services")), "Audience"),
-        "wrong iss": (bearer(stranger.sign(AUD)), "untrusted issuer"),
-        "untrusted jku": (bearer(ec.sign(AUD, jku=jku)), "jku"),
-        "unknown kid": (bearer(ec.sign(AUD, headers={"kid": "nope"})), "unknown kid"),
-        "bad signature": (bearer(other_key_same_kid.sign(AUD)), "Signature"),
-        "alg none": (bearer(alg_none(ec, AUD, now)), "algorithm 'none'"),
-        "HS256 with public key": (bearer(hs256_with_public_key(ec, AUD, now)), "HS256"),
-        "alg other than the key's": (bearer(rsa.sign(AUD, headers={"alg": "PS384"})), "key"),
-        "alg of another curve": (bearer(_relabelled(ec.sign(AUD), "ES256", ec.kid)), "key"),
-        "missing jti": (bearer(ec.sign(AUD, claims={"jti": None})), "jti"),
-        "missing exp": (bearer(_without(ec, "exp")), "exp"),
-        "missing iat": (bearer(_without(ec, "iat")), "iat"),
-        "exp too far ahead": (bearer(ec.sign(AUD, lifetime=86400)), "too far"),
-        "missing header": ("", "missing"),
-        "not bearer": (f"Basic {ec.sign(AUD)}", "malformed"),
-        "garbage token": ("Bearer abc.def.ghi", "DecodeError"),
-        "two tokens": (f"Bearer {ec.sign(AUD)} {ec.sign(AUD)}", "malformed"),
-        "wrong typ": (bearer(ec.sign(AUD, headers={"typ": "at+jwt"})), "typ"),
-        "missing kid": (bearer(ec.sign(AUD, headers={"kid": None})), "kid"),
-    }
-
-
-def _relabelled(token: str, alg: str, kid: str) -> str:
-    """The same signature under a header that names another algorithm."""
-    _, body, signature = token.split(".")
-    header = unsigned_token({"alg": alg, "typ": "JWT", "kid": kid}, {}).split(".")[0]
-    return f"{header}.{body}.{signature}"
-
-
-def _without(issuer: LocalIssuer, claim: str) -> str:
-    payload = {"iss": issuer.iss, "aud": AUD, "jti": "j-" + claim}
-    payload |= {"iat": int(time.time()), "exp": int(time.time()) + 60}
-    payload.pop(claim)
-    return jwt.encode(payload, issuer._key, algorithm="ES384", headers={"kid": issuer.kid})
-
-
-ATTACK_NAMES = list(_attacks(LocalIssuer(), LocalIssuer(algorithm="RS256")))
+ATTACK_NAMES = list(attacks(LocalIssuer(), LocalIssuer(algorithm="RS256"), AUD))
 
 
 @pytest.mark.parametrize("name", ATTACK_NAMES)
 def test_attack_is_refused_with_its_reason(
     name: str, ec_issuer: LocalIssuer, rsa_issuer: LocalIssuer
 ) -> None:
-    header, fragment = _attacks(ec_issuer, rsa_issuer)[name]
+    header, fragment = attacks(ec_issuer, rsa_issuer, AUD)[name]
     with pytest.raises(AuthFailure) as caught:
         make_verifier(ec_issuer, rsa_issuer).verify(header, AUD)
     assert fragment.lower() in caught.value.reason.lower()

@@ -57,7 +57,8 @@ def trusted_issuers(app: Flask) -> dict[str, TrustedIssuer]:
 
 def _replay_store(app: Flask) -> ReplayStore:
     if app.config["REDIS_URL"]:
-        return RedisReplayStore.from_url(app.config["REDIS_URL"])
+        prefix = f"{app.config['REDIS_KEY_PREFIX']}jti:"
+        return RedisReplayStore.from_url(app.config["REDIS_URL"], prefix=prefix)
     return MemoryReplayStore()
 
 
@@ -69,9 +70,7 @@ def _log_posture(app: Flask, issuers: dict[str, TrustedIssuer], auth_required: b
         )
         return
     if not issuers:
-        log.warning(
-            "no trusted issuers (CDS_TRUSTED_ISSUERS_FILE unset): every call will get 401"
-        )
+        log.warning("no trusted issuers (CDS_TRUSTED_ISSUERS_FILE unset): every call will get 401")
     if not app.config["REDIS_URL"]:
         log.info("jti replay store is in-process; set CDS_REDIS_URL when several workers serve")
     log.info("JWT authentication required; %d trusted issuer(s)", len(issuers))

@@ -52,9 +52,8 @@ def _authenticate() -> None:
     try:
         g.cds_client = verifier.verify(request.headers.get("Authorization"), audience_for(request))
     except AuthFailure as exc:
-        log.warning(
-            "authentication refused: %s (%s %s)", exc.reason, request.method, repr(request.path)[:120]
-        )
+        path = repr(request.path)[:120]
+        log.warning("authentication refused: %s (%s %s)", exc.reason, request.method, path)
         raise Unauthorized("a valid CDS Hooks JWT is required") from None
     except ReplayStoreUnavailable as exc:
         log.error("jti replay store unavailable (%s): refusing the call", exc)

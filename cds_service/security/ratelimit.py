@@ -48,7 +48,7 @@ def build_limiter(app: Flask) -> Limiter:
         ],
         storage_uri=redis_url or "memory://",
         storage_options={"socket_timeout": 1, "socket_connect_timeout": 1} if redis_url else {},
-        key_prefix="cds-rate",
+        key_prefix=f"{app.config['REDIS_KEY_PREFIX']}rate",
         # A rate-limit store outage must not take the service down with it.
         swallow_errors=True,
         in_memory_fallback_enabled=bool(redis_url),
