@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from flask import Flask
 
-from cds_service import api, http_errors, web
+from cds_service import api, http_errors, security, web
 from cds_service.config import load_settings
 from cds_service.guideline import load_engine
 from cds_service.openapi import build_openapi
@@ -40,6 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     http_errors.init_app(app)
     web.init_app(app)
+    security.init_app(app)
     app.register_blueprint(api.bp)
     log.info("knowledge %s loaded; profile %s", engine.version, settings["PROFILE"])
     return app
