@@ -104,7 +104,9 @@ class AuditWriter:
         max_backoff_seconds: float = 5.0,
     ) -> None:
         self._engine = engine
-        self._queue: queue.Queue[AuditEntry] = queue.Queue(maxsize=capacity)
+        # Bounded by counting in-flight entries (queued or being written), not by the Queue.
+        self._capacity = capacity
+        self._queue: queue.Queue[AuditEntry | None] = queue.Queue()
         self._batch_size = batch_size
         self._max_backoff = max_backoff_seconds
         self._lock = threading.Lock()
@@ -121,13 +123,12 @@ class AuditWriter:
             self._count_drop(1)
             return
         with self._lock:
-            try:
-                self._queue.put_nowait(entry)
-            except queue.Full:
+            if self._in_flight >= self._capacity:
                 self.stats.dropped += 1
-                log.error("audit queue full: hook-call record dropped (total %d)", self.stats.dropped)
+                log.error("audit queue full: record dropped (total %d)", self.stats.dropped)
                 return
             self._in_flight += 1
+            self._queue.put_nowait(entry)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every submitted entry is written or given up; False on timeout."""
@@ -142,8 +143,11 @@ class AuditWriter:
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush what is queued (shutdown), then stop the thread."""
+        if self._closing.is_set():
+            return
         self.flush(timeout)
         self._closing.set()
+        self._queue.put_nowait(None)
         self._thread.join(timeout=1.0)
 
     def _run(self) -> None:
@@ -196,20 +200,20 @@ class AuditWriter:
         log.error("audit write failed: %s", type(exc).__name__)
 
     def _next_batch(self) -> list[AuditEntry] | None:
-        while True:
+        first = self._queue.get()  # blocks: an idle writer costs no CPU
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < self._batch_size:
             try:
-                first = self._queue.get(timeout=0.2)
+                item = self._queue.get_nowait()
             except queue.Empty:
-                if self._closing.is_set():
-                    return None
-                continue
-            batch = [first]
-            while len(batch) < self._batch_size:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            return batch
+                break
+            if item is None:
+                self._queue.put_nowait(None)  # let the loop see the stop after this batch
+                break
+            batch.append(item)
+        return batch
 
     def _count_drop(self, count: int) -> None:
         with self._lock:

@@ -119,6 +119,10 @@ class Store:
         """Wait for queued audit records to be written (tests, shutdown)."""
         return self.audit.flush(timeout)
 
+    def forget_connections(self) -> None:
+        """In a forked child: drop the parent's pooled connections without closing them."""
+        self.engine.dispose(close=False)
+
     def close(self) -> None:
         self.audit.close()
         self.engine.dispose()
