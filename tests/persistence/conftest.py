@@ -10,12 +10,15 @@ from typing import Any
 
 import psycopg
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from cds_service import create_app
 from cds_service.persistence import migrate
 from cds_service.persistence.db import make_engine, resolve_url
-from cds_service.persistence.models import Base
+from persistence_helpers import reset_postgres
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -56,7 +59,7 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> It
     database_url = ""
     if backend == "postgresql":
         database_url = request.getfixturevalue("postgres_database")
-        _reset_postgres(database_url)
+        reset_postgres(database_url)
     yield {
         "DATABASE_URL": database_url,
         "DATA_DIR": str(tmp_path / "data"),
@@ -74,14 +77,24 @@ def engine(settings: dict[str, Any]) -> Iterator[Engine]:
     eng.dispose()
 
 
-def _reset_postgres(sqlalchemy_url: str) -> None:
-    """Drop every table (and Alembic's version) so each test starts from an empty database."""
-    dsn = make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(
-        hide_password=False
-    )
-    names = [table.name for table in Base.metadata.sorted_tables] + ["alembic_version"]
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SET client_min_messages = warning")
-        for name in names:
-            conn.execute(f'DROP TABLE IF EXISTS "{name}" CASCADE')
+def migrate_url(database_url: str, data_dir: str) -> None:
+    """What an operator runs before starting on PostgreSQL: `cds-service db upgrade`."""
+    eng = make_engine(resolve_url(database_url, data_dir))
+    migrate.upgrade(eng)
+    eng.dispose()
 
+
+@pytest.fixture
+def app(settings: dict[str, Any]) -> Iterator[Flask]:
+    """The HTTP app on the backend (auth off: authentication is another suite's concern)."""
+    if settings["DATABASE_URL"]:
+        migrate_url(settings["DATABASE_URL"], settings["DATA_DIR"])
+    application = create_app({"AUTH": "disabled", **settings})
+    application.config["TESTING"] = True
+    yield application
+    application.extensions["cds_store"].close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

@@ -6,9 +6,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 
 from cds_service.persistence.audit import AuditEntry, CardEntry
+from cds_service.persistence.models import Base
 
 
 def table_count(engine: Engine, table: str, where: str = "") -> int:
@@ -44,7 +47,7 @@ def feedback(
     at: str = "2026-11-20T10:00:00Z",
     reason: str | None = "not-applicable",
     comment: str | None = None,
-    suggestion: str = "s-1",
+    suggestion: str = "0b9c0e0e-5d7e-4a59-9d55-2f2b8a3c1a11",
 ) -> dict[str, Any]:
     """A feedback item as the schema loads it."""
     item: dict[str, Any] = {"card": card, "outcome": outcome, "outcomeTimestamp": at}
@@ -58,3 +61,18 @@ def feedback(
             block["userComment"] = comment
         item["overrideReason"] = block
     return item
+
+
+def libpq_dsn(sqlalchemy_url: str) -> str:
+    return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(
+        hide_password=False
+    )
+
+
+def reset_postgres(sqlalchemy_url: str) -> None:
+    """Drop every table (and Alembic's version) so each test starts from an empty database."""
+    names = [table.name for table in Base.metadata.sorted_tables] + ["alembic_version"]
+    with psycopg.connect(libpq_dsn(sqlalchemy_url), autocommit=True) as conn:
+        conn.execute("SET client_min_messages = warning")
+        for name in names:
+            conn.execute(f'DROP TABLE IF EXISTS "{name}" CASCADE')

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from persistence_helpers import audit_entry, feedback, table_count
+from persistence_helpers import audit_entry, feedback, reset_postgres, table_count
 from sqlalchemy import Engine, inspect, text
 
 from cds_service.errors import ConfigError, InvalidRequest
@@ -52,9 +52,7 @@ def test_sqlite_default_upgrades_itself_on_start(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_postgres_behind_schema_refuses_to_start(postgres_database: str) -> None:
-    from conftest import _reset_postgres
-
-    _reset_postgres(postgres_database)
+    reset_postgres(postgres_database)
     with pytest.raises(SchemaOutOfDate, match="cds-service db upgrade"):
         Store.open({"DATABASE_URL": postgres_database, "DATA_DIR": "unused"})
 
