@@ -145,7 +145,9 @@ class Medication:
     codings: tuple[Coding, ...]
     ingredients: frozenset[str]  # "lorazepam", "prednisone", ...
     classes: frozenset[str]  # see the class constants above
-    matched_by: tuple[str, ...]  # "rxnorm-ingredient:6470", "rxnorm-product:197901", "name:lorazepam"
+    matched_by: tuple[
+        str, ...
+    ]  # "rxnorm-ingredient:6470", "rxnorm-product:197901", "name:lorazepam"
     status: str | None
     intent: str | None
     authored_on: datetime | None
