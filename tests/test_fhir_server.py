@@ -183,7 +183,7 @@ def test_synthea_transaction_bundle_references_are_searchable(tmp_path: Path) ->
     if not path.exists():
         pytest.skip("shared third-party data not present")
     store = load_store(None, [path])
-    (patient_id,) = store.by_type["Patient"]
+    patient_id = store.by_type["Patient"][0]["id"]
     with running_server(create_fhir_app(store)) as url:
         body = get(f"{url}/MedicationRequest", patient=patient_id)
         codes = {

@@ -16,8 +16,8 @@ import orjson
 from flask import Flask, Response, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from cds_service.fhir.search import UnsupportedSearch
 from cds_service.fhir.store import SEARCH_TYPES, FixtureStore
+from cds_service.fhir_search import SearchError
 
 FHIR_JSON = "application/fhir+json"
 FAULT_MODES = ("timeout", "5xx", "429", "malformed")
@@ -103,7 +103,7 @@ def _page(
         count = min(int(params.get("_count", [DEFAULT_PAGE_SIZE])[0]), MAX_PAGE_SIZE)
         offset = max(int(params.get("_offset", ["0"])[0]), 0)
     except ValueError as exc:
-        raise UnsupportedSearch("_count and _offset must be integers") from exc
+        raise SearchError("_count and _offset must be integers") from exc
     count = max(count, 0)
     query = [(k, v) for k, values in params.items() if k != "_offset" for v in values]
     bundle: dict[str, Any] = {
@@ -192,7 +192,7 @@ def create_fhir_app(
         try:
             hits = store.search(rtype, params)
             return fhir_response(_page(hits, rtype, params, request.url_root))
-        except UnsupportedSearch as exc:
+        except SearchError as exc:
             return outcome(400, "not-supported", str(exc))
 
     return app

@@ -1,14 +1,16 @@
-"""In-memory resources of the fixture FHIR server, loaded from FHIR Bundles."""
+"""Resources of the fixture FHIR server, loaded from FHIR Bundles (fixtures and Synthea)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from cds_service.fhir.search import evaluate
+from cds_service.fhir_search import InMemoryFhir
+from cds_service.fixtures import roll
 
 SEARCH_TYPES = (
     "Patient",
@@ -34,10 +36,14 @@ def _rewrite_references(node: Any, aliases: Mapping[str, str]) -> Any:
 
 
 def bundle_resources(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The bundle's resources with ids, references rewritten to `Type/id`."""
-    entries = [e for e in bundle.get("entry") or [] if isinstance(e.get("resource"), dict)]
+    """The bundle's resources that have an id, references rewritten to `Type/id`."""
+    entries = [
+        e
+        for e in bundle.get("entry") or []
+        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+    ]
     aliases = {
-        e["fullUrl"]: f"{e['resource']['resourceType']}/{e['resource']['id']}"
+        e["fullUrl"]: f"{e['resource'].get('resourceType')}/{e['resource']['id']}"
         for e in entries
         if e.get("fullUrl") and e["resource"].get("id")
     }
@@ -48,24 +54,13 @@ def bundle_resources(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-class FixtureStore:
-    """Resources by type and id; `search` evaluates the prefetch query subset."""
-
-    def __init__(self, resources: Iterable[Mapping[str, Any]]) -> None:
-        self.by_type: dict[str, dict[str, dict[str, Any]]] = {}
-        for resource in resources:
-            self.by_type.setdefault(resource["resourceType"], {})[resource["id"]] = dict(resource)
+class FixtureStore(InMemoryFhir):
+    """The foundation's in-memory search, fed from bundle files with relative dates rolled."""
 
     @classmethod
-    def from_files(cls, paths: Iterable[Path]) -> FixtureStore:
+    def from_files(cls, paths: Iterable[Path], now: datetime | None = None) -> FixtureStore:
+        now = now or datetime.now(UTC)
         resources: list[dict[str, Any]] = []
         for path in paths:
-            resources.extend(bundle_resources(orjson.loads(Path(path).read_bytes())))
+            resources.extend(bundle_resources(roll(orjson.loads(Path(path).read_bytes()), now)))
         return cls(resources)
-
-    def read(self, rtype: str, rid: str) -> dict[str, Any] | None:
-        return self.by_type.get(rtype, {}).get(rid)
-
-    def search(self, rtype: str, params: Mapping[str, list[str]]) -> list[dict[str, Any]]:
-        """Matching resources, sorted per `_sort`; paging is the caller's business."""
-        return evaluate(list(self.by_type.get(rtype, {}).values()), rtype, params)
