@@ -21,16 +21,16 @@ class Origin:
 
     scheme: str
     host: str
-    port: int
+    port: int | None  # None: any port (an allow-list entry for a loopback host without a port)
     segments: tuple[str, ...]
 
     def contains(self, other: Origin) -> bool:
         """True when `other` is this base or below it (whole path segments)."""
-        return (self.scheme, self.host, self.port) == (
-            other.scheme,
-            other.host,
-            other.port,
-        ) and other.segments[: len(self.segments)] == self.segments
+        return (
+            (self.scheme, self.host) == (other.scheme, other.host)
+            and self.port in (None, other.port)
+            and other.segments[: len(self.segments)] == self.segments
+        )
 
 
 def is_loopback(host: str) -> bool:
@@ -66,6 +66,10 @@ def parse_origin(url: str) -> Origin:
     return Origin(scheme, host, port or _DEFAULT_PORTS[scheme], segments)
 
 
+def _has_port(url: str) -> bool:
+    return urlsplit(url).port is not None
+
+
 @dataclass(frozen=True)
 class ServerPolicy:
     """FHIR_SERVER_ALLOWLIST + FHIR_ALLOW_LOOPBACK_HTTP, applied to every outgoing URL."""
@@ -81,9 +85,13 @@ class ServerPolicy:
             if not entry:
                 continue
             try:
-                origins.append(parse_origin(entry))
+                origin = parse_origin(entry)
             except FhirForbiddenServer as exc:
                 raise ConfigError(f"CDS_FHIR_SERVER_ALLOWLIST entry {entry!r}: {exc}") from exc
+            if is_loopback(origin.host) and not _has_port(entry):
+                # Development servers on this machine pick their ports freely.
+                origin = Origin(origin.scheme, origin.host, None, origin.segments)
+            origins.append(origin)
         return cls(tuple(origins), bool(allow_loopback_http))
 
     def check(self, url: str) -> Origin:

@@ -151,13 +151,15 @@ class FhirGateway:
         return Deadline(self.settings.budget)
 
     def fetch_many(
-        self, target: FhirTarget, queries: Mapping[str, str], deadline: Deadline
+        self, target: FhirTarget, jobs: Mapping[str, str | dict[str, Any]], deadline: Deadline
     ) -> dict[str, Any]:
-        """Run every query at once; each value is the resource/Bundle or the FhirError raised."""
+        """Run every job at once: a query string is fetched, a Bundle has its next pages followed.
+
+        Each result is the resource/Bundle, or the FhirError that stopped it.
+        """
         self.policy.check(target.base)
         futures: dict[str, Future[Any]] = {
-            key: self.pool.submit(self.fetch, target, query, deadline)
-            for key, query in queries.items()
+            key: self.pool.submit(self._run_job, target, job, deadline) for key, job in jobs.items()
         }
         wait(futures.values(), timeout=max(0.0, deadline.remaining()) + 0.05)
         results: dict[str, Any] = {}
@@ -167,10 +169,18 @@ class FhirGateway:
                 results[key] = FhirTimeout("time budget exhausted")
                 continue
             error = future.exception()
+            if error is not None and not isinstance(error, FhirError):
+                log.error("fhir fetch of %s failed unexpectedly: %s", key, type(error).__name__)
+                error = FhirMalformed("unexpected failure while reading the response")
             results[key] = error if error is not None else future.result()
-        failed = {k: type(v).__name__ for k, v in results.items() if isinstance(v, Exception)}
-        log.info("fhir fetch: %d queries, %d failed %s", len(queries), len(failed), failed or "")
+        failed = {k: v.reason for k, v in results.items() if isinstance(v, FhirError)}
+        log.info("fhir fetch: %d jobs, failed: %s", len(jobs), failed or "none")
         return results
+
+    def _run_job(self, target: FhirTarget, job: str | dict[str, Any], deadline: Deadline) -> Any:
+        if isinstance(job, str):
+            return self.fetch(target, job, deadline)
+        return self.follow_pages(target, job, deadline)
 
     def fetch(self, target: FhirTarget, query: str, deadline: Deadline) -> Any:
         """One prefetch query (relative to fhirServer): a resource, or all pages of a Bundle."""
@@ -205,9 +215,12 @@ class FhirGateway:
         return merged
 
     def _absolute(self, base: str, query: str) -> str:
-        if "://" in query or query.startswith("//"):
+        path = query.split("?", 1)[0]
+        if ":" in path or query.startswith("//"):
             raise FhirForbiddenServer("prefetch queries must be relative to fhirServer")
-        return base.rstrip("/") + "/" + query.lstrip("/")
+        url = base.rstrip("/") + "/" + query.lstrip("/")
+        self.policy.check_within(base, url)
+        return url
 
     def _get(self, target: FhirTarget, url: str, deadline: Deadline) -> dict[str, Any]:
         """GET, retrying 429/502/503/504 a bounded number of times while the budget allows."""
