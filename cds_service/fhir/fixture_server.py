@@ -138,6 +138,8 @@ def create_fhir_app(
     app = Flask("cds_fixture_fhir")
     faults = faults or Faults()
     app.extensions["fixture_faults"] = faults
+    seen: list[str] = []  # "GET /Observation" per data request, for tests and benchmarks
+    app.extensions["fixture_requests"] = seen
 
     @app.after_request
     def cors(response: Response) -> Response:
@@ -151,6 +153,7 @@ def create_fhir_app(
     def inject() -> Response | None:
         if request.method == "OPTIONS" or request.path == "/metadata":
             return None
+        seen.append(f"{request.method} {request.path}")
         if faults.latency_ms:
             time.sleep(faults.latency_ms / 1000)
         if required_token and request.headers.get("Authorization") != f"Bearer {required_token}":
