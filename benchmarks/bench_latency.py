@@ -16,7 +16,7 @@ import orjson
 
 from benchmarks import synth
 from benchmarks.common import SERVICES, Options, Section, Target, bench_app
-from benchmarks.stats import Budget, Summary, fmt_ms, interleaved, summarize
+from benchmarks.stats import Budget, fmt_ms, interleaved, summarize
 from cds_service.floor import PATH as FLOOR_PATH
 from fhir_mappings.validation import VALIDATION_MEMO
 

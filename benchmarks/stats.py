@@ -51,9 +51,7 @@ class Budget:
     warmup: int = 2
 
 
-def interleaved(
-    ops: dict[str, Callable[[], object]], budget: Budget
-) -> dict[str, list[float]]:
+def interleaved(ops: dict[str, Callable[[], object]], budget: Budget) -> dict[str, list[float]]:
     """Time several operations round-robin, so machine load drifts hit them all alike."""
     for _ in range(budget.warmup):
         for op in ops.values():

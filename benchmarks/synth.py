@@ -26,20 +26,49 @@ TYPICAL = 200
 
 # (loinc, display, unit, normal low, normal high, typical value range) - guideline labs.
 LABS = [
-    ("2157-6", "Creatine kinase [Enzymatic activity/volume] in Serum or Plasma", "U/L", 26, 192,
-     (150, 4000)),
-    ("1761-6", "Aldolase [Enzymatic activity/volume] in Serum or Plasma", "U/L", 1.0, 7.5,
-     (3, 25)),
-    ("1920-8", "Aspartate aminotransferase [Enzymatic activity/volume] in Serum or Plasma",
-     "U/L", 10, 40, (15, 180)),
-    ("1742-6", "Alanine aminotransferase [Enzymatic activity/volume] in Serum or Plasma",
-     "U/L", 7, 56, (10, 160)),
-    ("14804-9", "Lactate dehydrogenase [Enzymatic activity/volume] by Lactate to pyruvate reaction",
-     "U/L", 140, 280, (150, 700)),
+    (
+        "2157-6",
+        "Creatine kinase [Enzymatic activity/volume] in Serum or Plasma",
+        "U/L",
+        26,
+        192,
+        (150, 4000),
+    ),
+    ("1761-6", "Aldolase [Enzymatic activity/volume] in Serum or Plasma", "U/L", 1.0, 7.5, (3, 25)),
+    (
+        "1920-8",
+        "Aspartate aminotransferase [Enzymatic activity/volume] in Serum or Plasma",
+        "U/L",
+        10,
+        40,
+        (15, 180),
+    ),
+    (
+        "1742-6",
+        "Alanine aminotransferase [Enzymatic activity/volume] in Serum or Plasma",
+        "U/L",
+        7,
+        56,
+        (10, 160),
+    ),
+    (
+        "14804-9",
+        "Lactate dehydrogenase [Enzymatic activity/volume] by Lactate to pyruvate reaction",
+        "U/L",
+        140,
+        280,
+        (150, 700),
+    ),
     ("4537-7", "Erythrocyte sedimentation rate by Westergren method", "mm/h", 0, 20, (5, 80)),
     ("1988-5", "C reactive protein [Mass/volume] in Serum or Plasma", "mg/L", 0, 5, (1, 60)),
-    ("6598-7", "Troponin T.cardiac [Mass/volume] in Serum or Plasma", "ng/mL", 0, 0.01,
-     (0.001, 0.05)),
+    (
+        "6598-7",
+        "Troponin T.cardiac [Mass/volume] in Serum or Plasma",
+        "ng/mL",
+        0,
+        0.01,
+        (0.001, 0.05),
+    ),
 ]
 VITALS = [
     ("8480-6", "Systolic blood pressure", "mm[Hg]", 90, 130, (105, 160)),
@@ -53,8 +82,15 @@ DRUGS = [
     ("105586", "Methotrexate 10 MG Oral Tablet", 10, 1.5, 1, 1, "wk"),
     ("3322", "Diazepam 5 MG Oral Tablet", 5, 1, 2, 1, "d"),
     ("314076", "lisinopril 10 MG Oral Tablet", 10, 1, 1, 1, "d"),
-    ("860975", "24 HR metformin hydrochloride 500 MG Extended Release Oral Tablet", 500, 2, 1,
-     1, "d"),
+    (
+        "860975",
+        "24 HR metformin hydrochloride 500 MG Extended Release Oral Tablet",
+        500,
+        2,
+        1,
+        1,
+        "d",
+    ),
     ("617312", "atorvastatin 10 MG Oral Tablet", 10, 1, 1, 1, "d"),
     ("310965", "Ibuprofen 200 MG Oral Tablet", 200, 2, 3, 1, "d"),
     ("197943", "methocarbamol 500 MG Oral Tablet", 500, 2, 3, 1, "d"),
@@ -70,8 +106,8 @@ OTHER_CONDITIONS = [
 
 
 def _ts(now: datetime, days_ago: float) -> str:
-    return (now - timedelta(days=days_ago)).replace(microsecond=0).isoformat().replace(
-        "+00:00", "Z"
+    return (
+        (now - timedelta(days=days_ago)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     )
 
 
