@@ -6,7 +6,7 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -32,12 +32,12 @@ class ContentMemo:
 
     def __init__(self, size: int = DEFAULT_SIZE) -> None:
         self.size = size
-        self._items: OrderedDict[bytes, Any] = OrderedDict()
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, digest: bytes) -> tuple[bool, Any]:
+    def get(self, digest: Hashable) -> tuple[bool, Any]:
         with self._lock:
             if digest in self._items:
                 self._items.move_to_end(digest)
@@ -46,7 +46,7 @@ class ContentMemo:
             self.misses += 1
             return False, None
 
-    def put(self, digest: bytes, result: Any) -> None:
+    def put(self, digest: Hashable, result: Any) -> None:
         with self._lock:
             self._items[digest] = result
             if len(self._items) > self.size:

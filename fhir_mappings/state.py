@@ -29,6 +29,7 @@ from fhir_mappings.domain import (
     Series,
 )
 from fhir_mappings.medications import MedicationIndex, index_medications, map_medication_request
+from fhir_mappings.memo import ContentMemo, content_digest
 from fhir_mappings.observations import is_relevant, map_observation
 from fhir_mappings.terminology import Terminology, load_terminology
 from fhir_mappings.validation import repair, validation_problem
@@ -80,6 +81,13 @@ def _ref(res: dict[str, Any]) -> str:
     return f"{res.get('resourceType')}/{raw.string(res, 'id') or '?'}"
 
 
+# Observations, Conditions and AllergyIntolerances map the same whatever the request (no
+# `now`, no references): their outcome is remembered per content digest, since EHRs resend
+# the same record on every chart open (issue 8). Frozen domain objects are safe to share.
+_PURE_TYPES = frozenset({"Observation", "Condition", "AllergyIntolerance"})
+OUTCOME_MEMO = ContentMemo(size=20_000)
+
+
 class _Mapper:
     """Dispatches resources by resourceType; every resource is isolated by try/except."""
 
@@ -106,9 +114,34 @@ class _Mapper:
 
     def add(self, res: dict[str, Any], *, draft: bool = False) -> None:
         try:
-            self._dispatch(res, draft)
+            if res.get("resourceType") in _PURE_TYPES:
+                self._add_remembered(res)
+            else:
+                self._dispatch(res, draft)
         except Exception as exc:  # a mapping bug must cost one resource, never the hook
             self.issues.append(MappingIssue(_ref(res), f"not mapped: {type(exc).__name__}"))
+
+    def _add_remembered(self, res: dict[str, Any]) -> None:
+        """_dispatch for a type whose outcome depends on the resource alone (memoised)."""
+        digest = content_digest(res)
+        key = (id(self.term), digest)
+        found, outcome = OUTCOME_MEMO.get(key) if digest else (False, None)
+        if not found or outcome is None:
+            scratch = _Mapper(self.term, self.now)
+            scratch._dispatch(res, False)
+            outcome = (
+                tuple(scratch.measurements),
+                tuple(scratch.conditions),
+                tuple(scratch.allergies),
+                tuple(scratch.issues),
+            )
+            if digest:
+                OUTCOME_MEMO.put(key, outcome)
+        measurements, conditions, allergies, issues = outcome
+        self.measurements += measurements
+        self.conditions += conditions
+        self.allergies += allergies
+        self.issues += issues
 
     def _dispatch(self, res: dict[str, Any], draft: bool) -> None:
         rtype = res.get("resourceType")
