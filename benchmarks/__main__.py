@@ -142,7 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     print(report)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.md").write_text(report)
-    raw = {"machine": info, "argv": argv, "sections": [s.__dict__ for s in sections]}
+    for section in sections:
+        for name, text in section.files.items():
+            (args.out / name).write_text(text)
+    raw = {
+        "machine": info,
+        "argv": argv,
+        "sections": [{k: v for k, v in s.__dict__.items() if k != "files"} for s in sections],
+    }
     (args.out / "report.json").write_bytes(
         orjson.dumps(raw, option=orjson.OPT_INDENT_2, default=str)
     )

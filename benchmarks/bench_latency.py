@@ -3,7 +3,8 @@
 floor = the same request body through the same Flask test client to POST /_bench/empty-cards,
 which does json.loads of the body and answers an empty card list (cds_service/floor.py).
 "warm" repeats the same body, as an EHR does on every chart open; "cold" forgets the
-validation memo before each call, as for a record the worker has never seen.
+mapping memos (fhir_mappings validation verdicts and per-resource outcomes) before each call,
+as for a record the worker has never seen.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from benchmarks import synth
 from benchmarks.common import SERVICES, Options, Section, Target, bench_app
 from benchmarks.stats import Budget, fmt_ms, interleaved, summarize
 from cds_service.floor import PATH as FLOOR_PATH
+from fhir_mappings.state import OUTCOME_MEMO
 from fhir_mappings.validation import VALIDATION_MEMO
 
 JSON = "application/json"
@@ -57,6 +59,7 @@ def measure(opts: Options, sizes: tuple[int, ...]) -> list[dict[str, Any]]:
 
             def cold(call: Any = call) -> Any:
                 VALIDATION_MEMO.clear()
+                OUTCOME_MEMO.clear()
                 return call()
 
             def unvalidated(call: Any = call) -> Any:

@@ -49,6 +49,7 @@ class Section:
     notes: list[str] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)  # written beside the report
 
     def markdown(self) -> str:
         lines = [f"### {self.title}", ""]

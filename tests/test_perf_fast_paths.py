@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -11,8 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cds_service.bodies import max_depth_exceeded, raw_depth_exceeded
-from fhir_mappings import validation
+from fhir_mappings import map_patient_state, validation
 from fhir_mappings.memo import ContentMemo, memoize_by_content
+from fhir_mappings.state import OUTCOME_MEMO
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+SNOMED = "http://snomed.info/sct"
 
 # Strings full of what could confuse a byte scanner: brackets, quotes, backslashes, escapes.
 TRICKY = st.text(alphabet='[]{}"\\/nu0aé\u2028 ', max_size=8)
@@ -85,3 +90,53 @@ def test_cached_validation_gives_the_same_verdict_as_the_first_time() -> None:
     assert first[0] is not None and "invalid R4" in first[0]
     assert first[1] is None
     assert validation.VALIDATION_MEMO.hits == 2
+
+
+def _lab(oid: str, value: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2157-6"}]},
+        "effectiveDateTime": "2026-11-01T10:00:00Z",
+        "valueQuantity": {"value": value, "unit": "U/L", "system": "http://unitsofmeasure.org"},
+    }
+
+
+def test_remembered_mapping_is_the_same_on_every_call() -> None:
+    OUTCOME_MEMO.clear()
+    prefetch = {
+        "labs": {
+            "resourceType": "Bundle",
+            "entry": [{"resource": _lab("good", 900)}, {"resource": _lab("bad", "abc")}],
+        },
+        "conditions": {
+            "resourceType": "Bundle",
+            "entry": [
+                {
+                    "resource": {
+                        "resourceType": "Condition",
+                        "id": "c1",
+                        "clinicalStatus": {"coding": [{"code": "active"}]},
+                        "code": {"coding": [{"system": SNOMED, "code": "396230008"}]},
+                        "subject": {"reference": "Patient/p1"},
+                    }
+                }
+            ],
+        },
+    }
+    first = map_patient_state(prefetch, now=NOW)
+    again = map_patient_state(orjson.loads(orjson.dumps(prefetch)), now=NOW)
+    assert OUTCOME_MEMO.hits == 3
+    assert again == first
+    assert [m.value for m in again.get_series("ck").items] == [900.0]
+    assert [i.resource for i in again.issues] == ["Observation/bad"]
+    assert "myopathy" in again.conditions[0].categories
+
+
+def test_a_changed_resource_is_mapped_anew() -> None:
+    OUTCOME_MEMO.clear()
+    before = map_patient_state({"labs": _lab("o1", 100)}, now=NOW)
+    after = map_patient_state({"labs": _lab("o1", 2500)}, now=NOW)
+    assert [m.value for m in before.get_series("ck").items] == [100.0]
+    assert [m.value for m in after.get_series("ck").items] == [2500.0]
