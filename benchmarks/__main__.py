@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         "sections": [{k: v for k, v in s.__dict__.items() if k != "files"} for s in sections],
     }
     (args.out / "report.json").write_bytes(
-        orjson.dumps(raw, option=orjson.OPT_INDENT_2, default=str)
+        orjson.dumps(raw, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
     )
     return 0
 

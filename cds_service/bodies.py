@@ -37,7 +37,6 @@ def max_depth_exceeded(value: Any, limit: int) -> bool:
     return False
 
 
-_STRING = re.compile(rb'"[^"]*"')
 _KEEP = b'"[]{}'
 _DROP = bytes(b for b in range(256) if b not in _KEEP)
 _LEAF_PAIR = re.compile(rb"\{\}|\[\]")
@@ -46,11 +45,14 @@ _LEAF_PAIR = re.compile(rb"\{\}|\[\]")
 def raw_depth_exceeded(raw: bytes, limit: int) -> bool:
     """Whether valid JSON bytes nest deeper than `limit`, at C speed (no walk of the tree).
 
-    Escapes go first so only string delimiters remain as quotes; then strings, then all but
-    brackets; each pass removes the innermost pairs, so `limit` passes empty a legal body.
+    Escaped backslashes and quotes go first, so the quotes left delimit strings; everything
+    but quotes and brackets goes; what lies between quote pairs (string contents) goes; each
+    pass then removes the innermost bracket pairs, so `limit` passes empty a legal body.
     """
-    text = raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _DROP)
-    brackets = _STRING.sub(b"", text)
+    if b"\\" in raw:
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    pieces = raw.translate(None, _DROP).split(b'"')
+    brackets = b"".join(pieces[::2])
     for _ in range(limit):
         if not brackets:
             return False
