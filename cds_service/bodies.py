@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
@@ -37,27 +36,29 @@ def max_depth_exceeded(value: Any, limit: int) -> bool:
     return False
 
 
-_KEEP = b'"[]{}'
-_DROP = bytes(b for b in range(256) if b not in _KEEP)
-_LEAF_PAIR = re.compile(rb"\{\}|\[\]")
+# Opening brackets become "(", closing ones ")"; quotes stay; everything else is dropped.
+_TO_PARENS = bytes.maketrans(b"{[}]", b"(())")
+_DROP = bytes(b for b in range(256) if b not in b'"[]{}')
 
 
 def raw_depth_exceeded(raw: bytes, limit: int) -> bool:
     """Whether valid JSON bytes nest deeper than `limit`, at C speed (no walk of the tree).
 
-    Escaped backslashes and quotes go first, so the quotes left delimit strings; everything
-    but quotes and brackets goes; what lies between quote pairs (string contents) goes; each
-    pass then removes the innermost bracket pairs, so `limit` passes empty a legal body.
+    Escaped backslashes and quotes go first, so the quotes left delimit strings; then all but
+    quotes and brackets; then string contents (adjacent quotes first: removing two neighbours
+    never changes what is inside a string). Each replace pass removes the innermost pairs
+    (replace does not rescan what it joins), so `limit` passes empty a legal body.
     """
     if b"\\" in raw:
         raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
-    pieces = raw.translate(None, _DROP).split(b'"')
-    brackets = b"".join(pieces[::2])
+    parens = raw.translate(_TO_PARENS, _DROP).replace(b'""', b"")
+    if b'"' in parens:
+        parens = b"".join(parens.split(b'"')[::2])
     for _ in range(limit):
-        if not brackets:
+        if not parens:
             return False
-        brackets = _LEAF_PAIR.sub(b"", brackets)
-    return bool(brackets)
+        parens = parens.replace(b"()", b"")
+    return bool(parens)
 
 
 def read_json(request: Request, *, max_bytes: int, max_depth: int) -> Any:

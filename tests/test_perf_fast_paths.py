@@ -36,7 +36,7 @@ def _encodings(value: Any) -> list[bytes]:
     ]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(value=JSON, limit=st.integers(min_value=1, max_value=8))
 def test_byte_scan_depth_agrees_with_walking_the_tree(value: Any, limit: int) -> None:
     expected = isinstance(value, dict | list) and max_depth_exceeded(value, limit)
