@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -15,6 +17,7 @@ from cds_service.bodies import max_depth_exceeded, raw_depth_exceeded
 from fhir_mappings import map_patient_state, validation
 from fhir_mappings.memo import ContentMemo, memoize_by_content
 from fhir_mappings.state import OUTCOME_MEMO
+from tests.conftest import make_app
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SNOMED = "http://snomed.info/sct"
@@ -140,3 +143,14 @@ def test_a_changed_resource_is_mapped_anew() -> None:
     after = map_patient_state({"labs": _lab("o1", 2500)}, now=NOW)
     assert [m.value for m in before.get_series("ck").items] == [100.0]
     assert [m.value for m in after.get_series("ck").items] == [2500.0]
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(50_000, 50_000), (0, 700)])
+def test_gc_threshold_setting(tmp_path: Path, setting: int, expected: int) -> None:
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, *before[1:])
+        make_app(tmp_path, GC_GEN0_THRESHOLD=setting)
+        assert gc.get_threshold()[0] == expected
+    finally:
+        gc.set_threshold(*before)
