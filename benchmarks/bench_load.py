@@ -1,0 +1,269 @@
+"""Throughput and latency under load: `cds-service serve --workers 2` on loopback, driven by wrk.
+
+The trivial endpoint is the floor endpoint (cds_service/floor.py) of the same server, so both
+runs share the server, its middleware and the request body; only the work differs. Every wrk
+run is bounded in time (-d) and in count (the Lua script stops after MAX_REQUESTS answers).
+Also reads the workers' resident memory, and their peak after one 10,000-resource request.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks import synth
+from benchmarks.common import BENCH_SETTINGS, SERVICES, Options, Section, Target
+from benchmarks.stats import fmt_ms
+from cds_service.floor import PATH as FLOOR_PATH
+
+HOST = "127.0.0.1"  # loopback only
+WORKERS = 2
+MAX_REQUESTS = 200_000
+TRIVIAL = "trivial (json.loads, no cards)"
+LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = assert(io.open("{body}", "rb"))
+wrk.body = f:read("*a")
+f:close()
+local answered = 0
+function response(status, headers, body)
+  answered = answered + 1
+  if answered >= {max_requests} then wrk.thread:stop() end
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {{"requests":%d,"duration_us":%d,"bytes":%d,"connect":%d,"read":%d,' ..
+    '"write":%d,"status":%d,"timeout":%d,"p50":%d,"p90":%d,"p95":%d,"p99":%d,' ..
+    '"max":%d,"mean":%.1f}}\\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
+    e.status, e.timeout, latency:percentile(50), latency:percentile(90),
+    latency:percentile(95), latency:percentile(99), latency.max, latency.mean))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(workdir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env.update({f"CDS_{key}": str(value) for key, value in BENCH_SETTINGS.items()})
+    env["CDS_DATA_DIR"] = str(workdir / "serve-data")
+    command = [sys.executable, "-m", "cds_service", "serve", "--host", HOST, "--port", str(port)]
+    command += ["--workers", str(WORKERS)]
+    log = (workdir / "serve.log").open("wb")
+    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"cds-service serve exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{port}/healthz", timeout=2) as resp:
+                if resp.status == 200 and len(worker_pids(proc.pid)) == WORKERS:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("cds-service serve did not become ready")
+
+
+def worker_pids(master: int) -> list[int]:
+    """gunicorn workers: the children of the master process."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == master:
+            pids.append(int(stat.parent.name))
+    return sorted(pids)
+
+
+def memory_mib(pid: int) -> dict[str, float]:
+    """Resident (VmRSS) and peak resident (VmHWM) memory of a process, in MiB."""
+    out: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0]) / 1024
+    return out
+
+
+def wrk(url: str, script: Path, seconds: float, connections: int) -> dict[str, Any]:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s"]
+    command += ["-s", str(script), url]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+    match = re.search(r"WRKJSON (\{.*\})", done.stdout)
+    if done.returncode != 0 or not match:
+        raise RuntimeError(f"wrk failed: {done.stdout[-500:]} {done.stderr[-500:]}")
+    result: dict[str, Any] = orjson.loads(match.group(1))
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    result["errors"] = sum(result[k] for k in ("connect", "read", "write", "status", "timeout"))
+    return result
+
+
+def _post(url: str, body: bytes) -> int:
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=120) as resp:
+        resp.read()
+        return int(resp.status)
+
+
+def _script(workdir: Path, name: str, body: bytes) -> Path:
+    body_path = workdir / f"{name}.json"
+    body_path.write_bytes(body)
+    script = workdir / f"{name}.lua"
+    script.write_text(LUA.format(body=body_path, max_requests=MAX_REQUESTS))
+    return script
+
+
+def measure(opts: Options) -> dict[str, Any]:
+    """wrk rounds against the floor and the typical hook; memory before and after a 10k call."""
+    typical = orjson.dumps(synth.request_body("patient-view", synth.TYPICAL))
+    big = orjson.dumps(synth.request_body("patient-view", 10_000))
+    base = None
+    port = free_port()
+    proc = start_server(opts.workdir, port)
+    try:
+        wait_ready(port, proc)
+        base = f"http://{HOST}:{port}"
+        hook_url = f"{base}/cds-services/{SERVICES['patient-view']}"
+        targets = {"trivial": f"{base}{FLOOR_PATH}", "hook": hook_url}
+        scripts = {name: _script(opts.workdir, name, typical) for name in targets}
+        for name, url in targets.items():  # warm both workers (imports, memos, pools)
+            wrk(url, scripts[name], 2.0, opts.load_connections)
+        idle = {pid: memory_mib(pid) for pid in worker_pids(proc.pid)}
+        rounds: list[dict[str, Any]] = []
+        for _ in range(opts.rounds):
+            for name, url in targets.items():
+                result = wrk(url, scripts[name], opts.load_seconds, opts.load_connections)
+                rounds.append({"endpoint": name, **result})
+        loaded = {pid: memory_mib(pid) for pid in worker_pids(proc.pid)}
+        status = _post(hook_url, big)
+        after_big = {pid: memory_mib(pid) for pid in worker_pids(proc.pid)}
+        master = memory_mib(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return {
+        "rounds": rounds,
+        "memory": {
+            "workers_after_warmup": idle,
+            "workers_after_load": loaded,
+            "workers_after_10k": after_big,
+            "master": master,
+            "big_status": status,
+        },
+        "body_bytes": len(typical),
+    }
+
+
+COLUMNS = [
+    "round",
+    "endpoint",
+    "requests",
+    "req/s",
+    "p50 ms",
+    "p95 ms",
+    "p99 ms",
+    "max ms",
+    "errors / non-2xx",
+]
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def run(opts: Options) -> Section:
+    title = (
+        f"Throughput under load: `cds-service serve --workers {WORKERS}` (gthread, 4 threads), "
+        f"wrk -t1 -c{opts.load_connections}, {opts.load_seconds:g} s a run, loopback"
+    )
+    section = Section(title, COLUMNS)
+    if shutil.which("wrk") is None:
+        section.notes.append("wrk is not installed: `apt-get install -y wrk` (Debian package)")
+        section.targets.append(
+            Target("throughput under load >= 60% of the trivial endpoint", None, "wrk missing")
+        )
+        return section
+    data = measure(opts)
+    section.data = data
+    for i, r in enumerate(data["rounds"]):
+        section.rows.append(
+            [
+                str(i // 2 + 1),
+                "trivial (json.loads, no cards)"
+                if r["endpoint"] == "trivial"
+                else "patient-view hook",
+                f"{r['requests']:,}",
+                f"{r['rps']:.1f}",
+                fmt_ms(r["p50"] / 1000),
+                fmt_ms(r["p95"] / 1000),
+                fmt_ms(r["p99"] / 1000),
+                fmt_ms(r["max"] / 1000),
+                str(r["errors"]),
+            ]
+        )
+    rps = {
+        name: _median([r["rps"] for r in data["rounds"] if r["endpoint"] == name])
+        for name in ("trivial", "hook")
+    }
+    ratio = rps["hook"] / rps["trivial"]
+    errors = sum(r["errors"] for r in data["rounds"])
+    section.notes.append(
+        f"request: patient-view, {synth.TYPICAL} resources, {data['body_bytes'] / 1024:.0f} KiB;"
+        f" median req/s hook {rps['hook']:.1f} vs trivial {rps['trivial']:.1f} = {ratio:.0%};"
+        f" errors or non-2xx answers: {errors}"
+    )
+    mem = data["memory"]
+    for label, key in (
+        ("after warm-up", "workers_after_warmup"),
+        ("after the load runs", "workers_after_load"),
+        ("after one 10,000-resource request", "workers_after_10k"),
+    ):
+        parts = [f"RSS {m['VmRSS']:.0f} MiB (peak {m['VmHWM']:.0f})" for m in mem[key].values()]
+        section.notes.append(f"workers {label}: " + "; ".join(parts))
+    section.notes.append(f"master (arbiter) RSS {mem['master']['VmRSS']:.0f} MiB")
+    peak = max(m["VmHWM"] for m in mem["workers_after_10k"].values())
+    loaded_peak = max(m["VmHWM"] for m in mem["workers_after_load"].values())
+    section.targets += [
+        Target(
+            "throughput under load >= 60% of the trivial endpoint's",
+            ratio >= 0.6 and errors == 0,
+            f"{ratio:.0%} ({rps['hook']:.0f} vs {rps['trivial']:.0f} req/s)",
+        ),
+        Target(
+            "< 150 MB resident per worker",
+            peak * 1.048576 < 150,
+            f"peak {loaded_peak:.0f} MiB under typical load; {peak:.0f} MiB after a 10k request",
+        ),
+    ]
+    return section
