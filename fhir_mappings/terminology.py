@@ -28,6 +28,7 @@ DRUG_CLASSES = frozenset(
 )
 SEVERITIES = frozenset({"severe", "moderate", "mild"})
 ROUTES = frozenset({"oral", "subcutaneous", "intravenous", "intramuscular"})
+_SEEN_TEXTS = 8192  # texts remembered per matcher (bounded: dosage texts are free text)
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 
 
@@ -84,11 +85,25 @@ class NameMatcher:
     pattern: re.Pattern[str] | None
     targets: dict[str, tuple[str, ...]]  # normalized name -> keys
     excludes: dict[str, tuple[str, ...]]  # key -> normalized excluded phrases
+    # Drug and condition texts repeat across resources and requests: answers by text.
+    _seen: dict[str, tuple[tuple[str, str], ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def find(self, text: str | None) -> list[tuple[str, str]]:
         """(key, matched name) pairs found in text."""
         if not text or self.pattern is None:
             return []
+        seen = self._seen.get(text)
+        if seen is None:
+            seen = tuple(self._find(text))
+            if len(self._seen) >= _SEEN_TEXTS:
+                self._seen.clear()
+            self._seen[text] = seen
+        return list(seen)
+
+    def _find(self, text: str) -> list[tuple[str, str]]:
+        assert self.pattern is not None
         norm = normalize_text(text)
         found: list[tuple[str, str]] = []
         for m in self.pattern.finditer(norm):

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cds_service.bodies import max_depth_exceeded, raw_depth_exceeded
-from fhir_mappings import map_patient_state, validation
+from fhir_mappings import load_terminology, map_patient_state, terminology, validation
 from fhir_mappings.memo import ContentMemo, memoize_by_content
 from fhir_mappings.state import OUTCOME_MEMO
 from tests.conftest import make_app
@@ -154,3 +154,18 @@ def test_gc_threshold_setting(tmp_path: Path, setting: int, expected: int) -> No
         assert gc.get_threshold()[0] == expected
     finally:
         gc.set_threshold(*before)
+
+
+def test_name_matcher_answers_repeated_texts_the_same_and_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    matcher = load_terminology().drug_names
+    text = "Diazepam 5 MG Oral Tablet (VALIUM)"
+    first = matcher.find(text)
+    first.append(("mutated", "by a caller"))  # callers get their own list
+    assert matcher.find(text) == [("diazepam", "diazepam"), ("diazepam", "valium")]
+    monkeypatch.setattr(terminology, "_SEEN_TEXTS", 2)
+    for i in range(5):
+        matcher.find(f"lorazepam {i} mg")
+    assert len(matcher._seen) <= 2
+    assert matcher.find("lorazepam 4 mg") == [("lorazepam", "lorazepam")]
