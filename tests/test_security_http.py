@@ -161,6 +161,13 @@ def test_unknown_paths_are_guarded_too(secure: FlaskClient) -> None:
     assert_401(secure.get("/reports/overrides.json"))
 
 
+def test_json_report_endpoint_needs_a_token(secure: FlaskClient) -> None:
+    report = "/cds-services/_reports/overrides"
+    assert_401(secure.get(report))
+    signed = secure.get(report, headers=EC.authorization(BASE + report))
+    assert signed.status_code == 200, signed.get_data(as_text=True)
+
+
 def test_disabled_auth_is_logged_loudly_and_lets_calls_through(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
