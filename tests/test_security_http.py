@@ -273,3 +273,17 @@ def test_two_workers_sharing_redis_refuse_a_replay(
     headers = EC.authorization(BASE + DISCOVERY)
     assert worker_a.get(DISCOVERY, headers=headers).status_code == 200
     assert_401(worker_b.get(DISCOVERY, headers=headers))
+
+
+@pytest.mark.redis
+def test_two_workers_sharing_redis_share_the_rate_limit(
+    tmp_path: Path, redis_prefix: tuple[str, str]
+) -> None:
+    url, prefix = redis_prefix
+    settings = {"REDIS_URL": url, "REDIS_KEY_PREFIX": prefix, "RATE_LIMIT": "2 per minute"}
+    worker_a = secure_app(tmp_path, **settings).test_client()
+    worker_b = secure_app(tmp_path, **settings).test_client()
+    assert worker_a.get(DISCOVERY, headers=EC.authorization(BASE + DISCOVERY)).status_code == 200
+    assert worker_b.get(DISCOVERY, headers=EC.authorization(BASE + DISCOVERY)).status_code == 200
+    limited = worker_a.get(DISCOVERY, headers=EC.authorization(BASE + DISCOVERY))
+    assert limited.status_code == 429
