@@ -114,7 +114,8 @@ def ref1_refractory(ctx: RuleContext) -> list[CardIntent]:
             (
                 f"On {', '.join(short_name(m) for m in steroids)} and "
                 f"{', '.join(short_name(m) for m in sparing)} together for "
-                f"{fmt_num(together)} days (threshold {weeks:g} weeks, local policy within the guideline's 4-6 weeks).",
+                f"{fmt_num(together)} days (threshold {weeks:g} weeks, local policy within the "
+                "guideline's 4-6 weeks).",
                 _trend_block(trend),
                 "Options the guideline lists for inadequate response (ref 1), ordered for this "
                 "patient:\n"
