@@ -1,0 +1,108 @@
+"""The CDS Hooks 2.0.1 routes: parse, dispatch to the registry, serialize. Nothing more."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, current_app, request
+from marshmallow import ValidationError
+
+from cds_service.bodies import read_json
+from cds_service.errors import InvalidRequest
+from cds_service.events import HookRecord
+from cds_service.hooks import HookResult, parse_hook_request, run_hook
+from cds_service.registry import Registry
+from cds_service.schemas import CardSchema, FeedbackSchema
+from cds_service.security import check_hook_body
+
+log = logging.getLogger(__name__)
+bp = Blueprint("cds", __name__)
+_CARD = CardSchema()
+_FEEDBACK = FeedbackSchema()
+UNAVAILABLE_KEY = "org.cds-myopathy.unavailable-inputs"
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(payload), status=status, mimetype="application/json")
+
+
+def _registry() -> Registry:
+    registry: Registry = current_app.extensions["cds_registry"]
+    return registry
+
+
+def _body() -> Any:
+    body = read_json(
+        request,
+        max_bytes=current_app.config["MAX_REQUEST_BYTES"],
+        max_depth=current_app.config["MAX_JSON_DEPTH"],
+    )
+    check_hook_body(body, current_app.config)
+    return body
+
+
+@bp.get("/cds-services")
+def discovery() -> Response:
+    """Spec 'Discovery'."""
+    return json_response(_registry().discovery())
+
+
+def _checked_cards(cards: list[dict[str, Any]], service_id: str) -> list[dict[str, Any]]:
+    """Drop (and log loudly) any card that would break the spec; EHRs reject such answers."""
+    if not current_app.config["VALIDATE_RESPONSES"]:
+        return cards
+    valid = []
+    for card in cards:
+        errors = _CARD.validate(card)
+        if errors:
+            log.error("service %s built a card that breaks the spec: %s", service_id, errors)
+        else:
+            valid.append(card)
+    return valid
+
+
+def _response_body(result: HookResult) -> dict[str, Any]:
+    body: dict[str, Any] = {"cards": result.cards}
+    if result.unavailable:
+        body["extension"] = {UNAVAILABLE_KEY: result.unavailable}
+    return body
+
+
+@bp.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Response:
+    """Spec 'Calling a CDS Service'."""
+    service = _registry().get(service_id)
+    started, clock = datetime.now(UTC), time.perf_counter()
+    hook_request = parse_hook_request(_body(), service)
+    result = run_hook(service, hook_request, current_app.extensions["cds_prefetch"])
+    result.cards = _checked_cards(result.cards, service.id)
+    record = HookRecord(
+        service_id=service.id,
+        hook=hook_request.hook,
+        hook_instance=hook_request.hook_instance,
+        patient_id=hook_request.patient_id,
+        started_at=started,
+        duration_ms=(time.perf_counter() - clock) * 1000.0,
+        cards=result.cards,
+        knowledge_version=current_app.extensions["cds_engine"].version,
+        unavailable=result.unavailable,
+    )
+    for listener in current_app.extensions["cds_hook_listeners"]:
+        listener(record)
+    return json_response(_response_body(result))
+
+
+@bp.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    """Spec 'Feedback': validated, then stored before 200 (the store raises 503 if it cannot)."""
+    service = _registry().get(service_id)
+    try:
+        data = _FEEDBACK.load(_body())
+    except ValidationError as exc:
+        raise InvalidRequest("invalid feedback", details=exc.normalized_messages()) from None
+    stored = current_app.extensions["cds_store"].record_feedback(service.id, data["feedback"])
+    return json_response(stored)

@@ -1,0 +1,49 @@
+"""The application factory (Flask tutorial style): settings, knowledge, extensions, routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from flask import Flask
+
+from cds_service import api, http_errors, persistence, security, web
+from cds_service.config import load_settings
+from cds_service.fhir import prefetch as fhir_prefetch
+from cds_service.guideline import load_engine
+from cds_service.openapi import build_openapi
+from cds_service.prefetch import ClientPrefetchOnly
+from cds_service.services import build_registry
+from fhir_mappings import load_terminology
+
+log = logging.getLogger("cds_service")
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then CDS_* environment, then `config`; fail loudly if invalid."""
+    settings = load_settings(config)
+    app = Flask("cds_service")
+    app.config.update(settings)
+    # Werkzeug refuses larger bodies before we read them (413).
+    app.config["MAX_CONTENT_LENGTH"] = settings["MAX_REQUEST_BYTES"]
+    logging.getLogger("cds_service").setLevel(settings["LOG_LEVEL"])
+
+    load_terminology()
+    engine = load_engine(settings["SITE_POLICY_FILE"] or None)
+    registry = build_registry(engine)
+    app.extensions["cds_engine"] = engine
+    app.extensions["cds_registry"] = registry
+    app.extensions["cds_prefetch"] = ClientPrefetchOnly()
+    fhir_prefetch.init_app(app)  # fetches what the client did not prefetch (issue 5)
+    app.extensions["cds_hook_listeners"] = []
+    persistence.init_app(app)
+    app.extensions["cds_openapi"] = orjson.dumps(build_openapi(registry, engine.version))
+
+    http_errors.init_app(app)
+    web.init_app(app)
+    security.init_app(app)
+    app.register_blueprint(api.bp)
+    log.info("knowledge %s loaded; profile %s", engine.version, settings["PROFILE"])
+    return app

@@ -1,0 +1,37 @@
+"""What happened in one hook call, handed to listeners (the audit trail) after the answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class HookRecord:
+    """One hook call: enough for the audit trail, and no raw prefetch."""
+
+    service_id: str
+    hook: str
+    hook_instance: str
+    patient_id: str | None  # listeners must hash it before storing; never log it
+    started_at: datetime
+    duration_ms: float
+    cards: list[dict[str, Any]]
+    knowledge_version: str
+    unavailable: dict[str, str] = field(default_factory=dict)
+    status: int = 200
+
+    @property
+    def recommendation_ids(self) -> list[str]:
+        return [card_recommendation_id(card) or "" for card in self.cards]
+
+
+PROVENANCE_KEY = "org.cds-myopathy.provenance"
+
+
+def card_recommendation_id(card: dict[str, Any]) -> str | None:
+    """The recommendation id a card carries in its provenance extension."""
+    provenance = (card.get("extension") or {}).get(PROVENANCE_KEY) or {}
+    value = provenance.get("recommendationId")
+    return value if isinstance(value, str) else None

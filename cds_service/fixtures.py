@@ -1,0 +1,150 @@
+"""Scenario fixtures: `fixtures/<scenario>/` with patient.json, request.json, expected.json."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cds_service.events import card_recommendation_id
+from cds_service.fhir_search import InMemoryFhir
+from cds_service.prefetch import fill_template
+from cds_service.registry import Registry
+
+# "@now-30d" -> a dateTime 30 days ago; "@today-40y" -> a date. Keeps fixtures from rotting.
+_RELATIVE = re.compile(r"^@(now|today)(?:([+-])(\d+)([mhdwy]))?$")
+_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+
+
+def roll(value: Any, now: datetime) -> Any:
+    """Replace relative date strings anywhere in `value` with real ones."""
+    if isinstance(value, dict):
+        return {key: roll(item, now) for key, item in value.items()}
+    if isinstance(value, list):
+        return [roll(item, now) for item in value]
+    if isinstance(value, str) and value.startswith("@") and (match := _RELATIVE.match(value)):
+        kind, sign, amount, unit = match.groups()
+        offset = timedelta(seconds=int(amount) * _UNITS[unit]) if amount else timedelta()
+        moment = now + offset if sign == "+" else now - offset
+        if kind == "today":
+            return date(moment.year, moment.month, moment.day).isoformat()
+        return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return value
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One fixture scenario, with dates rolled to `now`."""
+
+    name: str
+    path: Path
+    patient_bundle: dict[str, Any]
+    request: dict[str, Any]
+    expected: list[dict[str, Any]] | None
+
+    @property
+    def resources(self) -> list[dict[str, Any]]:
+        return [e["resource"] for e in self.patient_bundle.get("entry", []) if "resource" in e]
+
+    @property
+    def patient_id(self) -> str:
+        for resource in self.resources:
+            if resource.get("resourceType") == "Patient":
+                return str(resource["id"])
+        return str(self.request.get("context", {}).get("patientId", ""))
+
+    @property
+    def service_id(self) -> str:
+        return str(self.request["service"])
+
+
+def _read(path: Path) -> Any:
+    return orjson.loads(path.read_bytes())
+
+
+def load_scenario(path: Path, now: datetime | None = None) -> Scenario:
+    now = now or datetime.now(UTC)
+    bundle_path = path / "patient.json"
+    expected_path = path / "expected.json"
+    return Scenario(
+        name=path.name,
+        path=path,
+        patient_bundle=roll(_read(bundle_path), now) if bundle_path.exists() else {"entry": []},
+        request=roll(_read(path / "request.json"), now),
+        expected=_read(expected_path) if expected_path.exists() else None,
+    )
+
+
+def iter_scenarios(root: Path, now: datetime | None = None) -> Iterator[Scenario]:
+    for path in sorted(root.iterdir()) if root.is_dir() else []:
+        if (path / "request.json").exists():
+            yield load_scenario(path, now)
+
+
+def build_request(
+    scenario: Scenario, registry: Registry, *, prefetch: bool = True
+) -> dict[str, Any]:
+    """A complete CDS Hooks request; prefetch filled from the patient's resources."""
+    service = registry.get(scenario.service_id)
+    context = {"userId": "Practitioner/example", "patientId": scenario.patient_id}
+    context.update(scenario.request.get("context", {}))
+    body: dict[str, Any] = {
+        "hook": scenario.request.get("hook", service.hook),
+        "hookInstance": str(uuid.uuid4()),
+        "context": context,
+    }
+    for key in ("fhirServer", "fhirAuthorization", "extension"):
+        if key in scenario.request:
+            body[key] = scenario.request[key]
+    if "prefetch" in scenario.request:
+        body["prefetch"] = scenario.request["prefetch"]
+    elif prefetch:
+        store = InMemoryFhir(scenario.resources)
+        body["prefetch"] = {
+            key: store.query(fill_template(template, context))
+            for key, template in service.prefetch.items()
+        }
+    return body
+
+
+def project_card(card: dict[str, Any]) -> dict[str, Any]:
+    """The stable part of a card that golden files compare (no uuids, no free detail)."""
+    projected: dict[str, Any] = {
+        "recommendationId": card_recommendation_id(card),
+        "indicator": card.get("indicator"),
+        "summary": card.get("summary"),
+    }
+    suggestions = [
+        {
+            "label": s.get("label"),
+            "actions": [
+                {k: a[k] for k in ("type", "resourceId") if k in a}
+                | ({"resourceType": a["resource"]["resourceType"]} if "resource" in a else {})
+                for a in s.get("actions", [])
+            ],
+        }
+        for s in card.get("suggestions", [])
+    ]
+    if suggestions:
+        projected["suggestions"] = suggestions
+    return projected
+
+
+def compare_cards(expected: list[dict[str, Any]], actual: list[dict[str, Any]]) -> list[str]:
+    """Differences between golden projections and actual cards, order-insensitive."""
+    got = [project_card(card) for card in actual]
+    key = lambda c: (c.get("recommendationId") or "", c.get("summary") or "")  # noqa: E731
+    problems = []
+    for want in sorted(expected, key=key):
+        if want not in got:
+            problems.append(f"missing card: {orjson.dumps(want).decode()}")
+    for have in sorted(got, key=key):
+        if have not in expected:
+            problems.append(f"unexpected card: {orjson.dumps(have).decode()}")
+    return problems

@@ -1,0 +1,95 @@
+"""A hook call from parsed request to cards: validation, prefetch policy, the service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from marshmallow import ValidationError
+
+from cds_service.errors import InvalidRequest, PrefetchUnavailable
+from cds_service.prefetch import PrefetchResolver, ResolvedPrefetch
+from cds_service.registry import ServiceDefinition
+from cds_service.schemas import CONTEXT_SCHEMAS, HookRequestSchema
+
+_REQUEST_SCHEMA = HookRequestSchema()
+_CONTEXT_SCHEMAS = {hook: schema() for hook, schema in CONTEXT_SCHEMAS.items()}
+
+
+@dataclass(frozen=True)
+class HookRequest:
+    """A validated CDS Hooks request (spec 'HTTP Request'); unknown fields tolerated."""
+
+    hook: str
+    hook_instance: str
+    context: dict[str, Any]
+    fhir_server: str | None = None
+    fhir_authorization: dict[str, Any] | None = None
+    prefetch: dict[str, Any] | None = None
+
+    @property
+    def patient_id(self) -> str | None:
+        value = self.context.get("patientId")
+        return value if isinstance(value, str) else None
+
+
+@dataclass
+class HookResult:
+    """Cards plus what the service could not see (reported in the response extension)."""
+
+    cards: list[dict[str, Any]]
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+
+def _field_errors(exc: ValidationError, prefix: str = "") -> dict[str, Any]:
+    messages = exc.normalized_messages()
+    return {f"{prefix}{key}": value for key, value in messages.items()}
+
+
+def parse_hook_request(body: Any, service: ServiceDefinition) -> HookRequest:
+    """Validate the body against the request and hook context schemas (400 naming fields)."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    try:
+        data = _REQUEST_SCHEMA.load(body)
+    except ValidationError as exc:
+        raise InvalidRequest("invalid CDS Hooks request", details=_field_errors(exc)) from None
+    if data["hook"] != service.hook:
+        raise InvalidRequest(
+            f"service {service.id!r} answers hook {service.hook!r}, not {data['hook']!r}",
+            details={"hook": [f"must be {service.hook}"]},
+        )
+    try:
+        _CONTEXT_SCHEMAS[service.hook].load(data["context"])
+    except ValidationError as exc:
+        raise InvalidRequest(
+            "invalid context for hook " + service.hook, details=_field_errors(exc, "context.")
+        ) from None
+    # Keep the original context: the schema drops nothing, but we want the client's values.
+    return HookRequest(
+        hook=data["hook"],
+        hook_instance=str(data["hookInstance"]),
+        context=body["context"],
+        fhir_server=body.get("fhirServer"),
+        fhir_authorization=body.get("fhirAuthorization"),
+        prefetch=body.get("prefetch"),
+    )
+
+
+def enforce_required(resolved: ResolvedPrefetch, service: ServiceDefinition) -> None:
+    """Spec: data needed and obtainable neither from prefetch nor FHIR server -> 412."""
+    missing = {k: v for k, v in resolved.unavailable.items() if k in service.required_prefetch}
+    if missing:
+        raise PrefetchUnavailable(
+            "required data could not be obtained: " + ", ".join(sorted(missing)),
+            details={"unavailable": missing},
+        )
+
+
+def run_hook(
+    service: ServiceDefinition, request: HookRequest, resolver: PrefetchResolver
+) -> HookResult:
+    """Resolve prefetch under the explicit policy, then run the service."""
+    resolved = resolver.resolve(request, service)
+    enforce_required(resolved, service)
+    return service.handler(request, resolved)

@@ -1,0 +1,85 @@
+"""OpenAPI 3 document generated from the same marshmallow schemas the routes use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from cds_service import schemas
+from cds_service.registry import Registry
+
+
+def _json(schema: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {str(s): {"description": "error", **_json("Error")} for s in statuses}
+
+
+def build_openapi(registry: Registry, version: str) -> dict[str, Any]:
+    """Discovery, service call and feedback, with service ids from the registry."""
+    spec = APISpec(
+        title="CDS Hooks service: inflammatory myopathy guideline",
+        version=version,
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+    )
+    for name, schema in (
+        ("HookRequest", schemas.HookRequestSchema),
+        ("HookResponse", schemas.HookResponseSchema),
+        ("Discovery", schemas.DiscoverySchema),
+        ("Feedback", schemas.FeedbackSchema),
+        ("Error", schemas.ErrorSchema),
+    ):
+        spec.components.schema(name, schema=schema)
+    service_ids = [service.id for service in registry]
+    service_param = {
+        "name": "service_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "enum": service_ids},
+    }
+    spec.path(
+        path="/cds-services",
+        operations={
+            "get": {
+                "summary": "CDS Hooks discovery",
+                "responses": {
+                    "200": {"description": "services", **_json("Discovery")},
+                    **_errors(401),
+                },
+            }
+        },
+    )
+    spec.path(
+        path="/cds-services/{service_id}",
+        operations={
+            "post": {
+                "summary": "Call a CDS service",
+                "parameters": [service_param],
+                "requestBody": {"required": True, **_json("HookRequest")},
+                "responses": {
+                    "200": {"description": "cards", **_json("HookResponse")},
+                    **_errors(400, 401, 404, 412, 413, 415, 429),
+                },
+            }
+        },
+    )
+    spec.path(
+        path="/cds-services/{service_id}/feedback",
+        operations={
+            "post": {
+                "summary": "Feedback on cards",
+                "parameters": [service_param],
+                "requestBody": {"required": True, **_json("Feedback")},
+                "responses": {
+                    "200": {"description": "stored"},
+                    **_errors(400, 401, 404, 413, 415, 429, 503),
+                },
+            }
+        },
+    )
+    return spec.to_dict()

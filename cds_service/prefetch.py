@@ -1,0 +1,84 @@
+"""Prefetch (spec 'Providing FHIR Resources to a CDS Service'): templates and the policy."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from cds_service.hooks import HookRequest
+    from cds_service.registry import ServiceDefinition
+
+_TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
+# Spec 'Prefetch tokens': only root-level primitive context fields, plus the user tokens.
+_USER_TOKENS = {
+    "userPractitionerId": "Practitioner",
+    "userPractitionerRoleId": "PractitionerRole",
+    "userPatientId": "Patient",
+    "userRelatedPersonId": "RelatedPerson",
+}
+
+
+class TemplateError(ValueError):
+    """A template names a token the context cannot fill."""
+
+
+def fill_template(template: str, context: dict[str, Any]) -> str:
+    """Replace prefetch tokens with context values (spec 'Prefetch tokens')."""
+
+    def replace(match: re.Match[str]) -> str:
+        token = match.group(1)
+        if token.startswith("context."):
+            value = context.get(token.removeprefix("context."))
+            if isinstance(value, str | int | float) and not isinstance(value, bool):
+                return str(value)
+            raise TemplateError(f"context has no primitive {token}")
+        if token in _USER_TOKENS:
+            kind, _, ident = str(context.get("userId", "")).partition("/")
+            if kind == _USER_TOKENS[token] and ident:
+                return ident
+        raise TemplateError(f"cannot fill {{{{{token}}}}}")
+
+    return _TOKEN.sub(replace, template)
+
+
+@dataclass
+class ResolvedPrefetch:
+    """Prefetch data by key; keys that could not be had are in `unavailable` with a reason."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+
+class PrefetchResolver(Protocol):
+    def resolve(self, request: HookRequest, service: ServiceDefinition) -> ResolvedPrefetch: ...
+
+
+def classify_value(value: Any) -> str | None:
+    """Why a prefetched value is unusable (None when usable); `null` means 'no data'."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or "resourceType" not in value:
+        return "not a FHIR resource"
+    if value["resourceType"] == "OperationOutcome":
+        return "the client's fetch failed (OperationOutcome)"
+    return None
+
+
+class ClientPrefetchOnly:
+    """Use only what the client sent: an absent or failed key is unavailable."""
+
+    def resolve(self, request: HookRequest, service: ServiceDefinition) -> ResolvedPrefetch:
+        resolved = ResolvedPrefetch()
+        sent = request.prefetch or {}
+        for key in service.prefetch:
+            if key not in sent:
+                resolved.unavailable[key] = "not prefetched and no FHIR server access"
+                continue
+            problem = classify_value(sent[key])
+            if problem:
+                resolved.unavailable[key] = problem
+            else:
+                resolved.data[key] = sent[key]
+        return resolved

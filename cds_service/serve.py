@@ -1,0 +1,65 @@
+"""`cds-service serve`: the app under gunicorn, a production WSGI server."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from cds_service.app import create_app
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    """Embed gunicorn so `cds-service serve` needs no separate config file."""
+
+    def __init__(self, options: dict[str, Any], profile: str | None) -> None:
+        self.options = options
+        self.profile = profile
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return create_app({"PROFILE": self.profile} if self.profile else None)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if args.profile:
+        os.environ["CDS_PROFILE"] = args.profile
+    # Build once in the parent so invalid settings or knowledge fail before forking.
+    app = create_app()
+    base = args.public_base_url or f"http://{args.host}:{args.port}"
+    print(f"CDS Hooks discovery: {base}/cds-services", flush=True)
+    if app.config["AUTH"] == "disabled":
+        print("WARNING: authentication is disabled (CDS_AUTH=disabled)", flush=True)
+    options = {
+        "bind": f"{args.host}:{args.port}",
+        "workers": args.workers,
+        "worker_class": "gthread",
+        "threads": args.threads,
+        "timeout": 30,
+        "accesslog": None,
+        "preload_app": False,
+    }
+    _Gunicorn(options, args.profile).run()
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("serve", help="run the service under gunicorn")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--profile",
+        choices=["production", "local"],
+        default=None,
+        help="settings profile (local: auth off, console on)",
+    )
+    parser.add_argument("--public-base-url", default=None)
+    parser.set_defaults(func=_serve)
