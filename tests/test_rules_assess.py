@@ -22,7 +22,7 @@ ALL_KINDS = (
     "anti_la",
     "anti_ro",
     "anti_sm",
-    "troponin_i",
+    "troponin",
     "ecg",
 )
 

@@ -152,22 +152,22 @@ def test_cau3_patient_view_long_running_nsaid_is_info() -> None:
 
 
 def test_cau4_cardiac_condition_and_nsaid_order_warns() -> None:
-    st = state((condition("dermatomyositis"), condition("cardiac", "Condition/myo")))
+    st = state((condition("dermatomyositis"), condition("cardiac_involvement", "Condition/myo")))
     card = only(run("order-select", st, orders(med("naproxen", "n1", draft=True))), "CAU-4")
     assert card["indicator"] == "warning"
     assert "Condition/myo" in card["detail"] and "naproxen" in card["summary"]
 
 
 def test_cau4_high_troponin_counts_as_cardiac_involvement() -> None:
-    st = state(SPASM, measurements=(meas("troponin_i", 0.9, 2, unit="ng/mL", high=0.04),))
+    st = state(SPASM, measurements=(meas("troponin", 0.9, 2, unit="ng/mL", high=0.04),))
     card = only(run("order-select", st, orders(med("cyclobenzaprine", "c1", draft=True))), "CAU-4")
     assert "troponin above its upper limit" in card["detail"]
 
 
 def test_cau4_silent_without_cardiac_involvement_or_for_safe_drug() -> None:
-    normal = state(SPASM, measurements=(meas("troponin_i", 0.01, 2, unit="ng/mL", high=0.04),))
+    normal = state(SPASM, measurements=(meas("troponin", 0.01, 2, unit="ng/mL", high=0.04),))
     assert "CAU-4" not in ids(run("order-select", normal, orders(med("naproxen", "n", draft=True))))
-    cardiac = state((*SPASM, condition("cardiac")))
+    cardiac = state((*SPASM, condition("cardiac_involvement")))
     assert "CAU-4" not in ids(
         run("order-select", cardiac, orders(med("acetaminophen", "a", draft=True)))
     )

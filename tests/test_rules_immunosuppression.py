@@ -102,7 +102,7 @@ def test_is1_silent_when_already_on_glucocorticoid_or_out_of_scope() -> None:
 
 def test_is1_severe_disease_mentions_methylprednisolone_without_dose() -> None:
     st = state(
-        (condition("dermatomyositis"), condition("cardiac", "Condition/myocarditis")),
+        (condition("dermatomyositis"), condition("cardiac_involvement", "Condition/myocarditis")),
         measurements=(meas("weight", 70, 2, unit="kg"),),
     )
     card = only(run("patient-view", st), "IS-1")

@@ -73,6 +73,13 @@ class RuleContext:
         return (self.now - when).total_seconds() / 86400.0
 
 
+def running_days(ctx: RuleContext, m: Medication) -> float | None:
+    """Days an active medication has run: the mapping's elapsed days, else since authoredOn."""
+    if m.course and m.course.elapsed_days is not None:
+        return m.course.elapsed_days
+    return ctx.days_since(m.authored_on)
+
+
 def systemic_glucocorticoids(ctx: RuleContext) -> tuple[Medication, ...]:
     """Active systemic glucocorticoids (the class is systemic corticosteroids, ATC H02AB)."""
     return tuple(

@@ -73,9 +73,13 @@ def assess1_workup(ctx: RuleContext) -> list[CardIntent]:
     present: list[str] = []
     missing: list[WorkupItem] = []
     inputs = list(trigger)
+    pending: list[str] = []
+    ordered = ctx.state.service_request_kinds
     for item in ctx.knowledge.workup:
         m = _latest(ctx, item, window)
-        if m is None:
+        if m is None and ordered & {item.key, *item.kinds}:
+            pending.append(item.label)
+        elif m is None:
             missing.append(item)
         else:
             present.append(f"- {item.label}: {fmt_value(m)} ({fmt_date(m.effective)})")
@@ -93,6 +97,7 @@ def assess1_workup(ctx: RuleContext) -> list[CardIntent]:
     detail = [
         f"Results within the last {window:g} days (local policy):",
         "\n".join(present) if present else "- none",
+        *((f"Ordered, no result yet: {', '.join(pending)}.",) if pending else ()),
         f"Missing: {names}.",
         CLINICAL_NOTE,
     ]

@@ -11,6 +11,7 @@ from cds_service.guideline.facts import (
     is_high,
     med_ref,
     ref,
+    running_days,
     series,
     short_name,
     with_classes,
@@ -132,9 +133,7 @@ def cau1_relaxant_duration(ctx: RuleContext) -> list[CardIntent]:
                 policy_used=policy,
             )
         ]
-    running = [
-        (m, ctx.days_since(m.authored_on)) for m in with_classes(ctx.active(), MUSCLE_RELAXANT)
-    ]
+    running = [(m, running_days(ctx, m)) for m in with_classes(ctx.active(), MUSCLE_RELAXANT)]
     long_running = [(m, d) for m, d in running if d is not None and d > limit]
     if not long_running:
         return []
@@ -193,7 +192,7 @@ def cau3_nsaid_duration(ctx: RuleContext) -> list[CardIntent]:
                 policy_used=policy,
             )
         ]
-    running = [(m, ctx.days_since(m.authored_on)) for m in with_classes(ctx.active(), NSAID)]
+    running = [(m, running_days(ctx, m)) for m in with_classes(ctx.active(), NSAID)]
     long_running = [(m, d) for m, d in running if d is not None and d > limit]
     if not long_running:
         return []
@@ -221,7 +220,7 @@ def cardiac_involvement(ctx: RuleContext) -> tuple[str, ...]:
     found = [
         f"{c.resource_id or 'Condition'} ({c.text or 'cardiac involvement'})"
         for c in ctx.state.conditions
-        if "cardiac" in c.categories
+        if "cardiac_involvement" in c.categories
     ]
     troponins = series(ctx.state, ctx.knowledge.kinds("troponin_kinds"))
     if troponins and is_high(troponins[-1]):

@@ -84,7 +84,7 @@ def prednisone_dose(weight_kg: float, step: float, cap: float) -> PrednisoneDose
 def severe_disease(ctx: RuleContext) -> str | None:
     """Why the disease counts as severe (cardiac involvement or severity), or None."""
     for c in ctx.state.conditions:
-        if "cardiac" in c.categories:
+        if "cardiac_involvement" in c.categories:
             return f"cardiac involvement is recorded ({c.text or c.resource_id})"
         if "myopathy" in c.categories and c.severity == "severe":
             return f"the myopathy is recorded as severe ({c.text or c.resource_id})"

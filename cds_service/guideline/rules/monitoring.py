@@ -11,6 +11,7 @@ from cds_service.guideline.facts import (
     fmt_value,
     med_ref,
     ref,
+    running_days,
     series,
     short_name,
     systemic_glucocorticoids,
@@ -62,8 +63,9 @@ def _trend_block(trend: CkTrend) -> str:
 
 
 def _days_on(ctx: RuleContext, meds: tuple[Medication, ...]) -> float | None:
-    days = [ctx.days_since(m.authored_on) for m in meds if m.authored_on is not None]
-    return max(d for d in days if d is not None) if days else None
+    """Longest time any of these medications has been running, if known."""
+    days = [d for d in (running_days(ctx, m) for m in meds) if d is not None]
+    return max(days) if days else None
 
 
 REFRACTORY_OPTIONS = {
@@ -142,7 +144,9 @@ def pt1_physiotherapy(ctx: RuleContext) -> list[CardIntent]:
     if trend is None:
         return []
     on_record = {(c.system, c.code) for c in ctx.state.service_requests}
-    if on_record & ctx.knowledge.physio_on_record:
+    if on_record & ctx.knowledge.physio_on_record or (
+        ctx.state.service_request_kinds & ctx.knowledge.physio_on_record_kinds
+    ):
         return []
     peak = max(trend.items, key=lambda m: m.value or 0.0)
     fall = ctx.knowledge.p("ck_fall_fraction")
