@@ -39,7 +39,8 @@ def test_is1_patient_view_suggests_weight_based_prednisone_with_maths() -> None:
     st = state(DM, measurements=(meas("weight", 72.4, 10, unit="kg", rid="Observation/w1"),))
     card = only(run("patient-view", st), "IS-1")
     assert card["summary"].startswith("Consider prednisone 70 mg/day orally")
-    assert "72.4 kg" in card["summary"] and "2026-11-15" in card["summary"]
+    assert "(1 mg/kg/day for 72.4 kg)" in card["summary"]
+    assert "72.4 kg measured 2026-11-15" in card["detail"]
     assert "1 mg/kg/day x 72.4 kg = 72.4 mg/day" in card["detail"]
     assert "`prednisone_max_mg_per_day` = 80 mg/day" in card["detail"]
     [create] = actions(card)

@@ -142,11 +142,11 @@ def cau1_relaxant_duration(ctx: RuleContext) -> list[CardIntent]:
         CardIntent(
             "CAU-1",
             "warning",
-            f"{short_name(m0)} running {fmt_num(d0)} days: muscle relaxants only up to 2-3 weeks "
+            f"{short_name(m0)} running {int(d0)} days: muscle relaxants only up to 2-3 weeks "
             "(ref 3)",
             (
                 "\n".join(
-                    f"- {m.name}: active since {fmt_date(m.authored_on)} ({fmt_num(d)} days)"
+                    f"- {m.name}: active since {fmt_date(m.authored_on)} ({int(d)} days)"
                     for m, d in long_running
                 ),
                 "The guideline: muscle relaxants should be used only for short periods (up to 2-3 "
@@ -201,10 +201,10 @@ def cau3_nsaid_duration(ctx: RuleContext) -> list[CardIntent]:
         CardIntent(
             "CAU-3",
             "info",
-            f"{short_name(m0)} running {fmt_num(d0)} days: chronic NSAIDs may impair muscle "
+            f"{short_name(m0)} running {int(d0)} days: chronic NSAIDs may impair muscle "
             "regeneration (ref 7)",
             (
-                "\n".join(f"- {m.name}: running {fmt_num(d)} days" for m, d in long_running),
+                "\n".join(f"- {m.name}: running {int(d)} days" for m, d in long_running),
                 quote,
                 f"Chronic use is taken as more than {limit:g} days (local policy).",
             ),

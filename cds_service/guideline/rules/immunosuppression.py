@@ -162,8 +162,8 @@ def is1_prednisone(ctx: RuleContext) -> list[CardIntent]:
         CardIntent(
             "IS-1",
             "info",
-            f"Consider prednisone {fmt_num(mg)} mg/day orally (1 mg/kg/day, weight "
-            f"{fmt_num(w.value)} kg on {fmt_date(w.effective)})",
+            f"Consider prednisone {fmt_num(mg)} mg/day orally (1 mg/kg/day for "
+            f"{fmt_num(w.value)} kg)",
             (
                 "Inflammatory myopathy without a systemic glucocorticoid on record. The "
                 "guideline's first line is prednisone 1 mg/kg/day orally (refs 2, 1).",

@@ -111,7 +111,7 @@ def ref1_refractory(ctx: RuleContext) -> list[CardIntent]:
         CardIntent(
             "REF-1",
             "warning",
-            f"CK still {why} after {fmt_num(together / 7)} weeks of combined therapy: consider "
+            f"CK still {why} after {int(together) // 7} weeks of combined therapy: consider "
             "refractory options",
             (
                 f"On {', '.join(short_name(m) for m in steroids)} and "
@@ -259,7 +259,7 @@ def mon1_monitoring(ctx: RuleContext) -> list[CardIntent]:
         summary = "No CK on record on immunosuppression: order a CK (target low-normal)"
         body = ["No CK result is on record."]
     else:
-        last = f"CK {fmt_value(trend.latest)} on {fmt_date(trend.latest.effective)}"
+        last = f"CK {fmt_value(trend.latest)}"
         if rising:
             summary = f"CK rising on immunosuppression ({last}): review disease activity"
         elif not recent:
