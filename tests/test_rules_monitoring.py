@@ -140,7 +140,7 @@ def test_mon2_warns_on_high_hba1c_and_bp_with_policy_named() -> None:
     )
     card = only(run("patient-view", st), "MON-2")
     assert card["indicator"] == "warning"
-    assert "HbA1c 7.1 %" in card["summary"] and "Systolic BP 152 mm[Hg]" in card["summary"]
+    assert "HbA1c 7.1 %" in card["summary"] and "Systolic BP 152 mmHg" in card["summary"]
     assert "Glucose" not in card["summary"]
     assert "`hba1c_warning_percent` = 6.5 %" in card["detail"]
     assert "Osteoporosis" in card["detail"]

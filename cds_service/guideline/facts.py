@@ -10,6 +10,7 @@ from typing import Any
 from cds_service.guideline.knowledge import Knowledge
 from fhir_mappings.domain import (
     GLUCOCORTICOID,
+    Condition,
     Measurement,
     Medication,
     OrderContext,
@@ -138,9 +139,22 @@ def is_high(m: Measurement) -> bool | None:
     return None
 
 
+def qualified(resource_type: str, rid: str | None) -> str:
+    """ "Type/id" whether or not the mapping kept the type prefix; the type alone if no id."""
+    if not rid:
+        return resource_type
+    return rid if "/" in rid else f"{resource_type}/{rid}"
+
+
 def ref(m: Measurement, label: str) -> str:
     """Provenance string for a measurement."""
-    return f"{m.resource_id or 'Observation'} ({label} {fmt_value(m)}, {fmt_date(m.effective)})"
+    where = qualified("Observation", m.resource_id)
+    return f"{where} ({label} {fmt_value(m)}, {fmt_date(m.effective)})"
+
+
+def cond_ref(c: Condition) -> str:
+    """Provenance string for a condition."""
+    return f"{qualified('Condition', c.resource_id)} ({c.text or 'condition'})"
 
 
 def med_ref(m: Medication) -> str:
@@ -157,11 +171,15 @@ def fmt_num(value: float | None) -> str:
     return f"{value:.0f}" if abs(value - round(value)) < 1e-9 else f"{value:.1f}"
 
 
+UNIT_DISPLAY = {"mm[Hg]": "mmHg", "[lb_av]": "lb"}
+
+
 def fmt_value(m: Measurement) -> str:
     if m.value is None:
         return m.text or "result without a value"
     comparator = m.comparator or ""
-    return f"{comparator}{fmt_num(m.value)} {m.unit or ''}".strip()
+    unit = UNIT_DISPLAY.get(m.unit or "", m.unit or "")
+    return f"{comparator}{fmt_num(m.value)} {unit}".strip()
 
 
 def trend_table(items: Iterable[Measurement], label: str) -> str:

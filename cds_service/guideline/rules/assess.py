@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cds_service.guideline.facts import (
     RuleContext,
+    cond_ref,
     fmt_date,
     fmt_value,
     med_ref,
@@ -29,11 +30,7 @@ def _trigger(ctx: RuleContext) -> tuple[str, ...] | None:
         return tuple(med_ref(d) for d in drafts) or None
     if ctx.active_of(*ctx.knowledge.kinds("immunosuppressive")):
         return None
-    return tuple(
-        c.resource_id or (c.text or "Condition")
-        for c in ctx.state.conditions
-        if "myopathy" in c.categories
-    )
+    return tuple(cond_ref(c) for c in ctx.state.conditions if "myopathy" in c.categories)
 
 
 def _latest(ctx: RuleContext, item: WorkupItem, window: float) -> Measurement | None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from cds_service.guideline.facts import (
     RuleContext,
+    cond_ref,
     fmt_date,
     fmt_num,
     is_high,
@@ -142,8 +143,8 @@ def cau1_relaxant_duration(ctx: RuleContext) -> list[CardIntent]:
         CardIntent(
             "CAU-1",
             "warning",
-            f"{short_name(m0)} running {int(d0)} days: muscle relaxants only up to 2-3 weeks "
-            "(ref 3)",
+            f"{short_name(m0).capitalize()} running {int(d0)} days: muscle relaxants only up to "
+            "2-3 weeks (ref 3)",
             (
                 "\n".join(
                     f"- {m.name}: active since {fmt_date(m.authored_on)} ({int(d)} days)"
@@ -180,8 +181,8 @@ def cau3_nsaid_duration(ctx: RuleContext) -> list[CardIntent]:
             CardIntent(
                 "CAU-3",
                 "warning",
-                f"{short_name(long[0])} intended beyond {limit:g} days: chronic NSAIDs may impair "
-                "muscle regeneration",
+                f"{short_name(long[0]).capitalize()} intended beyond {limit:g} days: chronic "
+                "NSAIDs may impair muscle regeneration",
                 (
                     "\n".join(f"- {m.name}: intended {_course(m)}" for m in long),
                     quote,
@@ -201,8 +202,8 @@ def cau3_nsaid_duration(ctx: RuleContext) -> list[CardIntent]:
         CardIntent(
             "CAU-3",
             "info",
-            f"{short_name(m0)} running {int(d0)} days: chronic NSAIDs may impair muscle "
-            "regeneration (ref 7)",
+            f"{short_name(m0).capitalize()} running {int(d0)} days: chronic NSAIDs may impair "
+            "muscle regeneration (ref 7)",
             (
                 "\n".join(f"- {m.name}: running {int(d)} days" for m, d in long_running),
                 quote,
@@ -217,11 +218,7 @@ def cau3_nsaid_duration(ctx: RuleContext) -> list[CardIntent]:
 
 def cardiac_involvement(ctx: RuleContext) -> tuple[str, ...]:
     """Evidence of cardiac involvement: a cardiac Condition or troponin above its limit."""
-    found = [
-        f"{c.resource_id or 'Condition'} ({c.text or 'cardiac involvement'})"
-        for c in ctx.state.conditions
-        if "cardiac_involvement" in c.categories
-    ]
+    found = [cond_ref(c) for c in ctx.state.conditions if "cardiac_involvement" in c.categories]
     troponins = series(ctx.state, ctx.knowledge.kinds("troponin_kinds"))
     if troponins and is_high(troponins[-1]):
         found.append(ref(troponins[-1], "troponin above its upper limit"))
@@ -240,7 +237,7 @@ def cau4_cardiac(ctx: RuleContext) -> list[CardIntent]:
         return []
     evidence = cardiac_involvement(ctx)
     if not evidence:
-        return []
+        return _cau4_unknown(ctx, risky)
     return [
         CardIntent(
             "CAU-4",
@@ -256,5 +253,29 @@ def cau4_cardiac(ctx: RuleContext) -> list[CardIntent]:
             ),
             problem="cardiac",
             inputs=(*evidence, *(med_ref(m) for m in risky)),
+        )
+    ]
+
+
+def _cau4_unknown(ctx: RuleContext, risky: list[Medication]) -> list[CardIntent]:
+    """A troponin whose upper limit is unknown cannot rule cardiac involvement in or out."""
+    troponins = series(ctx.state, ctx.knowledge.kinds("troponin_kinds"))
+    if not troponins or is_high(troponins[-1]) is not None:
+        return []
+    latest = troponins[-1]
+    return [
+        CardIntent(
+            "CAU-4",
+            "info",
+            f"Check cardiac involvement before {short_name(risky[0])}: the troponin has no "
+            "reference range",
+            (
+                f"Latest troponin: {ref(latest, 'troponin')}. It carries no reference range "
+                "or interpretation, so cardiac involvement could not be judged.",
+                "Ordered from the service's documented cardiac-caution list:\n"
+                + "\n".join(f"- {m.name}" for m in risky),
+            ),
+            problem="cardiac-unknown",
+            inputs=(ref(latest, "troponin"), *(med_ref(m) for m in risky)),
         )
     ]

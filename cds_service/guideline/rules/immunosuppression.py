@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 from cds_service.guideline.facts import (
     RuleContext,
+    cond_ref,
     fmt_date,
     fmt_num,
     is_high,
     med_ref,
+    qualified,
     ref,
     series,
     systemic_glucocorticoids,
@@ -85,9 +87,9 @@ def severe_disease(ctx: RuleContext) -> str | None:
     """Why the disease counts as severe (cardiac involvement or severity), or None."""
     for c in ctx.state.conditions:
         if "cardiac_involvement" in c.categories:
-            return f"cardiac involvement is recorded ({c.text or c.resource_id})"
+            return f"cardiac involvement is recorded ({cond_ref(c)})"
         if "myopathy" in c.categories and c.severity == "severe":
-            return f"the myopathy is recorded as severe ({c.text or c.resource_id})"
+            return f"the myopathy is recorded as severe ({cond_ref(c)})"
     for m in series(ctx.state, ctx.knowledge.kinds("troponin_kinds"))[-1:]:
         if is_high(m):
             return f"troponin is above its upper limit ({ref(m, 'troponin')})"
@@ -106,9 +108,7 @@ def _methylpred_note(ctx: RuleContext) -> tuple[str, ...]:
 
 def _conditions_used(ctx: RuleContext) -> tuple[str, ...]:
     return tuple(
-        c.resource_id or (c.text or "Condition")
-        for c in ctx.state.conditions
-        if c.categories & ctx.knowledge.scopes["spasm"]
+        cond_ref(c) for c in ctx.state.conditions if c.categories & ctx.knowledge.scopes["spasm"]
     )
 
 
@@ -168,7 +168,7 @@ def is1_prednisone(ctx: RuleContext) -> list[CardIntent]:
                 "Inflammatory myopathy without a systemic glucocorticoid on record. The "
                 "guideline's first line is prednisone 1 mg/kg/day orally (refs 2, 1).",
                 f"Weight used: {fmt_num(w.value)} kg measured {fmt_date(w.effective)} "
-                f"({w.resource_id or 'Observation'}).",
+                f"({qualified('Observation', w.resource_id)}).",
                 f"Dose: {dose.maths}.",
                 *(("The cap is local policy, not from the guideline.",) if dose.capped else ()),
                 *_methylpred_note(ctx),
@@ -273,7 +273,7 @@ def _is1_check_orders(ctx: RuleContext) -> list[CardIntent]:
 def methotrexate_intolerance(ctx: RuleContext) -> tuple[str, ...]:
     """Recorded methotrexate intolerance: allergy, or a stopped order with a reason."""
     found = [
-        f"{a.resource_id or 'AllergyIntolerance'} ({a.text or 'methotrexate'})"
+        f"{qualified('AllergyIntolerance', a.resource_id)} ({a.text or 'methotrexate'})"
         for a in ctx.state.allergies
         if ("methotrexate" in a.ingredients or METHOTREXATE in a.classes)
         and a.clinical_status in (None, "active")
@@ -433,8 +433,8 @@ def _daily_card(ctx: RuleContext, daily: list[Medication]) -> CardIntent:
         "frequency",
         (
             *lines,
-            "The guideline doses methotrexate per week: 15-20 mg/week, maximum 40 mg/week (ref 1). "
-            "Daily dosing of a weekly methotrexate dose is a known, dangerous prescribing error.",
+            "The guideline doses methotrexate per week: 15-20 mg/week, maximum 40 mg/week "
+            "(ref 1). This order repeats the dose more often than once a week.",
             *(
                 ("The update keeps the single dose and sets the timing to once weekly.",)
                 if suggestions

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 from cds_service.guideline.facts import (
     RuleContext,
+    cond_ref,
     fmt_date,
     fmt_num,
     fmt_value,
     med_ref,
+    qualified,
     ref,
     running_days,
     series,
@@ -151,8 +153,14 @@ def pt1_physiotherapy(ctx: RuleContext) -> list[CardIntent]:
     peak = max(trend.items, key=lambda m: m.value or 0.0)
     fall = ctx.knowledge.p("ck_fall_fraction")
     latest = trend.latest.value or 0.0
-    fallen = (peak.value or 0) > 0 and latest <= (peak.value or 0) * (1 - fall)
+    # "Controlled" needs inflammation to have been shown: a CK peak above its upper limit.
+    peak_uln, _ = upper_limit(peak, ctx.knowledge.p("ck_upper_limit_default"))
+    if peak_uln is None or (peak.value or 0) <= peak_uln:
+        return []
+    fallen = latest <= (peak.value or 0) * (1 - fall)
     if not (fallen or (trend.uln is not None and latest <= trend.uln)):
+        return []
+    if ref1_refractory(ctx):  # still above normal after weeks of therapy: not controlled
         return []
     how = (
         f"CK {fmt_num(latest)} U/L is within normal (upper limit {fmt_num(trend.uln)} U/L, "
@@ -425,14 +433,14 @@ def skin1_skin(ctx: RuleContext) -> list[CardIntent]:
             summary,
             (
                 "Recorded: "
-                + ", ".join(c.text or c.resource_id or "Condition" for c in found)
+                + ", ".join(c.text or qualified("Condition", c.resource_id) for c in found)
                 + ".",
                 'The guideline lists "Skin Protection (for patients with dermatomyositis '
                 'features)" and "Treatment of Calcinosis (if present)" as adjunctive therapies, '
                 "without further content; this service therefore suggests no specific measure.",
             ),
             problem="skin",
-            inputs=tuple(c.resource_id or "Condition" for c in found),
+            inputs=tuple(cond_ref(c) for c in found),
             with_override_reasons=False,
         )
     ]
