@@ -171,3 +171,10 @@ def test_cau4_silent_without_cardiac_involvement_or_for_safe_drug() -> None:
     assert "CAU-4" not in ids(
         run("order-select", cardiac, orders(med("acetaminophen", "a", draft=True)))
     )
+
+
+def test_cau4_troponin_without_range_is_said_not_assumed() -> None:
+    st = state(SPASM, measurements=(meas("troponin", 180, 2, unit="ng/L"),))
+    card = only(run("order-select", st, orders(med("naproxen", "n", draft=True))), "CAU-4")
+    assert card["indicator"] == "info"
+    assert "no reference range" in card["summary"]

@@ -175,3 +175,26 @@ def test_skin1_dermatomyositis_text_only() -> None:
 def test_skin1_calcinosis_with_myopathy() -> None:
     card = only(run("patient-view", state((*PM, condition("calcinosis")))), "SKIN-1")
     assert "calcinosis" in card["summary"]
+
+
+def test_pt1_needs_inflammation_shown_first() -> None:
+    # CK never above its upper limit: "controlled" cannot be claimed.
+    st = state(PM, medications=on_therapy(), measurements=ck((160, 30), (120, 2)))
+    assert "PT-1" not in ids(run("patient-view", st))
+
+
+def test_pt1_silent_while_refractory_card_fires() -> None:
+    st = state(DM, medications=on_therapy(), measurements=ck((5000, 40), (1200, 5)))
+    cards = run("patient-view", st)
+    assert "REF-1" in ids(cards) and "PT-1" not in ids(cards)
+
+
+def test_ref1_options_follow_guideline_order_without_features() -> None:
+    st = state(PM, medications=on_therapy(), measurements=ck((5000, 40), (1200, 5)))
+    options = only(run("patient-view", st), "REF-1")["detail"].split("this patient:\n")[1]
+    assert options.splitlines()[:4] == [
+        "1. Consider IVIG, especially helpful when skin features are prominent",
+        "2. Consider rituximab (may take up to 26 weeks to show effect)",
+        "3. For severe disease with major organ involvement, consider cyclophosphamide",
+        "4. JAK inhibitors can be considered for progressive disease",
+    ]

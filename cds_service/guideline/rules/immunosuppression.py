@@ -279,7 +279,7 @@ def methotrexate_intolerance(ctx: RuleContext) -> tuple[str, ...]:
         and a.clinical_status in (None, "active")
     ]
     found += [
-        f"{med_ref(m)}: stopped, reason {m.status_reason}"
+        f"{med_ref(m)}: reason {m.status_reason}"
         for m in with_ingredient(ctx.state.medications, "methotrexate")
         if m.status in ("stopped", "cancelled") and m.status_reason
     ]

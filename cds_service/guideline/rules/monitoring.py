@@ -70,12 +70,13 @@ def _days_on(ctx: RuleContext, meds: tuple[Medication, ...]) -> float | None:
     return max(days) if days else None
 
 
+# In the guideline's own order; features of the patient move an option to the front.
 REFRACTORY_OPTIONS = {
     "ivig": "Consider IVIG, especially helpful when skin features are prominent",
+    "rituximab": "Consider rituximab (may take up to 26 weeks to show effect)",
     "cyclophosphamide": "For severe disease with major organ involvement, consider "
     "cyclophosphamide",
     "jak": "JAK inhibitors can be considered for progressive disease",
-    "rituximab": "Consider rituximab (may take up to 26 weeks to show effect)",
 }
 ESCALATED = ("ivig", "rituximab", "cyclophosphamide", "jak_inhibitor")
 
@@ -118,7 +119,7 @@ def ref1_refractory(ctx: RuleContext) -> list[CardIntent]:
             (
                 f"On {', '.join(short_name(m) for m in steroids)} and "
                 f"{', '.join(short_name(m) for m in sparing)} together for "
-                f"{fmt_num(together)} days (threshold {weeks:g} weeks, local policy within the "
+                f"{int(together)} days (threshold {weeks:g} weeks, local policy within the "
                 "guideline's 4-6 weeks).",
                 _trend_block(trend),
                 "Options the guideline lists for inadequate response (ref 1), ordered for this "
@@ -367,10 +368,7 @@ def mon2_steroid_effects(ctx: RuleContext) -> list[CardIntent]:
         summary = f"On {names}: {', '.join(high)}: review for steroid hyperglycemia/hypertension"
     else:
         summary = f"On {names}: monitor glucose, blood pressure and bone health"
-    detail = [
-        f"Active systemic glucocorticoid: {names}.",
-        "\n".join(lines) if lines else "No glucose, HbA1c or blood pressure found.",
-    ]
+    detail = [f"Active systemic glucocorticoid: {names}.", *(("\n".join(lines),) if lines else ())]
     if missing and not unavailable:
         detail.append(f"Not found within {age:g} days (local policy): {', '.join(missing)}.")
     detail.append(
