@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cds_service.guideline.knowledge import Knowledge
@@ -17,6 +17,8 @@ from fhir_mappings.domain import (
     PatientState,
     Series,
 )
+
+_EPOCH = datetime(1900, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class RuleContext:
     def days_since(self, when: datetime | None) -> float | None:
         if when is None:
             return None
-        return (self.now - when).total_seconds() / 86400.0
+        return (aware(self.now) - aware(when)).total_seconds() / 86400.0
 
 
 def running_days(ctx: RuleContext, m: Medication) -> float | None:
@@ -79,6 +81,11 @@ def running_days(ctx: RuleContext, m: Medication) -> float | None:
     if m.course and m.course.elapsed_days is not None:
         return m.course.elapsed_days
     return ctx.days_since(m.authored_on)
+
+
+def aware(when: datetime) -> datetime:
+    """Naive datetimes are taken as UTC, so comparisons never mix the two kinds."""
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def systemic_glucocorticoids(ctx: RuleContext) -> tuple[Medication, ...]:
@@ -101,15 +108,7 @@ def series(state: PatientState, kinds: Iterable[str]) -> tuple[Measurement, ...]
                 continue
             seen.add(key)
             items.append(m)
-    return tuple(
-        sorted(
-            items,
-            key=lambda m: (
-                m.effective
-                or datetime.min.replace(tzinfo=m.effective.tzinfo if m.effective else None)
-            ),
-        )
-    )
+    return tuple(sorted(items, key=lambda m: aware(m.effective or _EPOCH)))
 
 
 def valued(items: Iterable[Measurement]) -> tuple[Measurement, ...]:
@@ -117,8 +116,8 @@ def valued(items: Iterable[Measurement]) -> tuple[Measurement, ...]:
 
 
 def within(items: Iterable[Measurement], now: datetime, days: float) -> tuple[Measurement, ...]:
-    since = now - timedelta(days=days)
-    return tuple(m for m in items if m.effective is not None and m.effective >= since)
+    since = aware(now) - timedelta(days=days)
+    return tuple(m for m in items if m.effective is not None and aware(m.effective) >= since)
 
 
 def upper_limit(m: Measurement, default: float | None) -> tuple[float | None, str]:
