@@ -17,7 +17,8 @@ def _subject(patient_id: str | None) -> dict[str, str] | None:
 
 
 def _quantity(value: float, unit: str, code: str) -> dict[str, Any]:
-    return {"value": value, "unit": unit, "system": UCUM, "code": code}
+    number: float | int = int(value) if float(value).is_integer() else value
+    return {"value": number, "unit": unit, "system": UCUM, "code": code}
 
 
 def medication_request(
@@ -42,7 +43,7 @@ def medication_request(
             "coding": [knowledge.medications[drug].as_fhir()],
             "text": drug,
         },
-        "authoredOn": now.isoformat(),
+        "authoredOn": now.replace(microsecond=0).isoformat(),
         "dosageInstruction": [
             {
                 "text": text,
@@ -67,7 +68,7 @@ def service_request(
         "status": "draft",
         "intent": "proposal",
         "code": {"coding": [code.as_fhir()], "text": code.display},
-        "authoredOn": now.isoformat(),
+        "authoredOn": now.replace(microsecond=0).isoformat(),
         "reasonCode": [{"text": reason}],
     }
     if category:
