@@ -259,7 +259,8 @@ def _route(
     texts = [raw.concept_text(route)]
     for text in texts:
         if text:
-            words = f" {re.sub(r'[^a-z ]', ' ', normalize_text(text))} "
+            letters = normalize_text(text).replace(".", "")
+            words = f" {re.sub(r'[^a-z ]', ' ', letters)} "
             for word, value in ROUTE_WORDS:
                 if f" {word} " in words:
                     return value
