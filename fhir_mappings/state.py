@@ -167,10 +167,10 @@ class _Mapper:
         if fixed is None:
             return
         codings = raw.codings(fixed.get("code"))
-        self.service_requests += codings
-        self.sr_kinds |= service_request_kinds(
-            codings, raw.concept_text(fixed.get("code")), self.term
-        )
+        text = raw.concept_text(fixed.get("code"))
+        # A text-only request is kept as a Coding without system/code so it can be shown.
+        self.service_requests += codings or ((Coding(None, None, text),) if text else ())
+        self.sr_kinds |= service_request_kinds(codings, text, self.term)
 
     def series(self) -> dict[str, Series]:
         by_kind: dict[str, list[Measurement]] = {}
