@@ -155,12 +155,14 @@ def upper_limit_of(m: Measurement, default_upper_limit: float | None) -> float |
 
 
 def is_above_upper_limit(m: Measurement, default_upper_limit: float | None) -> bool | None:
-    """None when the value or the limit is unknown; '>' comparators count as their bound."""
+    """None when the value or the limit is unknown, or a comparator leaves it open."""
     limit = upper_limit_of(m, default_upper_limit)
     if m.value is None or limit is None:
         return None
-    if m.comparator in ("<", "<=") and m.value <= limit:
-        return False
+    if m.comparator in ("<", "<="):
+        return False if m.value <= limit else None
+    if m.comparator in (">", ">="):
+        return True if m.value >= limit else None
     return m.value > limit
 
 
