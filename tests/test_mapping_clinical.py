@@ -8,51 +8,117 @@ from typing import Any
 import pytest
 
 from fhir_mappings import map_patient_state
-from tests.mapping_builders import ICD10CM, LOINC, NOW, SNOMED, bundle, condition, observation, quantity
+from tests.mapping_builders import (
+    ICD10CM,
+    LOINC,
+    NOW,
+    SNOMED,
+    bundle,
+    condition,
+    observation,
+    quantity,
+)
 
 # (id, condition, categories, matched_by)
 CONDITIONS: list[tuple[str, dict[str, Any], set[str], tuple[str, ...]]] = [
-    ("SNOMED dermatomyositis", condition("396230008"), {"myopathy", "dermatomyositis"},
-     ("snomed:396230008",)),
+    (
+        "SNOMED dermatomyositis",
+        condition("396230008"),
+        {"myopathy", "dermatomyositis"},
+        ("snomed:396230008",),
+    ),
     ("SNOMED polymyositis", condition("31384009"), {"myopathy"}, ("snomed:31384009",)),
-    ("ICD-10-CM M33.12 with dot", condition("M33.12", system=ICD10CM),
-     {"myopathy", "dermatomyositis"}, ("icd10cm:M33.12",)),
-    ("ICD-10-CM M3322 without dot", condition("M3322", system=ICD10CM), {"myopathy"},
-     ("icd10cm:M3322",)),
-    ("ICD-10-CM M60.9 myositis", condition("M60.9", system=ICD10CM), {"myopathy"},
-     ("icd10cm:M60.9",)),
-    ("ICD-10-CM M60.009 infective myositis is out", condition(
-        "M60.009", system=ICD10CM, text="Infective myositis, unspecified site"), set(), ()),
-    ("inclusion body myositis is not myopathy scope", condition("G72.41", system=ICD10CM),
-     {"inclusion_body_myositis"}, ("icd10cm:G72.41",)),
-    ("IBM by name", condition(None, text="Sporadic inclusion body myositis"),
-     {"inclusion_body_myositis"}, ("name:inclusion body myositis",)),
-    ("ICD-10-CM muscle spasm of back", condition("M62.830", system=ICD10CM), {"spasm"},
-     ("icd10cm:M62.830",)),
+    (
+        "ICD-10-CM M33.12 with dot",
+        condition("M33.12", system=ICD10CM),
+        {"myopathy", "dermatomyositis"},
+        ("icd10cm:M33.12",),
+    ),
+    (
+        "ICD-10-CM M3322 without dot",
+        condition("M3322", system=ICD10CM),
+        {"myopathy"},
+        ("icd10cm:M3322",),
+    ),
+    (
+        "ICD-10-CM M60.9 myositis",
+        condition("M60.9", system=ICD10CM),
+        {"myopathy"},
+        ("icd10cm:M60.9",),
+    ),
+    (
+        "ICD-10-CM M60.009 infective myositis is out",
+        condition("M60.009", system=ICD10CM, text="Infective myositis, unspecified site"),
+        set(),
+        (),
+    ),
+    (
+        "inclusion body myositis is not myopathy scope",
+        condition("G72.41", system=ICD10CM),
+        {"inclusion_body_myositis"},
+        ("icd10cm:G72.41",),
+    ),
+    (
+        "IBM by name",
+        condition(None, text="Sporadic inclusion body myositis"),
+        {"inclusion_body_myositis"},
+        ("name:inclusion body myositis",),
+    ),
+    (
+        "ICD-10-CM muscle spasm of back",
+        condition("M62.830", system=ICD10CM),
+        {"spasm"},
+        ("icd10cm:M62.830",),
+    ),
     ("ICD-10-CM R25.2 cramp", condition("R25.2", system=ICD10CM), {"spasm"}, ("icd10cm:R25.2",)),
     ("SNOMED muscle spasm", condition("45352006"), {"spasm"}, ("snomed:45352006",)),
     ("SNOMED myocarditis", condition("50920009"), {"cardiac_involvement"}, ("snomed:50920009",)),
-    ("antisynthetase by name", condition("999999", text="Antisynthetase syndrome"),
-     {"myopathy", "antisynthetase"}, ("name:antisynthetase",)),
-    ("necrotizing by name", condition(None, text="Immune-mediated necrotizing myopathy"),
-     {"myopathy", "necrotizing"}, ("name:necrotizing myopathy",)),
-    ("calcinosis by name", condition(None, text="Calcinosis cutis"), {"calcinosis"},
-     ("name:calcinosis",)),
+    (
+        "antisynthetase by name",
+        condition("999999", text="Antisynthetase syndrome"),
+        {"myopathy", "antisynthetase"},
+        ("name:antisynthetase",),
+    ),
+    (
+        "necrotizing by name",
+        condition(None, text="Immune-mediated necrotizing myopathy"),
+        {"myopathy", "necrotizing"},
+        ("name:necrotizing myopathy",),
+    ),
+    (
+        "calcinosis by name",
+        condition(None, text="Calcinosis cutis"),
+        {"calcinosis"},
+        ("name:calcinosis",),
+    ),
     ("unrelated", condition("44054006", text="Diabetes mellitus type 2"), set(), ()),
-    ("recurrence counts", condition("396230008", clinical="recurrence"),
-     {"myopathy", "dermatomyositis"}, ("snomed:396230008",)),
-    ("relapse counts", condition("31384009", clinical="relapse"), {"myopathy"},
-     ("snomed:31384009",)),
-    ("no clinical status, not abated", condition("31384009", clinical=None), {"myopathy"},
-     ("snomed:31384009",)),
+    (
+        "recurrence counts",
+        condition("396230008", clinical="recurrence"),
+        {"myopathy", "dermatomyositis"},
+        ("snomed:396230008",),
+    ),
+    (
+        "relapse counts",
+        condition("31384009", clinical="relapse"),
+        {"myopathy"},
+        ("snomed:31384009",),
+    ),
+    (
+        "no clinical status, not abated",
+        condition("31384009", clinical=None),
+        {"myopathy"},
+        ("snomed:31384009",),
+    ),
 ]
 
 
 @pytest.mark.parametrize(
     ("res", "categories", "matched_by"), [c[1:] for c in CONDITIONS], ids=[c[0] for c in CONDITIONS]
 )
-def test_condition_categories(res: dict[str, Any], categories: set[str],
-                              matched_by: tuple[str, ...]) -> None:
+def test_condition_categories(
+    res: dict[str, Any], categories: set[str], matched_by: tuple[str, ...]
+) -> None:
     state = map_patient_state({"conditions": bundle(res)}, now=NOW)
     (c,) = state.conditions
     assert c.categories == categories
@@ -96,8 +162,14 @@ def test_condition_severity(severity: dict[str, Any] | None, expected: str | Non
 
 
 def allergy(text: str, **extra: Any) -> dict[str, Any]:
-    return {"resourceType": "AllergyIntolerance", "id": "a1", "type": "intolerance",
-            "code": {"text": text}, "patient": {"reference": "Patient/p1"}, **extra}
+    return {
+        "resourceType": "AllergyIntolerance",
+        "id": "a1",
+        "type": "intolerance",
+        "code": {"text": text},
+        "patient": {"reference": "Patient/p1"},
+        **extra,
+    }
 
 
 def test_methotrexate_intolerance_is_classified() -> None:
@@ -108,9 +180,19 @@ def test_methotrexate_intolerance_is_classified() -> None:
 
 
 def test_allergy_by_reaction_substance_rxnorm_code() -> None:
-    res = allergy("drug intolerance", reaction=[{"substance": {"coding": [
-        {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "6851"}]},
-        "manifestation": [{"text": "nausea"}]}])
+    res = allergy(
+        "drug intolerance",
+        reaction=[
+            {
+                "substance": {
+                    "coding": [
+                        {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "6851"}
+                    ]
+                },
+                "manifestation": [{"text": "nausea"}],
+            }
+        ],
+    )
     (a,) = map_patient_state({"a": res}, now=NOW).allergies
     assert a.classes == {"methotrexate"}
 
@@ -135,15 +217,23 @@ def test_patient_age_and_sex(birth: str | None, age: int | None) -> None:
 
 
 def service_request(concept: dict[str, Any], status: str = "active") -> dict[str, Any]:
-    return {"resourceType": "ServiceRequest", "id": "s1", "status": status, "intent": "order",
-            "code": concept, "subject": {"reference": "Patient/p1"}}
+    return {
+        "resourceType": "ServiceRequest",
+        "id": "s1",
+        "status": status,
+        "intent": "order",
+        "code": concept,
+        "subject": {"reference": "Patient/p1"},
+    }
 
 
 @pytest.mark.parametrize(
     ("res", "kinds"),
     [
-        (service_request({"coding": [{"system": SNOMED, "code": "266747000"}]}),
-         {"physiotherapy_referral"}),
+        (
+            service_request({"coding": [{"system": SNOMED, "code": "266747000"}]}),
+            {"physiotherapy_referral"},
+        ),
         (service_request({"text": "Referral to physical therapy"}), {"physiotherapy_referral"}),
         (service_request({"coding": [{"system": LOINC, "code": "2157-6"}]}), {"ck"}),
         (service_request({"coding": [{"system": LOINC, "code": "11524-6"}]}), {"ecg"}),
@@ -169,8 +259,12 @@ PREFETCH_SHAPES: list[tuple[str, dict[str, Any], int, int]] = [
     ("list of resources", {"k": [CK, None]}, 1, 0),
     ("nested Bundle", {"k": bundle(bundle(CK))}, 1, 0),
     ("same resource under two keys", {"a": CK, "b": bundle(CK)}, 1, 0),
-    ("entry without resource", {"k": {"resourceType": "Bundle", "entry": [{"fullUrl": "x"}]}},
-     0, 0),
+    (
+        "entry without resource",
+        {"k": {"resourceType": "Bundle", "entry": [{"fullUrl": "x"}]}},
+        0,
+        0,
+    ),
     ("OperationOutcome", {"k": {"resourceType": "OperationOutcome", "issue": []}}, 0, 0),
 ]
 

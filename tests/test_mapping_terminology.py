@@ -62,32 +62,62 @@ def test_registry_prefetch_codes_are_in_the_value_sets() -> None:
 Mutation = Callable[[dict[str, Any], dict[str, Any]], None]
 BROKEN: list[tuple[str, Mutation, str]] = [
     ("no version", lambda t, u: t.pop("version"), "version"),
-    ("code without source",
-     lambda t, u: t["observations"]["ck"]["codes"][0].pop("source"), "2157-6: no source"),
-    ("verify not boolean",
-     lambda t, u: t["observations"]["ck"]["codes"][0].update(verify="maybe"), "verify"),
-    ("unknown system alias",
-     lambda t, u: t["observations"]["ck"]["codes"][0].update(system="lonic"), "lonic"),
+    (
+        "code without source",
+        lambda t, u: t["observations"]["ck"]["codes"][0].pop("source"),
+        "2157-6: no source",
+    ),
+    (
+        "verify not boolean",
+        lambda t, u: t["observations"]["ck"]["codes"][0].update(verify="maybe"),
+        "verify",
+    ),
+    (
+        "unknown system alias",
+        lambda t, u: t["observations"]["ck"]["codes"][0].update(system="lonic"),
+        "lonic",
+    ),
     ("unknown quantity", lambda t, u: t["observations"]["ck"].update(quantity="volts"), "volts"),
-    ("code in two kinds",
-     lambda t, u: t["observations"]["aldolase"]["codes"].append(
-         dict(t["observations"]["ck"]["codes"][0])), "already in another kind"),
-    ("unknown drug class",
-     lambda t, u: t["ingredients"]["prednisone"].update({"class": "steroid"}), "steroid"),
+    (
+        "code in two kinds",
+        lambda t, u: t["observations"]["aldolase"]["codes"].append(
+            dict(t["observations"]["ck"]["codes"][0])
+        ),
+        "already in another kind",
+    ),
+    (
+        "unknown drug class",
+        lambda t, u: t["ingredients"]["prednisone"].update({"class": "steroid"}),
+        "steroid",
+    ),
     ("missing domain class", lambda t, u: t["drug_classes"].pop("nsaid"), "every domain class"),
-    ("unknown condition category",
-     lambda t, u: t["conditions"][0].update(categories=["myopathyy"]), "myopathyy"),
+    (
+        "unknown condition category",
+        lambda t, u: t["conditions"][0].update(categories=["myopathyy"]),
+        "myopathyy",
+    ),
     ("prefix on SNOMED", lambda t, u: t["conditions"][0].update(prefix=True), "ICD-10 only"),
     ("bad severity", lambda t, u: t["condition_severity"][0].update(severity="grave"), "grave"),
-    ("negative factor",
-     lambda t, u: u["quantities"]["body_mass"]["units"]["g"].update(factor=-1), "positive"),
-    ("canonical factor not 1",
-     lambda t, u: u["quantities"]["body_mass"]["units"]["kg"].update(factor=2), "factor 1"),
-    ("units differing by case",
-     lambda t, u: u["quantities"]["body_mass"]["units"].update(
-         KG={"factor": 3, "source": "x"}), "differing only by case"),
-    ("unit without source",
-     lambda t, u: u["quantities"]["body_mass"]["units"]["g"].pop("source"), "source"),
+    (
+        "negative factor",
+        lambda t, u: u["quantities"]["body_mass"]["units"]["g"].update(factor=-1),
+        "positive",
+    ),
+    (
+        "canonical factor not 1",
+        lambda t, u: u["quantities"]["body_mass"]["units"]["kg"].update(factor=2),
+        "factor 1",
+    ),
+    (
+        "units differing by case",
+        lambda t, u: u["quantities"]["body_mass"]["units"].update(KG={"factor": 3, "source": "x"}),
+        "differing only by case",
+    ),
+    (
+        "unit without source",
+        lambda t, u: u["quantities"]["body_mass"]["units"]["g"].pop("source"),
+        "source",
+    ),
     ("not a mapping", lambda t, u: t.update(observations=[1, 2]), "expected a mapping"),
 ]
 

@@ -57,8 +57,9 @@ def m(value: float | None, high: float | None = None, comparator: str | None = N
         (m(100, comparator=">"), 200, None),
     ],
 )
-def test_above_upper_limit(measurement: Measurement, default: float | None,
-                           expected: bool | None) -> None:
+def test_above_upper_limit(
+    measurement: Measurement, default: float | None, expected: bool | None
+) -> None:
     assert is_above_upper_limit(measurement, default) is expected
 
 
