@@ -138,4 +138,4 @@ def test_any_value_in_a_bundle_entry_never_raises(resource: Any) -> None:
 @SETTINGS
 @given(st.one_of(JSON, st.none()))
 def test_non_mapping_prefetch_never_raises(prefetch: Any) -> None:
-    assert isinstance(map_patient_state(prefetch, now=NOW), PatientState)  # type: ignore[arg-type]
+    assert isinstance(map_patient_state(prefetch, now=NOW), PatientState)
