@@ -282,3 +282,12 @@ def test_invalid_relevant_observation_is_reported_and_skipped() -> None:
     assert [m.resource_id for m in state.get_series("ck").items] == ["o2"]
     assert [i.resource for i in state.issues] == ["Observation/o1"]
     assert "invalid R4" in state.issues[0].reason
+
+
+def test_troponin_analytes_have_their_own_series_within_the_kind() -> None:
+    hs_i = observation("89579-7", quantity(30, "ng/L"), oid="i")
+    t = observation("6598-7", quantity(0.02, "ng/mL"), oid="t", when="2026-06-02")
+    state = map_patient_state({"labs": bundle(hs_i, t)}, now=NOW)
+    assert [m.resource_id for m in state.get_series("troponin").items] == ["i", "t"]
+    assert [m.resource_id for m in state.get_series("troponin_i_hs").items] == ["i"]
+    assert [m.value for m in state.get_series("troponin_t").items] == [pytest.approx(20)]
