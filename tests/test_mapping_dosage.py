@@ -65,6 +65,15 @@ DOSES: list[
     ("timing code QD", MTX, {**mg(10), **code("QD")}, 10, 1, 70, 1),
     ("timing code QOD", PRED, {**mg(10), **code("QOD")}, 10, 0.5, 35, 2),
     ("BID code", PRED, {**mg(5), **code("BID")}, 5, 2, 70, 0.5),
+    (
+        "mtx 2.5 MG tablets x6 weekly",
+        rx("105585", "Methotrexate 2.5 MG Oral Tablet"),
+        {**mg(6, "{tbl}"), **repeat(**WEEKLY)},
+        15,
+        1 / 7,
+        15,
+        7,
+    ),
     ("tablets x strength from name", PRED, {**mg(2, "TAB"), **repeat(**DAILY)}, 10, 1, 70, 1),
     ("g to mg", PRED, {**mg(0.06, "g"), **repeat(**DAILY)}, 60, 1, 420, 1),
     (
@@ -202,6 +211,7 @@ UNKNOWN: list[tuple[str, dict[str, Any], dict[str, Any], str, bool]] = [
         False,
     ),
     ("no dose", MTX, repeat(**WEEKLY), "no dose quantity", False),
+    ("absurd dose", MTX, {**mg(1e308), **code("QD")}, "out of range", False),
 ]
 
 
@@ -390,6 +400,16 @@ COURSES: list[tuple[str, dict[str, Any], dict[str, Any], float, str]] = [
         },
         28,
         "boundsPeriod",
+    ),
+    (
+        "timing.repeat.count",
+        {},
+        {
+            **TAB_BID,
+            "timing": {"repeat": {"count": 20, "frequency": 2, "period": 1, "periodUnit": "d"}},
+        },
+        10,
+        "timing.repeat.count",
     ),
     ("since authoredOn", {"authoredOn": "2026-05-15T12:00:00Z"}, TAB_BID, 30, "since authoredOn"),
 ]

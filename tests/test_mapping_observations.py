@@ -144,6 +144,12 @@ UNUSABLE: list[tuple[str, dict[str, Any], str | None, str]] = [
     ("no unit", observation("2157-6", {"value": 9}), "ck", "no unit given"),
     ("valueString no unit anywhere", observation("2157-6", valueString="<5"), "ck", "no unit"),
     ("no value", observation("2157-6"), None, "ck: no value"),
+    (
+        "overflow on conversion",
+        observation("10839-9", quantity(1e306, "ng/mL")),
+        "troponin",
+        "out of range",
+    ),
 ]
 
 
