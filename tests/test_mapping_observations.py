@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.mapping_builders import LOINC, NOW, UCUM, bundle, observation, quantity
 
 from fhir_mappings import map_patient_state
+from tests.mapping_builders import LOINC, NOW, UCUM, bundle, observation, quantity
 
 RR_UL = [{"low": quantity(24, "U/L"), "high": quantity(195, "U/L")}]
 
@@ -120,18 +120,36 @@ def test_values_are_normalised_to_the_canonical_unit(
 
 # (case id, observation, kind or None when nothing is kept, issue text expected)
 UNUSABLE: list[tuple[str, dict[str, Any], str | None, str]] = [
-    ("entered-in-error", observation("2157-6", quantity(9, "U/L"), status="entered-in-error"),
-     None, "status entered-in-error"),
-    ("cancelled", observation("2157-6", quantity(9, "U/L"), status="cancelled"), None,
-     "status cancelled"),
+    (
+        "entered-in-error",
+        observation("2157-6", quantity(9, "U/L"), status="entered-in-error"),
+        None,
+        "status entered-in-error",
+    ),
+    (
+        "cancelled",
+        observation("2157-6", quantity(9, "U/L"), status="cancelled"),
+        None,
+        "status cancelled",
+    ),
     ("registered", observation("2157-6", status="registered"), None, "status registered"),
-    ("data absent", observation("2157-6", dataAbsentReason={"text": "Not performed"}), None,
-     "data absent (Not performed)"),
+    (
+        "data absent",
+        observation("2157-6", dataAbsentReason={"text": "Not performed"}),
+        None,
+        "data absent (Not performed)",
+    ),
     ("no time", observation("2157-6", quantity(9, "U/L"), when=""), None, "no effective time"),
     ("unknown unit", observation("2157-6", quantity(9, "mmol/s")), "ck", "unknown unit"),
     ("no unit", observation("2157-6", {"value": 9}), "ck", "no unit given"),
     ("valueString no unit anywhere", observation("2157-6", valueString="<5"), "ck", "no unit"),
     ("no value", observation("2157-6"), None, "ck: no value"),
+    (
+        "overflow on conversion",
+        observation("10839-9", quantity(1e306, "ng/mL")),
+        "troponin",
+        "out of range",
+    ),
 ]
 
 
@@ -166,10 +184,14 @@ def test_blood_pressure_panel_components() -> None:
     panel = observation(
         "85354-9",
         component=[
-            {"code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
-             "valueQuantity": quantity(150, "mm[Hg]")},
-            {"code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
-             "valueQuantity": {"value": 95, "unit": "mmHg"}},
+            {
+                "code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+                "valueQuantity": quantity(150, "mm[Hg]"),
+            },
+            {
+                "code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
+                "valueQuantity": {"value": 95, "unit": "mmHg"},
+            },
         ],
     )
     state = map_patient_state({"vitals": bundle(panel, btype="collection")}, now=NOW)
@@ -203,7 +225,11 @@ def test_any_of_several_codings_matches() -> None:
     ("field", "value", "expected"),
     [
         ("effectiveInstant", "2026-05-02T10:00:00.123+02:00", "2026-05-02T08:00:00.123000+00:00"),
-        ("effectivePeriod", {"start": "2026-05-01", "end": "2026-05-03"}, "2026-05-03T00:00:00+00:00"),
+        (
+            "effectivePeriod",
+            {"start": "2026-05-01", "end": "2026-05-03"},
+            "2026-05-03T00:00:00+00:00",
+        ),
         ("issued", "2026-05-04T00:00:00Z", "2026-05-04T00:00:00+00:00"),
     ],
 )
@@ -262,3 +288,12 @@ def test_invalid_relevant_observation_is_reported_and_skipped() -> None:
     assert [m.resource_id for m in state.get_series("ck").items] == ["o2"]
     assert [i.resource for i in state.issues] == ["Observation/o1"]
     assert "invalid R4" in state.issues[0].reason
+
+
+def test_troponin_analytes_have_their_own_series_within_the_kind() -> None:
+    hs_i = observation("89579-7", quantity(30, "ng/L"), oid="i")
+    t = observation("6598-7", quantity(0.02, "ng/mL"), oid="t", when="2026-06-02")
+    state = map_patient_state({"labs": bundle(hs_i, t)}, now=NOW)
+    assert [m.resource_id for m in state.get_series("troponin").items] == ["i", "t"]
+    assert [m.resource_id for m in state.get_series("troponin_i_hs").items] == ["i"]
+    assert [m.value for m in state.get_series("troponin_t").items] == [pytest.approx(20)]
