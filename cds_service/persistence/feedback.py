@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cds_service.errors import InvalidRequest
+from cds_service.persistence.db import write_transaction
 from cds_service.persistence.models import Feedback, IssuedCard
 
 
@@ -80,7 +81,7 @@ def record_feedback(engine: Engine, service_id: str, items: Sequence[FeedbackIte
     """Insert every item in one committed transaction; identical retries are skipped."""
     unique = list(dict.fromkeys(items))
     now = datetime.now(UTC)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         known = _issued_cards(conn, service_id, {item.card for item in unique})
         rows = [_row(service_id, item, item.card in known, now) for item in unique]
         stored = _insert_ignoring_duplicates(conn, rows) if rows else 0
