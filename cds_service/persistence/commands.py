@@ -40,6 +40,9 @@ def _current(_args: argparse.Namespace) -> int:
 def _purge(args: argparse.Namespace) -> int:
     settings = load_settings()
     days = args.days if args.days is not None else int(settings["AUDIT_RETENTION_DAYS"])
+    if days < 1:
+        print("retention must be at least 1 day", file=sys.stderr)
+        return 2
     engine = open_engine(settings)
     try:
         ensure_schema(engine, auto_upgrade=False)
@@ -88,7 +91,11 @@ def format_table(data: dict[str, Any]) -> str:
     for row in data["rows"]:
         rate = row["override_rate"]
         reasons = row["top_override_reasons"]
-        top = f"{reasons[0]['display'] or reasons[0]['code']} ({reasons[0]['count']})" if reasons else ""
+        top = (
+            f"{reasons[0]['display'] or reasons[0]['code']} ({reasons[0]['count']})"
+            if reasons
+            else ""
+        )
         lines.append(
             (
                 row["period_start"],
@@ -101,7 +108,9 @@ def format_table(data: dict[str, Any]) -> str:
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
+    text = "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    )
     return f"{text}\nfeedback for cards not in the audit trail: {data['feedbackForUnknownCards']}"
 
 

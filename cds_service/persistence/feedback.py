@@ -77,7 +77,9 @@ class FeedbackResult:
     unknown_cards: list[str] = field(default_factory=list)
 
 
-def record_feedback(engine: Engine, service_id: str, items: Sequence[FeedbackItem]) -> FeedbackResult:
+def record_feedback(
+    engine: Engine, service_id: str, items: Sequence[FeedbackItem]
+) -> FeedbackResult:
     """Insert every item in one committed transaction; identical retries are skipped."""
     unique = list(dict.fromkeys(items))
     now = datetime.now(UTC)

@@ -88,7 +88,9 @@ class Store:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, PatientHasher(key), queue_size=int(settings.get("AUDIT_QUEUE_SIZE", 10_000)))
+        return cls(
+            engine, PatientHasher(key), queue_size=int(settings.get("AUDIT_QUEUE_SIZE", 10_000))
+        )
 
     def record_feedback(
         self, service_id: str, items: Sequence[Mapping[str, Any] | FeedbackItem]
@@ -138,7 +140,9 @@ def feedback_body(result: FeedbackResult) -> dict[str, Any]:
     return body
 
 
-def card_entries(cards: Sequence[Mapping[str, Any]], rec_ids: Sequence[str]) -> tuple[CardEntry, ...]:
+def card_entries(
+    cards: Sequence[Mapping[str, Any]], rec_ids: Sequence[str]
+) -> tuple[CardEntry, ...]:
     """Cards as sent -> what the audit keeps (uuid, indicator, recommendation ids)."""
     return tuple(
         CardEntry(

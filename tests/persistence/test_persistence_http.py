@@ -46,7 +46,10 @@ def test_hook_call_is_audited_with_hashed_patient(app: Flask, client: FlaskClien
     assert store.flush()
     with store.engine.connect() as conn:
         call = conn.execute(
-            text("SELECT hook_instance, service_id, hook, patient_hash, card_count FROM audit_hook_call")
+            text(
+                "SELECT hook_instance, service_id, hook, patient_hash, card_count"
+                " FROM audit_hook_call"
+            )
         ).one()
         issued = set(conn.execute(text("SELECT card_uuid FROM audit_card")).scalars())
     assert call.hook_instance == body["hookInstance"]
@@ -81,7 +84,9 @@ def test_feedback_is_stored_and_retry_is_idempotent(app: Flask, client: FlaskCli
     assert table_count(store_of(app).engine, "feedback") == 1
 
 
-def test_feedback_for_a_card_never_issued_is_kept_and_marked(app: Flask, client: FlaskClient) -> None:
+def test_feedback_for_a_card_never_issued_is_kept_and_marked(
+    app: Flask, client: FlaskClient
+) -> None:
     stranger = str(uuid.uuid4())
     response = post_feedback(client, feedback(stranger, reason=None))
     assert response.status_code == 200
@@ -96,12 +101,18 @@ def test_feedback_accepts_real_client_override_reason_without_display(
     assert "display" not in item["overrideReason"]["reason"]
     assert post_feedback(client, item).status_code == 200
     with store_of(app).engine.connect() as conn:
-        row = conn.execute(text("SELECT reason_code, reason_display, user_comment FROM feedback")).one()
+        row = conn.execute(
+            text("SELECT reason_code, reason_display, user_comment FROM feedback")
+        ).one()
     assert tuple(row) == ("not-applicable", None, "patient declined")
 
 
 def test_invalid_feedback_is_a_400_and_stores_nothing(app: Flask, client: FlaskClient) -> None:
-    bad = {"card": str(uuid.uuid4()), "outcome": "accepted", "outcomeTimestamp": "2026-11-20T10:00:00Z"}
+    bad = {
+        "card": str(uuid.uuid4()),
+        "outcome": "accepted",
+        "outcomeTimestamp": "2026-11-20T10:00:00Z",
+    }
     response = post_feedback(client, bad)  # accepted without acceptedSuggestions
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_request"
@@ -116,9 +127,9 @@ def test_report_endpoint_lives_under_cds_services(app: Flask, client: FlaskClien
     response = client.get("/cds-services/_reports/overrides?period=day")
     assert response.status_code == 200
     rows = response.get_json()["rows"]
-    assert [(r["recommendation_id"], r["shown"], r["overridden"], r["override_rate"]) for r in rows] == [
-        ("MON-1", 1, 1, 1.0)
-    ]
+    assert [
+        (r["recommendation_id"], r["shown"], r["overridden"], r["override_rate"]) for r in rows
+    ] == [("MON-1", 1, 1, 1.0)]
     assert rows[0]["top_override_reasons"][0]["code"] == "declined"
     # Discovery still lists only the real services; the report path is not a service id.
     ids = {s["id"] for s in client.get("/cds-services").get_json()["services"]}

@@ -45,7 +45,8 @@ def stored_keys(store: Store) -> list[tuple[str, str]]:
 def test_concurrent_feedback_posts_are_stored_exactly_once(app: Flask, backend: str) -> None:
     store = store_of(app)
     items = [
-        [feedback(str(uuid.uuid4()), reason=f"t{t}-{j}") for j in range(OWN)] for t in range(THREADS)
+        [feedback(str(uuid.uuid4()), reason=f"t{t}-{j}") for j in range(OWN)]
+        for t in range(THREADS)
     ]
     # Half the cards were issued (audited), half are unknown to the service.
     for t in range(0, THREADS, 2):
@@ -77,11 +78,15 @@ def test_concurrent_feedback_posts_are_stored_exactly_once(app: Flask, backend: 
     assert set(statuses) == {200}
     assert sum(stored_counts) == THREADS * OWN  # each item written by exactly one post
     keys = stored_keys(store)
-    expected = {(item["card"], item["overrideReason"]["reason"]["code"]) for row in items for item in row}
+    expected = {
+        (item["card"], item["overrideReason"]["reason"]["code"]) for row in items for item in row
+    }
     assert len(keys) == len(set(keys)) == THREADS * OWN
     assert set(keys) == expected
     with store.engine.connect() as conn:
-        unknown = conn.execute(text("SELECT count(*) FROM feedback WHERE card_known = false")).scalar()
+        unknown = conn.execute(
+            text("SELECT count(*) FROM feedback WHERE card_known = false")
+        ).scalar()
     assert unknown == THREADS * OWN // 2
     _record(f"{backend}: {THREADS * POSTS} feedback posts ({THREADS} threads) in {elapsed:.2f} s")
 
