@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -141,3 +143,34 @@ def test_report_endpoint_rejects_bad_query(client: FlaskClient) -> None:
         response = client.get(f"/cds-services/_reports/overrides?{query}")
         assert response.status_code == 400, query
         assert response.get_json()["error"]["code"] == "invalid_request"
+
+
+def test_report_endpoint_requires_a_valid_jwt(settings: dict[str, Any], tmp_path: Path) -> None:
+    from conftest import migrate_url
+
+    from cds_service import create_app
+    from cds_service.security.local_issuer import LocalIssuer
+
+    if settings["DATABASE_URL"]:
+        migrate_url(settings["DATABASE_URL"], settings["DATA_DIR"])
+    base, issuer = "https://cds.example.org", LocalIssuer(iss="https://ehr.example.org")
+    issuers = tmp_path / "issuers.json"
+    issuers.write_text(json.dumps({"issuers": [issuer.issuer_entry()]}))
+    app = create_app(
+        {
+            **settings,
+            "AUTH": "required",
+            "TRUSTED_ISSUERS_FILE": str(issuers),
+            "PUBLIC_BASE_URL": base,
+        }
+    )
+    try:
+        client, path = app.test_client(), "/cds-services/_reports/overrides"
+        refused = client.get(path)
+        assert refused.status_code == 401
+        assert "rows" not in refused.get_data(as_text=True)
+        allowed = client.get(path, headers=issuer.authorization(base + path))
+        assert allowed.status_code == 200
+        assert allowed.get_json()["rows"] == []
+    finally:
+        store_of(app).close()
