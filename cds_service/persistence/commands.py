@@ -89,17 +89,17 @@ def format_table(data: dict[str, Any]) -> str:
     header = ("period", "recommendation", "shown", "accepted", "overridden", "rate", "top reason")
     lines = [header]
     for row in data["rows"]:
-        rate = row["override_rate"]
-        reasons = row["top_override_reasons"]
+        rate = row.get("overrideRate")
+        reasons = row.get("topOverrideReasons", [])
         top = (
-            f"{reasons[0]['display'] or reasons[0]['code']} ({reasons[0]['count']})"
+            f"{reasons[0].get('display') or reasons[0].get('code')} ({reasons[0]['count']})"
             if reasons
             else ""
         )
         lines.append(
             (
-                row["period_start"],
-                row["recommendation_id"] or "-",
+                row["periodStart"],
+                row.get("recommendationId", "-"),
                 str(row["shown"]),
                 str(row["accepted"]),
                 str(row["overridden"]),

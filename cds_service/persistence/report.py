@@ -78,9 +78,17 @@ class ReportRow:
         return round(self.overridden / answered, 4) if answered else None
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["override_rate"] = self.override_rate
-        return data
+        """camelCase like CDS Hooks; fields without a value are omitted."""
+        data: dict[str, Any] = {
+            "recommendationId": self.recommendation_id,
+            "periodStart": self.period_start,
+            "shown": self.shown,
+            "accepted": self.accepted,
+            "overridden": self.overridden,
+            "overrideRate": self.override_rate,
+            "topOverrideReasons": [_compact(asdict(r)) for r in self.top_override_reasons],
+        }
+        return _compact(data)
 
 
 @dataclass(frozen=True)
@@ -150,14 +158,20 @@ def override_report(engine: Engine, flt: ReportFilter) -> dict[str, Any]:
     ordered.sort(key=lambda r: r.period_start, reverse=True)
     for item in ordered:
         item.top_override_reasons = _top(item.top_override_reasons)
-    return {
+    payload = {
         "period": flt.period,
         "service": flt.service_id,
         "from": flt.since.isoformat() if flt.since else None,
-        "to": flt.until.isoformat() if flt.until else None,
+        "until": flt.until.isoformat() if flt.until else None,  # exclusive
         "rows": [item.to_json() for item in ordered],
         "feedbackForUnknownCards": unknown,
     }
+    return {k: v for k, v in payload.items() if v is not None}
+
+
+def _compact(data: dict[str, Any]) -> dict[str, Any]:
+    """Drop None and empty lists, as the service does on the wire; `rows` stays."""
+    return {k: v for k, v in data.items() if v is not None and v != []}
 
 
 def _when(condition: ColumnElement[bool], value: Column) -> ColumnElement[Any]:

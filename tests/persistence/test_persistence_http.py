@@ -130,9 +130,9 @@ def test_report_endpoint_lives_under_cds_services(app: Flask, client: FlaskClien
     assert response.status_code == 200
     rows = response.get_json()["rows"]
     assert [
-        (r["recommendation_id"], r["shown"], r["overridden"], r["override_rate"]) for r in rows
+        (r["recommendationId"], r["shown"], r["overridden"], r["overrideRate"]) for r in rows
     ] == [("MON-1", 1, 1, 1.0)]
-    assert rows[0]["top_override_reasons"][0]["code"] == "declined"
+    assert rows[0]["topOverrideReasons"][0]["code"] == "declined"
     # Discovery still lists only the real services; the report path is not a service id.
     ids = {s["id"] for s in client.get("/cds-services").get_json()["services"]}
     assert not any(i.startswith("_") for i in ids)
@@ -174,3 +174,39 @@ def test_report_endpoint_requires_a_valid_jwt(settings: dict[str, Any], tmp_path
         assert allowed.get_json()["rows"] == []
     finally:
         store_of(app).close()
+
+
+def test_governance_flow_from_real_cards_to_the_report(app: Flask, client: FlaskClient) -> None:
+    """A guideline card is shown, the clinician overrides it, the report counts it."""
+    from cds_service.fixtures import build_request, load_scenario
+
+    scenario = load_scenario(Path(__file__).resolve().parents[2] / "fixtures" / "cau-2-fires")
+    expected_ids = {card["recommendationId"] for card in scenario.expected or []}
+    assert expected_ids == {"CAU-2"}
+    body = build_request(scenario, app.extensions["cds_registry"])
+    response = client.post(f"/cds-services/{scenario.service_id}", json=body)
+    assert response.status_code == 200
+    cards = response.get_json()["cards"]
+    assert cards
+    store = store_of(app)
+    assert store.flush()
+    with store.engine.connect() as conn:
+        audited = set(conn.execute(text("SELECT recommendation_id FROM audit_card")).scalars())
+    assert audited == expected_ids
+    override = {
+        "card": cards[0]["uuid"],
+        "outcome": "overridden",
+        "outcomeTimestamp": "2026-11-25T10:00:00-05:00",
+        # As real clients send it: code and system, no display, no comment.
+        "overrideReason": {"reason": {"system": "http://example.org/reasons", "code": "benefit"}},
+    }
+    posted = post_feedback(client, override, service=scenario.service_id)
+    assert posted.get_json() == {"stored": 1}
+    report = client.get(f"/cds-services/_reports/overrides?service={scenario.service_id}")
+    [row] = report.get_json()["rows"]
+    assert (row["recommendationId"], row["shown"], row["overridden"]) == ("CAU-2", 1, 1)
+    assert row["overrideRate"] == 1.0
+    assert row["topOverrideReasons"] == [
+        {"system": "http://example.org/reasons", "code": "benefit", "count": 1}
+    ]
+    assert "null" not in report.get_data(as_text=True)
