@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 
-from cds_service.errors import ConfigError, ServiceUnavailable
+from cds_service.errors import ConfigError, InvalidRequest, ServiceUnavailable
 from cds_service.persistence import migrate
 from cds_service.persistence.audit import AuditEntry, AuditWriter, CardEntry
 from cds_service.persistence.db import is_sqlite, make_engine, resolve_url
@@ -99,6 +99,9 @@ class Store:
         parsed = [i if isinstance(i, FeedbackItem) else item_from_wire(i) for i in items]
         try:
             result = record_feedback(self.engine, service_id, parsed)
+        except DataError:
+            # The database refused the content itself: a retry would fail the same way.
+            raise InvalidRequest("feedback could not be stored as sent") from None
         except SQLAlchemyError as exc:
             log.error("feedback not stored: %s", type(exc).__name__)
             raise ServiceUnavailable("feedback could not be stored; retry later") from None

@@ -210,3 +210,22 @@ def test_governance_flow_from_real_cards_to_the_report(app: Flask, client: Flask
         {"system": "http://example.org/reasons", "code": "benefit", "count": 1}
     ]
     assert "null" not in report.get_data(as_text=True)
+
+
+def test_odd_but_valid_feedback_content_is_stored_not_503(app: Flask, client: FlaskClient) -> None:
+    card = str(uuid.uuid4())
+    item = feedback(card, reason="r" * 2000, comment="line\u0000break")
+    item["overrideReason"]["reason"]["system"] = "urn:" + "s" * 3000
+    response = post_feedback(client, item)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert post_feedback(client, item).get_json()["duplicates"] == 1
+    with store_of(app).engine.connect() as conn:
+        code, comment = conn.execute(text("SELECT reason_code, user_comment FROM feedback")).one()
+    assert (len(code), comment) == (2000, "linebreak")
+
+
+def test_timestamp_outside_what_utc_can_hold_is_a_400(client: FlaskClient) -> None:
+    item = feedback(str(uuid.uuid4()), at="0001-01-01T00:30:00+01:00")
+    response = post_feedback(client, item)
+    assert response.status_code == 400
+    assert "outcomeTimestamp" in response.get_json()["error"]["details"]
