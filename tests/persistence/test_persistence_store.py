@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -257,3 +258,38 @@ def test_db_commands_upgrade_check_and_purge(
         assert table_count(store.engine, "audit_hook_call") == 0
     finally:
         store.close()
+
+
+def test_audit_queue_is_bounded_and_drops_are_counted() -> None:
+    """Database unreachable (nothing listens on port 1): the queue fills, then drops count."""
+    from cds_service.persistence.audit import AuditWriter
+
+    unreachable = make_engine("postgresql+psycopg://cds@127.0.0.1:1/cds", timeout_seconds=1.0)
+    writer = AuditWriter(unreachable, capacity=5, max_backoff_seconds=0.05)
+    for _ in range(8):
+        writer.submit(audit_entry((str(uuid.uuid4()), "IS-1")))
+    assert writer.stats.dropped == 3
+    deadline = time.monotonic() + 10
+    while writer.stats.write_errors < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert writer.stats.write_errors >= 2  # retried, not given up
+    assert writer.flush(timeout=0.2) is False
+    writer.close(timeout=0.2)
+    deadline = time.monotonic() + 10
+    while writer.stats.dropped < 8 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (writer.stats.written, writer.stats.dropped) == (0, 8)
+    unreachable.dispose()
+
+
+def test_close_writes_what_is_queued(engine: Engine) -> None:
+    from cds_service.persistence.audit import AuditWriter
+
+    writer = AuditWriter(engine)
+    for _ in range(50):
+        writer.submit(audit_entry((str(uuid.uuid4()), "IS-1")))
+    writer.close()
+    assert table_count(engine, "audit_hook_call") == 50
+    assert writer.stats.written == 50
+    writer.submit(audit_entry(("late", "IS-1")))
+    assert writer.stats.dropped == 1  # after shutdown nothing is accepted silently
