@@ -90,12 +90,17 @@ def record_feedback(
     engine: Engine, service_id: str, items: Sequence[FeedbackItem]
 ) -> FeedbackResult:
     """Insert every item in one committed transaction; identical retries are skipped."""
+    with write_transaction(engine) as conn:
+        return store_items(conn, service_id, items)
+
+
+def store_items(conn: Connection, service_id: str, items: Sequence[FeedbackItem]) -> FeedbackResult:
+    """The inserts of one feedback request, inside the caller's transaction."""
     unique = list(dict.fromkeys(items))
     now = datetime.now(UTC)
-    with write_transaction(engine) as conn:
-        known = _issued_cards(conn, service_id, {item.card for item in unique})
-        rows = [_row(service_id, item, item.card in known, now) for item in unique]
-        stored = _insert_ignoring_duplicates(conn, rows) if rows else 0
+    known = _issued_cards(conn, service_id, {item.card for item in unique})
+    rows = [_row(service_id, item, item.card in known, now) for item in unique]
+    stored = _insert_ignoring_duplicates(conn, rows) if rows else 0
     unknown = sorted({item.card for item in unique} - known)
     return FeedbackResult(stored=stored, duplicates=len(items) - stored, unknown_cards=unknown)
 
