@@ -293,3 +293,17 @@ def test_close_writes_what_is_queued(engine: Engine) -> None:
     assert writer.stats.written == 50
     writer.submit(audit_entry(("late", "IS-1")))
     assert writer.stats.dropped == 1  # after shutdown nothing is accepted silently
+
+
+@pytest.mark.parametrize("argv", [["db", "upgrade"], ["db", "current"], ["report"]])
+def test_commands_on_an_unreachable_database_fail_with_one_line(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cds_service.cli import main
+
+    monkeypatch.setenv("CDS_DATABASE_URL", "postgresql://cds:s3cret@127.0.0.1:1/cds")
+    monkeypatch.setenv("CDS_DATABASE_TIMEOUT_SECONDS", "1")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    assert "s3cret" not in err
