@@ -18,7 +18,7 @@ import pytest
 from conftest import migrate_url
 from flask import Flask
 from persistence_helpers import audit_entry, feedback, libpq_dsn
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
 from cds_service import create_app
@@ -238,3 +238,35 @@ def _hook_request() -> dict[str, Any]:
             "conditions": {"resourceType": "Bundle", "type": "searchset", "entry": []},
         },
     }
+
+
+def test_sqlite_full_gives_503_keeps_hooks_and_recovers(tmp_path: Path) -> None:
+    """SQLite's max_page_count gives the same SQLITE_FULL a full disk gives, file untouched."""
+    app = create_app({"AUTH": "disabled", "DATA_DIR": str(tmp_path / "data")})
+    store = store_of(app)
+    store.audit.max_backoff = 0.2
+    client = app.test_client()
+
+    def no_growth(dbapi_connection: Any, _record: Any) -> None:
+        pages = dbapi_connection.execute("PRAGMA page_count").fetchone()[0]
+        dbapi_connection.execute(f"PRAGMA max_page_count = {pages}")
+
+    big = feedback(str(uuid.uuid4()), comment="x" * 200_000)  # needs new pages
+    url = f"/cds-services/{PV}/feedback"
+    try:
+        event.listen(store.engine, "connect", no_growth)
+        store.engine.dispose()  # every new connection carries the limit
+        full = client.post(url, json={"feedback": [big]})
+        assert full.status_code == 503
+        assert full.get_json()["error"]["code"] == "service_unavailable"
+        assert client.post(f"/cds-services/{PV}", json=_hook_request()).status_code == 200
+        event.remove(store.engine, "connect", no_growth)
+        store.engine.dispose()  # space again
+        assert client.post(url, json={"feedback": [big]}).get_json() == {
+            "stored": 1,
+            "unknownCards": [big["card"]],
+        }
+        assert store.flush(timeout=15)
+        assert len(stored_keys(store)) == 1
+    finally:
+        store.close()
