@@ -8,6 +8,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ class Replay:
     service_id: str
     body: dict[str, Any]
     expected: list[dict[str, Any]] | None
+    patient_bundle: dict[str, Any] | None = None
 
 
 def _scenario_for_hook(path: Path, hook: str, registry: Registry) -> Scenario:
@@ -63,7 +65,9 @@ def load_replay(path: Path, registry: Registry, hook: str | None) -> Replay:
         body = build_request(scenario, registry)
         if hook and hook != body["hook"]:
             raise ReplayError(f"{path}: the scenario is a {body['hook']} request, not {hook}")
-        return Replay(scenario.name, scenario.service_id, body, scenario.expected)
+        return Replay(
+            scenario.name, scenario.service_id, body, scenario.expected, scenario.patient_bundle
+        )
     if not path.is_file():
         raise ReplayError(f"{path}: no such file or directory")
     try:
@@ -84,13 +88,19 @@ def load_replay(path: Path, registry: Registry, hook: str | None) -> Replay:
 class Sender:
     """In-process (create_app, auth off) or to a running service at --url."""
 
-    def __init__(self, url: str | None, token: str | None) -> None:
+    def __init__(self, url: str | None, token: str | None, fetch: bool = False) -> None:
         self.url = url.rstrip("/") if url else None
         self.token = token
         self._tmp = tempfile.TemporaryDirectory(prefix="cds-replay-")
         from cds_service.app import create_app
 
-        self.app = create_app({"AUTH": "disabled", "DATA_DIR": self._tmp.name})
+        config: dict[str, Any] = {"AUTH": "disabled", "DATA_DIR": self._tmp.name}
+        if fetch:  # the fixture FHIR server this command starts on loopback
+            config |= {
+                "FHIR_SERVER_ALLOWLIST": "http://127.0.0.1",
+                "FHIR_ALLOW_LOOPBACK_HTTP": True,
+            }
+        self.app = create_app(config)
 
     @property
     def registry(self) -> Registry:
@@ -175,18 +185,37 @@ def replay_one(sender: Sender, replay: Replay, check: bool, out: TextIO, colour:
     return not problems
 
 
+@contextmanager
+def _fetching(replays: list[Replay], enabled: bool) -> Iterator[None]:
+    """With --fetch: serve each scenario's patient on loopback and drop the prefetch."""
+    if not enabled:
+        yield
+        return
+    from cds_service.fhir.fixture_server import create_fixture_wsgi, running_server
+    from cds_service.fhir.store import FixtureStore
+
+    stores = {r.name: FixtureStore.from_bundle(r.patient_bundle or {}) for r in replays}
+    with running_server(create_fixture_wsgi(stores)) as base:
+        for replay in replays:
+            replay.body.pop("prefetch", None)
+            replay.body["fhirServer"] = f"{base}/{replay.name}"
+        yield
+
+
 def _run(args: argparse.Namespace) -> int:
-    sender = Sender(args.url, args.token)
+    sender = Sender(args.url, args.token, fetch=args.fetch)
     colour = sys.stdout.isatty() and not args.no_colour
     ok = True
     try:
-        for raw in args.paths:
-            try:
-                replay = load_replay(Path(raw), sender.registry, args.hook)
-            except ReplayError as exc:
-                print(f"replay: {exc}", file=sys.stderr)
-                return 2
-            ok = replay_one(sender, replay, args.check, sys.stdout, colour) and ok
+        replays = [load_replay(Path(raw), sender.registry, args.hook) for raw in args.paths]
+        if args.fetch and any(r.patient_bundle is None for r in replays):
+            raise ReplayError("--fetch needs scenario directories (a patient.json to serve)")
+        with _fetching(replays, args.fetch):
+            for replay in replays:
+                ok = replay_one(sender, replay, args.check, sys.stdout, colour) and ok
+    except ReplayError as exc:
+        print(f"replay: {exc}", file=sys.stderr)
+        return 2
     except requests.RequestException as exc:
         print(f"replay: cannot reach {args.url}: {type(exc).__name__}", file=sys.stderr)
         return 2
@@ -204,5 +233,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--check", action="store_true", help="diff against expected.json")
     parser.add_argument("--hook", default=None, help="hook for a directory with only patient.json")
     parser.add_argument("--token", default=None, help="bearer JWT for --url")
+    parser.add_argument(
+        "--fetch",
+        action="store_true",
+        help="send no prefetch: serve each scenario's patient.json on a loopback fixture FHIR "
+        "server and let the service fetch it",
+    )
     parser.add_argument("--no-colour", action="store_true")
     parser.set_defaults(func=_run)
