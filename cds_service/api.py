@@ -17,6 +17,7 @@ from cds_service.events import HookRecord
 from cds_service.hooks import HookResult, parse_hook_request, run_hook
 from cds_service.registry import Registry
 from cds_service.schemas import CardSchema, FeedbackSchema
+from cds_service.security import check_hook_body
 
 log = logging.getLogger(__name__)
 bp = Blueprint("cds", __name__)
@@ -35,11 +36,13 @@ def _registry() -> Registry:
 
 
 def _body() -> Any:
-    return read_json(
+    body = read_json(
         request,
         max_bytes=current_app.config["MAX_REQUEST_BYTES"],
         max_depth=current_app.config["MAX_JSON_DEPTH"],
     )
+    check_hook_body(body, current_app.config)
+    return body
 
 
 @bp.get("/cds-services")

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from flask import Flask
 
-from cds_service import api, http_errors, web
+from cds_service import api, http_errors, persistence, security, web
 from cds_service.config import load_settings
 from cds_service.fhir import prefetch as fhir_prefetch
 from cds_service.guideline import load_engine
@@ -38,10 +38,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["cds_prefetch"] = ClientPrefetchOnly()
     fhir_prefetch.init_app(app)  # fetches what the client did not prefetch (issue 5)
     app.extensions["cds_hook_listeners"] = []
+    persistence.init_app(app)
     app.extensions["cds_openapi"] = orjson.dumps(build_openapi(registry, engine.version))
 
     http_errors.init_app(app)
     web.init_app(app)
+    security.init_app(app)
     app.register_blueprint(api.bp)
     log.info("knowledge %s loaded; profile %s", engine.version, settings["PROFILE"])
     return app

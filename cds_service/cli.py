@@ -12,6 +12,7 @@ COMMAND_MODULES = [
     "cds_service.serve",
     "cds_service.fhir.server_cli",
     "cds_service.replay",
+    "cds_service.persistence.commands",
 ]
 
 
