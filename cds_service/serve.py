@@ -11,7 +11,7 @@ from gunicorn.app.base import BaseApplication
 from cds_service.app import create_app
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
+class _Gunicorn(BaseApplication):
     """Embed gunicorn so `cds-service serve` needs no separate config file."""
 
     def __init__(self, options: dict[str, Any], profile: str | None) -> None:
