@@ -234,7 +234,7 @@ def test_failing_server_gives_412_or_a_degraded_answer_within_the_budget(
         status, payload = call(app, hook_body(url))
         elapsed = time.monotonic() - started
     assert status == expect_status
-    assert elapsed < budget + 0.35  # the budget plus the service's own work on a busy machine
+    assert elapsed < budget + 0.5  # the budget plus the service's own work on a busy machine
     if status == 200:
         keys = {"Observation": OBSERVATION_KEYS, "MedicationRequest": {"medications"}}
         assert set(unavailable(payload)) == keys[next(iter(types))]

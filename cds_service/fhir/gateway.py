@@ -62,7 +62,7 @@ class GatewaySettings:
     max_response_bytes: int = 32 * 1024 * 1024
     max_retries: int = 2
     backoff: float = 0.05
-    max_workers: int = 16
+    max_workers: int = 32
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> GatewaySettings:
