@@ -234,3 +234,14 @@ def test_token_and_patient_id_never_reach_the_logs(caplog: pytest.LogCaptureFixt
     assert caplog.records, "the gateway logs a summary of each fetch"
     assert TOKEN not in caplog.text
     assert PATIENT_ID not in caplog.text
+
+
+def test_one_session_and_pool_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cds_service.fhir.gateway as module
+
+    gw = gateway()
+    assert gw.session is gateway().session
+    assert gw.pool is gw.pool
+    parent_session = gw.session
+    monkeypatch.setattr(module.os, "getpid", lambda: -1)  # as after a gunicorn fork
+    assert gw.session is not parent_session
