@@ -22,7 +22,7 @@ from cds_service.fhir.errors import (
 from cds_service.fhir.fixture_server import Faults, create_fhir_app, running_server
 from cds_service.fhir.gateway import Deadline, FhirGateway, FhirTarget, GatewaySettings
 from cds_service.fhir.store import FixtureStore
-from tests.fhir_helpers import LOINC, PATIENT_ID, TOKEN, patient_resources
+from tests.fhir_helpers import LOINC, PATIENT_ID, TOKEN, OffLoopbackGuard, patient_resources
 
 LOOPBACK = ServerPolicy.from_settings("http://127.0.0.1", allow_loopback_http=True)
 CK = f"Observation?patient={PATIENT_ID}&code={LOINC}|2157-6&_sort=-date"
@@ -35,6 +35,14 @@ QUERIES = {
     "allergies": f"AllergyIntolerance?patient={PATIENT_ID}",
     "orders": f"ServiceRequest?patient={PATIENT_ID}",
 }
+
+
+@pytest.fixture(autouse=True)
+def guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[OffLoopbackGuard]:
+    """No test here may reach beyond loopback, even if the allow-list were broken."""
+    installed = OffLoopbackGuard().install(monkeypatch)
+    yield installed
+    assert installed.attempts == []
 
 
 def gateway(budget: float = 2.0, **settings: float) -> FhirGateway:

@@ -20,11 +20,19 @@ from cds_service.fhir_search import InMemoryFhir
 from cds_service.hooks import parse_hook_request
 from cds_service.prefetch import ResolvedPrefetch, fill_template
 from tests.conftest import make_app
-from tests.fhir_helpers import PATIENT_ID, TOKEN, patient_resources
+from tests.fhir_helpers import PATIENT_ID, TOKEN, OffLoopbackGuard, patient_resources
 
 SERVICE = "myopathy-patient-view"
 REQUIRED = {"patient", "conditions"}
 OBSERVATION_KEYS = {"weight", "labs", "vitals"}
+
+
+@pytest.fixture(autouse=True)
+def guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[OffLoopbackGuard]:
+    """No test here may reach beyond loopback, even if the allow-list were broken."""
+    installed = OffLoopbackGuard().install(monkeypatch)
+    yield installed
+    assert installed.attempts == []
 
 
 @pytest.fixture
@@ -253,12 +261,18 @@ def test_failing_server_gives_412_or_a_degraded_answer_within_the_budget(
         "http://127.0.0.1@evil.com/fhir",
         "https://ehr.example.org/fhir",
         "http://10.0.0.7/fhir",
+        "http://127.0.0.2:9/fhir",
     ],
 )
 def test_untrusted_fhir_server_is_refused_with_403_and_never_contacted(
-    fhir_app: Flask, server: str
+    fhir_app: Flask, server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    sent: list[str] = []
+    gateway = fhir_app.extensions["cds_fhir_gateway"]
+    real_send = gateway._send
+    monkeypatch.setattr(gateway, "_send", lambda *a: sent.append(a[1]) or real_send(*a))
     status, payload = call(fhir_app, hook_body(server))
+    assert sent == []
     assert status == 403
     assert payload["error"]["code"] == "fhir_server_not_allowed"
     assert set(payload["error"]["details"]["keys"]) == set(full_prefetch(fhir_app))
