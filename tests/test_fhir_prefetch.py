@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,7 +47,7 @@ def fhir_app(tmp_path: Path) -> Flask:
 
 
 @contextmanager
-def fhir_server(faults: Faults | None = None) -> Iterator[tuple[str, list[str]]]:
+def fhir_server(faults: Faults | None = None) -> Iterator[tuple[str, deque[str]]]:
     """The fixture server (token required); yields its URL and the log of data requests."""
     app = create_fhir_app(FixtureStore(patient_resources()), faults, required_token=TOKEN)
     with running_server(app) as url:
@@ -103,7 +104,7 @@ def test_complete_prefetch_needs_no_server(fhir_app: Flask) -> None:
         status, payload = call(fhir_app, hook_body(url, full_prefetch(fhir_app)))
     assert status == 200
     assert unavailable(payload) == {}
-    assert seen == []
+    assert list(seen) == []
 
 
 def test_absent_keys_are_fetched_and_match_full_prefetch(fhir_app: Flask) -> None:
@@ -124,7 +125,7 @@ def test_partial_prefetch_fetches_only_the_missing_keys(fhir_app: Flask) -> None
         resolved = resolve(fhir_app, hook_body(url, sent))
     assert resolved.unavailable == {}
     assert set(resolved.data) == set(full_prefetch(fhir_app))
-    assert seen == ["GET /Observation"] * 3
+    assert list(seen) == ["GET /Observation"] * 3
 
 
 def test_null_means_no_data_and_is_not_fetched(fhir_app: Flask) -> None:
@@ -134,7 +135,7 @@ def test_null_means_no_data_and_is_not_fetched(fhir_app: Flask) -> None:
         status, payload = call(fhir_app, hook_body(url, sent))
     assert resolved.data["allergies"] is None
     assert resolved.unavailable == {}
-    assert (status, unavailable(payload), seen) == (200, {}, [])
+    assert (status, unavailable(payload), list(seen)) == (200, {}, [])
 
 
 def test_operation_outcome_is_refetched_when_a_server_is_available(fhir_app: Flask) -> None:
@@ -144,7 +145,7 @@ def test_operation_outcome_is_refetched_when_a_server_is_available(fhir_app: Fla
         resolved = resolve(fhir_app, hook_body(url, sent))
     assert resolved.data["labs"]["resourceType"] == "Bundle"
     assert len(resolved.data["labs"]["entry"]) == 5
-    assert seen == ["GET /Observation"]
+    assert list(seen) == ["GET /Observation"]
 
 
 def test_operation_outcome_without_server(fhir_app: Flask) -> None:
@@ -171,7 +172,7 @@ def test_paginated_prefetch_bundle_is_followed(fhir_app: Flask) -> None:
     assert [e["resource"]["id"] for e in resolved.data["labs"]["entry"]] == [
         f"ck-{PATIENT_ID}-{i}" for i in range(5)
     ]
-    assert seen == ["GET /Observation"] * 2
+    assert list(seen) == ["GET /Observation"] * 2
 
 
 def test_paginated_prefetch_with_offsite_next_link_is_unavailable(fhir_app: Flask) -> None:
@@ -184,7 +185,7 @@ def test_paginated_prefetch_with_offsite_next_link_is_unavailable(fhir_app: Flas
         status, payload = call(fhir_app, hook_body(url, full_prefetch(fhir_app) | {"labs": page}))
     assert status == 200
     assert "outside the allowed server" in unavailable(payload)["labs"]
-    assert seen == []
+    assert list(seen) == []
 
 
 def test_paginated_prefetch_without_server_is_unavailable_not_silently_partial(

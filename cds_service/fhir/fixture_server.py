@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -140,7 +141,8 @@ def create_fhir_app(
     app = Flask("cds_fixture_fhir")
     faults = faults or Faults()
     app.extensions["fixture_faults"] = faults
-    seen: list[str] = []  # "GET /Observation" per data request, for tests and benchmarks
+    # "GET /Observation" per data request, for tests and benchmarks (bounded: long runs).
+    seen: deque[str] = deque(maxlen=10000)
     app.extensions["fixture_requests"] = seen
 
     @app.after_request
