@@ -45,7 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "FHIR_MAX_RESPONSE_BYTES": 32 * 1024 * 1024,
     "FHIR_MAX_RETRIES": 2,
     "FHIR_RETRY_BACKOFF_SECONDS": 0.05,
-    "FHIR_MAX_WORKERS": 16,
+    "FHIR_MAX_WORKERS": 32,
     # Persistence (issue 7).
     "DATABASE_URL": "",
     "DATABASE_TIMEOUT_SECONDS": 5.0,
