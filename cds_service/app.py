@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from flask import Flask
 
-from cds_service import api, console, http_errors, security, web
+from cds_service import api, console, http_errors, persistence, security, web
 from cds_service.config import load_settings
 from cds_service.guideline import load_engine
 from cds_service.openapi import build_openapi
@@ -36,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["cds_registry"] = registry
     app.extensions["cds_prefetch"] = ClientPrefetchOnly()
     app.extensions["cds_hook_listeners"] = []
+    persistence.init_app(app)
     app.extensions["cds_openapi"] = orjson.dumps(build_openapi(registry, engine.version))
 
     http_errors.init_app(app)

@@ -1,0 +1,227 @@
+"""Hook-call audit trail, written off the request path by a bounded queue and one thread."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine, insert
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from cds_service.persistence.feedback import mark_known
+from cds_service.persistence.db import write_transaction
+from cds_service.persistence.models import HookCall, IssuedCard
+
+log = logging.getLogger(__name__)
+
+# Failures of the database rather than of the data: worth retrying the same batch.
+TRANSIENT = (OperationalError, InterfaceError, PoolTimeout)
+
+
+@dataclass(frozen=True)
+class CardEntry:
+    """What the audit keeps of a card: its uuid, indicator and recommendation ids."""
+
+    uuid: str | None
+    indicator: str
+    recommendation_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One hook call, already pseudonymised (patient_hash, never the patient id)."""
+
+    hook_instance: str
+    service_id: str
+    hook: str
+    started_at: datetime
+    duration_ms: float
+    patient_hash: str | None
+    knowledge_version: str | None
+    missing_inputs: dict[str, str] = field(default_factory=dict)
+    cards: tuple[CardEntry, ...] = ()
+
+
+def write_entries(engine: Engine, entries: Sequence[AuditEntry]) -> None:
+    """Write a batch of hook calls and their cards in one transaction."""
+    with write_transaction(engine) as conn:
+        for entry in entries:
+            call_id = conn.execute(
+                insert(HookCall)
+                .values(
+                    hook_instance=entry.hook_instance,
+                    service_id=entry.service_id,
+                    hook=entry.hook,
+                    started_at=entry.started_at,
+                    duration_ms=entry.duration_ms,
+                    patient_hash=entry.patient_hash,
+                    knowledge_version=entry.knowledge_version,
+                    missing_inputs=dict(entry.missing_inputs),
+                    card_count=len(entry.cards),
+                )
+                .returning(HookCall.id)
+            ).scalar_one()
+            rows = [
+                {
+                    "hook_call_id": call_id,
+                    "card_uuid": card.uuid,
+                    "service_id": entry.service_id,
+                    "recommendation_id": rec_id,
+                    "indicator": card.indicator,
+                    "issued_at": entry.started_at,
+                }
+                for card in entry.cards
+                for rec_id in (card.recommendation_ids or (None,))
+            ]
+            if rows:
+                conn.execute(insert(IssuedCard), rows)
+            mark_known(conn, entry.service_id, [c.uuid for c in entry.cards if c.uuid])
+
+
+@dataclass
+class AuditStats:
+    """Counters an operator watches: records written, failed write attempts, records dropped."""
+
+    written: int = 0
+    write_errors: int = 0
+    dropped: int = 0
+
+
+class AuditWriter:
+    """Bounded queue drained by a daemon thread; a failed batch is retried with back-off."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        capacity: int = 10_000,
+        batch_size: int = 200,
+        max_backoff_seconds: float = 5.0,
+    ) -> None:
+        self._engine = engine
+        # Bounded by counting in-flight entries (queued or being written), not by the Queue.
+        self._capacity = capacity
+        self._queue: queue.Queue[AuditEntry | None] = queue.Queue()
+        self._batch_size = batch_size
+        self.max_backoff = max_backoff_seconds
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._in_flight = 0
+        self._closing = threading.Event()
+        self.stats = AuditStats()
+        self._thread = threading.Thread(target=self._run, name="cds-audit-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, entry: AuditEntry) -> None:
+        """Queue an entry without blocking the request; when full, drop and count it."""
+        if self._closing.is_set():
+            self._count_drop(1)
+            return
+        with self._lock:
+            if self._in_flight >= self._capacity:
+                self.stats.dropped += 1
+                log.error("audit queue full: record dropped (total %d)", self.stats.dropped)
+                return
+            self._in_flight += 1
+            self._queue.put_nowait(entry)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every submitted entry is written or given up; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._in_flight:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._idle.wait(remaining)
+        return True
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush what is queued (shutdown), then stop the thread."""
+        if self._closing.is_set():
+            return
+        self.flush(timeout)
+        self._closing.set()
+        self._queue.put_nowait(None)
+        self._thread.join(timeout=1.0)
+
+    def _run(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            self._write_with_retry(batch)
+            self._done(len(batch))
+
+    def _write_with_retry(self, batch: list[AuditEntry]) -> None:
+        backoff = 0.05
+        while True:
+            try:
+                write_entries(self._engine, batch)
+            except TRANSIENT as exc:
+                self._count_error(exc)
+                if self._closing.is_set():
+                    self._count_drop(len(batch))
+                    return
+                # Database down or locked: keep the batch and try again; new entries wait
+                # in the bounded queue meanwhile.
+                self._closing.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                continue
+            except SQLAlchemyError as exc:
+                self._count_error(exc)
+                self._write_one_by_one(batch)
+                return
+            with self._lock:
+                self.stats.written += len(batch)
+            return
+
+    def _write_one_by_one(self, batch: list[AuditEntry]) -> None:
+        """A batch the database refuses for its content: keep the good rows, drop the bad."""
+        for entry in batch:
+            try:
+                write_entries(self._engine, [entry])
+            except SQLAlchemyError as exc:
+                self._count_error(exc)
+                self._count_drop(1)
+            else:
+                with self._lock:
+                    self.stats.written += 1
+
+    def _count_error(self, exc: BaseException) -> None:
+        with self._lock:
+            self.stats.write_errors += 1
+        # The class names the failure; the message could quote row values, so it stays out.
+        log.error("audit write failed: %s", type(exc).__name__)
+
+    def _next_batch(self) -> list[AuditEntry] | None:
+        first = self._queue.get()  # blocks: an idle writer costs no CPU
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < self._batch_size:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put_nowait(None)  # let the loop see the stop after this batch
+                break
+            batch.append(item)
+        return batch
+
+    def _count_drop(self, count: int) -> None:
+        with self._lock:
+            self.stats.dropped += count
+        log.error("audit records dropped: %d (total %d)", count, self.stats.dropped)
+
+    def _done(self, count: int) -> None:
+        with self._idle:
+            self._in_flight -= count
+            self._idle.notify_all()

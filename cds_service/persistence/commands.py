@@ -1,0 +1,126 @@
+"""`cds-service db upgrade|current|purge` and `cds-service report` (issue 7)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from cds_service.config import load_settings
+from cds_service.persistence import migrate
+from cds_service.persistence.report import PERIODS, ReportFilter, override_report
+from cds_service.persistence.retention import purge_audit
+from cds_service.persistence.store import ensure_schema, open_engine
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    engine = open_engine(load_settings())
+    try:
+        before = migrate.schema_state(engine)
+        migrate.upgrade(engine, args.revision)
+        after = migrate.schema_state(engine)
+    finally:
+        engine.dispose()
+    print(f"schema: {', '.join(before.current) or 'empty'} -> {', '.join(after.current)}")
+    return 0
+
+
+def _current(_args: argparse.Namespace) -> int:
+    engine = open_engine(load_settings())
+    try:
+        state = migrate.schema_state(engine)
+    finally:
+        engine.dispose()
+    print(state.describe)
+    return 0 if state.up_to_date else 1
+
+
+def _purge(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    days = args.days if args.days is not None else int(settings["AUDIT_RETENTION_DAYS"])
+    engine = open_engine(settings)
+    try:
+        ensure_schema(engine, auto_upgrade=False)
+        result = purge_audit(engine, days)
+    finally:
+        engine.dispose()
+    print(
+        f"deleted {result.hook_calls} hook calls and {result.cards} card records "
+        f"older than {result.cutoff.isoformat()}"
+    )
+    return 0
+
+
+def _day(text: str) -> datetime:
+    try:
+        return datetime.combine(datetime.strptime(text, "%Y-%m-%d").date(), time.min, tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _report(args: argparse.Namespace) -> int:
+    flt = ReportFilter(
+        period=args.period,
+        service_id=args.service,
+        since=args.since,
+        until=args.until + timedelta(days=1) if args.until else None,
+    )
+    engine = open_engine(load_settings())
+    try:
+        ensure_schema(engine, auto_upgrade=False)
+        data = override_report(engine, flt)
+    finally:
+        engine.dispose()
+    if args.json:
+        json.dump(data, sys.stdout, indent=2)
+        print()
+    else:
+        print(format_table(data))
+    return 0
+
+
+def format_table(data: dict[str, Any]) -> str:
+    """The report as a fixed-width table, one line per recommendation and period."""
+    header = ("period", "recommendation", "shown", "accepted", "overridden", "rate", "top reason")
+    lines = [header]
+    for row in data["rows"]:
+        rate = row["override_rate"]
+        reasons = row["top_override_reasons"]
+        top = f"{reasons[0]['display'] or reasons[0]['code']} ({reasons[0]['count']})" if reasons else ""
+        lines.append(
+            (
+                row["period_start"],
+                row["recommendation_id"] or "-",
+                str(row["shown"]),
+                str(row["accepted"]),
+                str(row["overridden"]),
+                "-" if rate is None else f"{rate:.0%}",
+                top,
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
+    return f"{text}\nfeedback for cards not in the audit trail: {data['feedbackForUnknownCards']}"
+
+
+def register(subparsers: Any) -> None:
+    db = subparsers.add_parser("db", help="database schema and retention")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="apply the Alembic migrations")
+    upgrade.add_argument("revision", nargs="?", default="head")
+    upgrade.set_defaults(func=_upgrade)
+    current = db_sub.add_parser("current", help="show the schema revision (exit 1 if behind)")
+    current.set_defaults(func=_current)
+    purge = db_sub.add_parser("purge", help="delete audit records older than N days")
+    purge.add_argument("--days", type=int, default=None, help="default: CDS_AUDIT_RETENTION_DAYS")
+    purge.set_defaults(func=_purge)
+
+    report = subparsers.add_parser("report", help="override analytics per recommendation")
+    report.add_argument("--period", choices=PERIODS, default="week")
+    report.add_argument("--service", default=None)
+    report.add_argument("--from", dest="since", type=_day, default=None, help="YYYY-MM-DD")
+    report.add_argument("--to", dest="until", type=_day, default=None, help="YYYY-MM-DD, inclusive")
+    report.add_argument("--json", action="store_true", help="JSON instead of a table")
+    report.set_defaults(func=_report)

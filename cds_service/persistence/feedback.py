@@ -1,0 +1,145 @@
+"""Durable, idempotent storage of CDS Hooks 2.0.1 feedback items (spec section "Feedback")."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from cds_service.errors import InvalidRequest
+from cds_service.persistence.db import write_transaction
+from cds_service.persistence.models import Feedback, IssuedCard
+
+
+@dataclass(frozen=True)
+class FeedbackItem:
+    """One validated feedback entry: card uuid, outcome and what came with it."""
+
+    card: str
+    outcome: str  # "accepted" | "overridden"
+    outcome_timestamp: datetime
+    accepted_suggestions: tuple[str, ...] = ()
+    reason_system: str | None = None
+    reason_code: str | None = None
+    reason_display: str | None = None
+    user_comment: str | None = None
+
+    def content_hash(self) -> str:
+        """SHA-256 over everything outside the key columns: an identical retry hashes alike."""
+        rest = {
+            "acceptedSuggestions": list(self.accepted_suggestions),
+            "reason": [self.reason_system, self.reason_code, self.reason_display],
+            "userComment": self.user_comment,
+        }
+        return hashlib.sha256(json.dumps(rest, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def item_from_wire(data: Mapping[str, Any]) -> FeedbackItem:
+    """Build an item from a feedback entry as loaded by the schema (camelCase keys)."""
+    timestamp = data["outcomeTimestamp"]
+    if isinstance(timestamp, str):
+        try:
+            timestamp = datetime.fromisoformat(timestamp.upper())
+        except ValueError:
+            raise InvalidRequest(
+                "invalid feedback", details={"outcomeTimestamp": ["not a valid date-time"]}
+            ) from None
+    if timestamp.tzinfo is None:
+        timestamp = timestamp.replace(tzinfo=UTC)
+    reason_block = data.get("overrideReason") or {}
+    coding = reason_block.get("reason") or {}
+    suggestions = tuple(str(s["id"]) for s in data.get("acceptedSuggestions") or ())
+    return FeedbackItem(
+        # The schema may load a UUID object; issued uuids are stored in canonical lower case.
+        card=str(data["card"]).lower(),
+        outcome=str(data["outcome"]),
+        outcome_timestamp=timestamp,
+        accepted_suggestions=suggestions,
+        reason_system=coding.get("system"),
+        reason_code=coding.get("code"),
+        reason_display=coding.get("display"),
+        user_comment=reason_block.get("userComment"),
+    )
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    """What one feedback request did: rows written, retries ignored, cards not ours."""
+
+    stored: int
+    duplicates: int
+    unknown_cards: list[str] = field(default_factory=list)
+
+
+def record_feedback(engine: Engine, service_id: str, items: Sequence[FeedbackItem]) -> FeedbackResult:
+    """Insert every item in one committed transaction; identical retries are skipped."""
+    unique = list(dict.fromkeys(items))
+    now = datetime.now(UTC)
+    with write_transaction(engine) as conn:
+        known = _issued_cards(conn, service_id, {item.card for item in unique})
+        rows = [_row(service_id, item, item.card in known, now) for item in unique]
+        stored = _insert_ignoring_duplicates(conn, rows) if rows else 0
+    unknown = sorted({item.card for item in unique} - known)
+    return FeedbackResult(stored=stored, duplicates=len(items) - stored, unknown_cards=unknown)
+
+
+def _issued_cards(conn: Connection, service_id: str, uuids: set[str]) -> set[str]:
+    if not uuids:
+        return set()
+    query = select(IssuedCard.card_uuid).where(
+        IssuedCard.service_id == service_id, IssuedCard.card_uuid.in_(uuids)
+    )
+    return {str(uuid) for uuid in conn.execute(query).scalars()}
+
+
+def _row(service_id: str, item: FeedbackItem, known: bool, now: datetime) -> dict[str, Any]:
+    return {
+        "service_id": service_id,
+        "card_uuid": item.card,
+        "outcome": item.outcome,
+        "outcome_timestamp": item.outcome_timestamp,
+        "content_hash": item.content_hash(),
+        "accepted_suggestions": list(item.accepted_suggestions),
+        "reason_system": item.reason_system,
+        "reason_code": item.reason_code,
+        "reason_display": item.reason_display,
+        "user_comment": item.user_comment,
+        "card_known": known,
+        "received_at": now,
+    }
+
+
+def _insert_ignoring_duplicates(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING on the natural key; returns rows actually written."""
+    dialect = conn.dialect.name
+    statement: Any
+    if dialect == "postgresql":
+        statement = postgresql.insert(Feedback).on_conflict_do_nothing(
+            constraint="uq_feedback_natural_key"
+        )
+    elif dialect == "sqlite":
+        statement = sqlite.insert(Feedback).on_conflict_do_nothing()
+    else:  # pragma: no cover - only the two supported dialects reach here
+        statement = insert(Feedback)
+    written = conn.execute(statement.returning(Feedback.id), rows).all()
+    return len(written)
+
+
+def mark_known(conn: Connection, service_id: str, uuids: Sequence[str]) -> None:
+    """Feedback that arrived before the audit write of its card becomes known once it lands."""
+    if uuids:
+        conn.execute(
+            update(Feedback)
+            .where(
+                Feedback.service_id == service_id,
+                Feedback.card_uuid.in_(list(uuids)),
+                Feedback.card_known.is_(False),
+            )
+            .values(card_known=True)
+        )

@@ -1,0 +1,191 @@
+"""Override analytics for clinical governance: per recommendation id and period."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, String, and_, case, func, select, true
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+
+from cds_service.persistence.models import Feedback, IssuedCard
+
+PERIODS = ("day", "week", "month")
+TOP_REASONS = 5
+
+
+class period_start(FunctionElement[str]):
+    """First day (YYYY-MM-DD, UTC) of the day, ISO week (Monday) or month holding a time."""
+
+    type = String()
+    inherit_cache = True
+    name = "period_start"
+
+    def __init__(self, period: str, column: ColumnElement[Any]) -> None:
+        if period not in PERIODS:
+            raise ValueError(f"period must be one of {PERIODS}")
+        self.period = period
+        super().__init__(column)
+
+
+@compiles(period_start, "sqlite")
+def _period_sqlite(element: period_start, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(next(iter(element.clauses)), **kw)
+    if element.period == "day":
+        return f"date({column})"
+    if element.period == "week":
+        # 'weekday 0' moves forward to Sunday (or stays); six days back is that week's Monday.
+        return f"date({column}, 'weekday 0', '-6 days')"
+    return f"strftime('%Y-%m-01', {column})"
+
+
+@compiles(period_start, "postgresql")
+def _period_postgresql(element: period_start, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(next(iter(element.clauses)), **kw)
+    return (
+        f"to_char(date_trunc('{element.period}', {column} AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
+    )
+
+
+@dataclass
+class ReasonCount:
+    system: str | None
+    code: str | None
+    display: str | None
+    count: int
+
+
+@dataclass
+class ReportRow:
+    """One recommendation in one period: cards shown and what clinicians did with them."""
+
+    recommendation_id: str | None
+    period_start: str
+    shown: int = 0
+    accepted: int = 0
+    overridden: int = 0
+    top_override_reasons: list[ReasonCount] = field(default_factory=list)
+
+    @property
+    def override_rate(self) -> float | None:
+        """Overridden / (accepted + overridden): of the cards answered, the share overridden."""
+        answered = self.accepted + self.overridden
+        return round(self.overridden / answered, 4) if answered else None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["override_rate"] = self.override_rate
+        return data
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    period: str = "week"
+    service_id: str | None = None
+    since: datetime | None = None  # inclusive, on the time the card was shown
+    until: datetime | None = None  # exclusive
+
+
+def override_report(engine: Engine, flt: ReportFilter) -> dict[str, Any]:
+    """Shown/accepted/overridden counts, override rate and top reasons, newest period first."""
+    bucket = period_start(flt.period, IssuedCard.issued_at).label("period")
+    where = _card_filter(flt)
+    rows: dict[tuple[str | None, str], ReportRow] = {}
+
+    def row(rec_id: str | None, period: str) -> ReportRow:
+        return rows.setdefault((rec_id, period), ReportRow(rec_id, period))
+
+    shown_q = (
+        select(IssuedCard.recommendation_id, bucket, func.count())
+        .where(where)
+        .group_by(IssuedCard.recommendation_id, bucket)
+    )
+    # A card counts once per outcome even when the client sent several feedback items.
+    outcome_q = (
+        select(
+            IssuedCard.recommendation_id,
+            bucket,
+            func.count(func.distinct(_when(Feedback.outcome == "accepted", Feedback.card_uuid))),
+            func.count(func.distinct(_when(Feedback.outcome == "overridden", Feedback.card_uuid))),
+        )
+        .join(Feedback, _feedback_join())
+        .where(where)
+        .group_by(IssuedCard.recommendation_id, bucket)
+    )
+    reason_q = (
+        select(
+            IssuedCard.recommendation_id,
+            bucket,
+            Feedback.reason_system,
+            Feedback.reason_code,
+            func.max(Feedback.reason_display),
+            func.count(func.distinct(Feedback.card_uuid)),
+        )
+        .join(Feedback, _feedback_join())
+        .where(where, Feedback.outcome == "overridden")
+        .group_by(IssuedCard.recommendation_id, bucket, Feedback.reason_system, Feedback.reason_code)
+    )
+    unknown_q = select(func.count()).select_from(Feedback).where(Feedback.card_known.is_(False))
+    if flt.service_id:
+        unknown_q = unknown_q.where(Feedback.service_id == flt.service_id)
+    with engine.connect() as conn:
+        for rec_id, period, count in conn.execute(shown_q):
+            row(rec_id, period).shown = count
+        for rec_id, period, accepted, overridden in conn.execute(outcome_q):
+            target = row(rec_id, period)
+            target.accepted, target.overridden = accepted, overridden
+        for rec_id, period, system, code, display, count in conn.execute(reason_q):
+            row(rec_id, period).top_override_reasons.append(
+                ReasonCount(system, code, display, count)
+            )
+        unknown = conn.execute(unknown_q).scalar_one()
+    ordered = sorted(rows.values(), key=lambda r: (r.period_start, r.recommendation_id or ""))
+    ordered.sort(key=lambda r: r.period_start, reverse=True)
+    for item in ordered:
+        item.top_override_reasons = _top(item.top_override_reasons)
+    return {
+        "period": flt.period,
+        "service": flt.service_id,
+        "from": flt.since.isoformat() if flt.since else None,
+        "to": flt.until.isoformat() if flt.until else None,
+        "rows": [item.to_json() for item in ordered],
+        "feedbackForUnknownCards": unknown,
+    }
+
+
+def _when(condition: ColumnElement[bool], value: ColumnElement[Any]) -> ColumnElement[Any]:
+    return case((condition, value))
+
+
+def _feedback_join() -> ColumnElement[bool]:
+    return and_(
+        Feedback.card_uuid == IssuedCard.card_uuid, Feedback.service_id == IssuedCard.service_id
+    )
+
+
+def _card_filter(flt: ReportFilter) -> ColumnElement[bool]:
+    clauses: list[ColumnElement[bool]] = []
+    if flt.service_id:
+        clauses.append(IssuedCard.service_id == flt.service_id)
+    if flt.since:
+        clauses.append(IssuedCard.issued_at >= flt.since)
+    if flt.until:
+        clauses.append(IssuedCard.issued_at < flt.until)
+    return and_(true(), *clauses)
+
+
+def _top(reasons: list[ReasonCount]) -> list[ReasonCount]:
+    merged: dict[tuple[str | None, str | None], ReasonCount] = defaultdict(
+        lambda: ReasonCount(None, None, None, 0)
+    )
+    for reason in reasons:
+        slot = merged[(reason.system, reason.code)]
+        slot.system, slot.code, slot.display = reason.system, reason.code, reason.display
+        slot.count += reason.count
+    ranked = sorted(merged.values(), key=lambda r: (-r.count, r.code or "", r.system or ""))
+    return ranked[:TOP_REASONS]

@@ -1,0 +1,150 @@
+"""The store the app uses: engine, schema check, feedback, audit writer, report, retention."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from cds_service.errors import ConfigError, ServiceUnavailable
+from cds_service.persistence import migrate
+from cds_service.persistence.audit import AuditEntry, AuditWriter, CardEntry
+from cds_service.persistence.db import is_sqlite, make_engine, resolve_url
+from cds_service.persistence.feedback import (
+    FeedbackItem,
+    FeedbackResult,
+    item_from_wire,
+    record_feedback,
+)
+from cds_service.persistence.hashing import PatientHasher, resolve_key
+from cds_service.persistence.report import ReportFilter, override_report
+from cds_service.persistence.retention import PurgeResult, purge_audit
+
+log = logging.getLogger(__name__)
+
+
+class SchemaOutOfDate(ConfigError):
+    """The database schema is not the one this code needs: run `cds-service db upgrade`."""
+
+    code = "schema_out_of_date"
+
+
+def open_engine(settings: Mapping[str, Any]) -> Engine:
+    """The engine the settings name: CDS_DATABASE_URL, else SQLite under DATA_DIR."""
+    url = resolve_url(settings.get("DATABASE_URL") or "", settings.get("DATA_DIR") or "data")
+    return make_engine(
+        url,
+        timeout_seconds=float(settings.get("DATABASE_TIMEOUT_SECONDS", 5.0)),
+        pool_size=int(settings.get("DATABASE_POOL_SIZE", 5)),
+    )
+
+
+def ensure_schema(engine: Engine, *, auto_upgrade: bool) -> None:
+    """Start-up check: upgrade SQLite in place when allowed, else refuse a schema behind."""
+    try:
+        state = migrate.schema_state(engine)
+        if state.up_to_date:
+            return
+        if auto_upgrade and set(state.current) <= _known(engine):
+            log.info("database schema: %s; upgrading", state.describe)
+            migrate.upgrade(engine)
+            return
+    except SQLAlchemyError as exc:
+        raise ConfigError(
+            f"cannot reach the database ({type(exc).__name__}); check CDS_DATABASE_URL"
+        ) from None
+    raise SchemaOutOfDate(
+        f"database schema out of date ({state.describe}): run `cds-service db upgrade`"
+    )
+
+
+def _known(engine: Engine) -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(migrate.alembic_config(engine))
+    return {rev.revision for rev in scripts.walk_revisions()}
+
+
+class Store:
+    """Feedback and audit persistence behind one object (`app.extensions["cds_store"]`)."""
+
+    def __init__(self, engine: Engine, hasher: PatientHasher, *, queue_size: int = 10_000) -> None:
+        self.engine = engine
+        self.hasher = hasher
+        self.audit = AuditWriter(engine, capacity=queue_size)
+
+    @classmethod
+    def open(cls, settings: Mapping[str, Any]) -> Store:
+        """Engine, schema check (SQLite default upgrades itself), hash key, writer thread."""
+        engine = open_engine(settings)
+        try:
+            ensure_schema(engine, auto_upgrade=is_sqlite(engine))
+            key = resolve_key(
+                settings.get("AUDIT_HASH_KEY") or "", engine, settings.get("DATA_DIR") or "data"
+            )
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, PatientHasher(key), queue_size=int(settings.get("AUDIT_QUEUE_SIZE", 10_000)))
+
+    def record_feedback(
+        self, service_id: str, items: Sequence[Mapping[str, Any] | FeedbackItem]
+    ) -> dict[str, Any]:
+        """Spec 'Feedback': commit every item, or raise 503 so the client retries."""
+        parsed = [i if isinstance(i, FeedbackItem) else item_from_wire(i) for i in items]
+        try:
+            result = record_feedback(self.engine, service_id, parsed)
+        except SQLAlchemyError as exc:
+            log.error("feedback not stored: %s", type(exc).__name__)
+            raise ServiceUnavailable("feedback could not be stored; retry later") from None
+        return feedback_body(result)
+
+    def submit_audit(self, entry: AuditEntry) -> None:
+        self.audit.submit(entry)
+
+    def report(self, flt: ReportFilter) -> dict[str, Any]:
+        try:
+            return override_report(self.engine, flt)
+        except SQLAlchemyError as exc:
+            log.error("report failed: %s", type(exc).__name__)
+            raise ServiceUnavailable("the report database is unavailable") from None
+
+    def purge(self, days: int) -> PurgeResult:
+        return purge_audit(self.engine, days)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait for queued audit records to be written (tests, shutdown)."""
+        return self.audit.flush(timeout)
+
+    def forget_connections(self) -> None:
+        """In a forked child: drop the parent's pooled connections without closing them."""
+        self.engine.dispose(close=False)
+
+    def close(self) -> None:
+        self.audit.close()
+        self.engine.dispose()
+
+
+def feedback_body(result: FeedbackResult) -> dict[str, Any]:
+    """Response body: counts only, empty fields omitted (CDS Hooks wire rule)."""
+    body: dict[str, Any] = {"stored": result.stored}
+    if result.duplicates:
+        body["duplicates"] = result.duplicates
+    if result.unknown_cards:
+        body["unknownCards"] = result.unknown_cards
+    return body
+
+
+def card_entries(cards: Sequence[Mapping[str, Any]], rec_ids: Sequence[str]) -> tuple[CardEntry, ...]:
+    """Cards as sent -> what the audit keeps (uuid, indicator, recommendation ids)."""
+    return tuple(
+        CardEntry(
+            uuid=str(card["uuid"]).lower()[:128] if card.get("uuid") else None,
+            indicator=str(card.get("indicator") or "info")[:16],
+            recommendation_ids=(rec_id[:64],) if rec_id else (),
+        )
+        for card, rec_id in zip(cards, rec_ids, strict=False)
+    )

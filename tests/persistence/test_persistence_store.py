@@ -1,0 +1,228 @@
+"""Store: migrations, schema check, feedback idempotency, hashing, audit writer, retention."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from persistence_helpers import audit_entry, feedback, reset_postgres, table_count
+from sqlalchemy import Engine, inspect, text
+
+from cds_service.errors import ConfigError, InvalidRequest
+from cds_service.persistence import SchemaOutOfDate, Store, migrate
+from cds_service.persistence.db import make_engine, resolve_url
+from cds_service.persistence.hashing import KEY_FILENAME
+from cds_service.persistence.models import Base
+from cds_service.persistence.retention import purge_audit
+
+TABLES = {"audit_hook_call", "audit_card", "feedback", "service_secret"}
+
+
+@pytest.fixture
+def store(settings: dict[str, Any]) -> Any:
+    opened = _migrated_store(settings)
+    yield opened
+    opened.close()
+
+
+def test_migrations_create_the_model_schema_and_downgrade_cleanly(engine: Engine) -> None:
+    assert TABLES <= set(inspect(engine).get_table_names())
+    with engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diffs == []
+    migrate.downgrade(engine, "base")
+    assert not TABLES & set(inspect(engine).get_table_names())
+    migrate.upgrade(engine)
+    assert migrate.schema_state(engine).up_to_date
+
+
+def test_sqlite_default_upgrades_itself_on_start(tmp_path: Path) -> None:
+    opened = Store.open({"DATA_DIR": str(tmp_path)})
+    try:
+        assert migrate.schema_state(opened.engine).up_to_date
+        assert (tmp_path / "cds-service.sqlite3").exists()
+    finally:
+        opened.close()
+
+
+@pytest.mark.postgres
+def test_postgres_behind_schema_refuses_to_start(postgres_database: str) -> None:
+    reset_postgres(postgres_database)
+    with pytest.raises(SchemaOutOfDate, match="cds-service db upgrade"):
+        Store.open({"DATABASE_URL": postgres_database, "DATA_DIR": "unused"})
+
+
+@pytest.mark.postgres
+def test_postgres_unreachable_at_start_is_a_clear_config_error(
+    postgres_admin_url: str,
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    closed = make_url(postgres_admin_url).set(port=1).render_as_string(hide_password=False)
+    with pytest.raises(ConfigError, match="cannot reach the database"):
+        Store.open({"DATABASE_URL": closed, "DATABASE_TIMEOUT_SECONDS": 1.0})
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgresql://u:p@db:5432/cds", "postgresql+psycopg://u:p@db:5432/cds"),
+        ("postgres://u@db/cds", "postgresql+psycopg://u@db/cds"),
+        ("postgresql+psycopg://u@db/cds", "postgresql+psycopg://u@db/cds"),
+        ("sqlite:////var/lib/cds/cds.db", "sqlite:////var/lib/cds/cds.db"),
+    ],
+)
+def test_database_url_mapping(given: str, expected: str) -> None:
+    assert resolve_url(given, "unused") == expected
+
+
+@pytest.mark.parametrize("given", ["mysql://u@db/cds", "postgresql+asyncpg://u@db/x", "nonsense"])
+def test_unsupported_database_url_is_refused(given: str) -> None:
+    with pytest.raises(ConfigError):
+        resolve_url(given, "unused")
+
+
+def test_sqlite_runs_in_wal_mode_with_busy_timeout(tmp_path: Path) -> None:
+    eng = make_engine(resolve_url("", str(tmp_path)), timeout_seconds=4.0)
+    with eng.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 4000
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    eng.dispose()
+
+
+def test_feedback_is_stored_once_on_identical_retry(store: Store) -> None:
+    card = str(uuid.uuid4())
+    store.submit_audit(audit_entry((card, "IS-2")))
+    assert store.flush()
+    first = store.record_feedback("myopathy-patient-view", [feedback(card)])
+    retry = store.record_feedback("myopathy-patient-view", [feedback(card)])
+    assert first == {"stored": 1}
+    assert retry == {"stored": 0, "duplicates": 1}
+    assert table_count(store.engine, "feedback") == 1
+
+
+def test_different_feedback_for_one_card_is_kept(store: Store) -> None:
+    card = str(uuid.uuid4())
+    store.record_feedback(
+        "svc",
+        [
+            feedback(card, reason="a"),
+            feedback(card, reason="b"),
+            feedback(card, at="2026-11-20T10:05:00+01:00"),
+            feedback(card, "accepted"),
+            feedback(card, reason="a"),
+        ],
+    )
+    assert table_count(store.engine, "feedback") == 4
+
+
+def test_timestamps_equal_in_utc_are_one_retry(store: Store) -> None:
+    card = str(uuid.uuid4())
+    store.record_feedback("svc", [feedback(card, at="2026-11-20T10:00:00Z")])
+    again = store.record_feedback("svc", [feedback(card, at="2026-11-20T11:00:00.000+01:00")])
+    assert again["stored"] == 0
+
+
+def test_feedback_for_unissued_card_is_accepted_and_marked_unknown(store: Store) -> None:
+    issued, stranger = str(uuid.uuid4()), str(uuid.uuid4())
+    store.submit_audit(audit_entry((issued, "MON-1")))
+    store.flush()
+    body = store.record_feedback("svc-other", [feedback(issued)])
+    assert body["unknownCards"] == [issued]  # issued by another service: not ours here
+    body = store.record_feedback(
+        "myopathy-patient-view", [feedback(issued), feedback(stranger)]
+    )
+    assert body == {"stored": 2, "unknownCards": [stranger]}
+    assert table_count(store.engine, "feedback", "card_known = false") == 2
+
+
+def test_feedback_arriving_before_its_audit_record_becomes_known(store: Store) -> None:
+    card = str(uuid.uuid4())
+    store.record_feedback("myopathy-patient-view", [feedback(card)])
+    assert table_count(store.engine, "feedback", "card_known = false") == 1
+    store.submit_audit(audit_entry((card, "IS-1")))
+    assert store.flush()
+    assert table_count(store.engine, "feedback", "card_known = false") == 0
+
+
+def test_unparseable_timestamp_is_a_400(store: Store) -> None:
+    with pytest.raises(InvalidRequest):
+        store.record_feedback("svc", [feedback("c", at="2026-13-45T10:00:00Z")])
+
+
+def test_audit_keeps_the_hash_never_the_patient_id(settings: dict[str, Any]) -> None:
+    store = _migrated_store(settings)
+    try:
+        digest = store.hasher("Patient-123")
+        assert digest and len(digest) == 64 and "Patient-123" not in digest
+        assert store.hasher("Patient-123") == digest
+        assert store.hasher("Patient-124") != digest
+        assert store.hasher(None) is None
+    finally:
+        store.close()
+    again = Store.open(settings)
+    try:
+        assert again.hasher("Patient-123") == digest  # generated key persisted
+    finally:
+        again.close()
+    if not settings["DATABASE_URL"]:
+        assert (Path(settings["DATA_DIR"]) / KEY_FILENAME).stat().st_mode & 0o077 == 0
+
+
+def test_configured_hash_key_wins(settings: dict[str, Any]) -> None:
+    keyed = {**settings, "AUDIT_HASH_KEY": "k" * 32}
+    store = _migrated_store(keyed)
+    try:
+        import hashlib
+        import hmac
+
+        expected = hmac.new(b"k" * 32, b"p1", hashlib.sha256).hexdigest()
+        assert store.hasher("p1") == expected
+    finally:
+        store.close()
+
+
+def test_audit_writer_stores_calls_and_cards(store: Store) -> None:
+    entries = [audit_entry((str(uuid.uuid4()), "IS-1"), (str(uuid.uuid4()), "MON-2")) for _ in range(30)]
+    for entry in entries:
+        store.submit_audit(entry)
+    assert store.flush()
+    assert table_count(store.engine, "audit_hook_call") == 30
+    assert table_count(store.engine, "audit_card") == 60
+    assert store.audit.stats.written == 30
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT hook, knowledge_version, duration_ms, card_count FROM audit_hook_call")
+        ).first()
+    assert tuple(row or ()) == ("patient-view", "test-1", 12.5, 2)
+
+
+def test_purge_deletes_only_audit_records_older_than_retention(store: Store) -> None:
+    now = datetime.now(UTC)
+    old_card, new_card = str(uuid.uuid4()), str(uuid.uuid4())
+    store.submit_audit(audit_entry((old_card, "IS-1"), at=now - timedelta(days=40)))
+    store.submit_audit(audit_entry((new_card, "IS-1"), at=now - timedelta(days=5)))
+    store.flush()
+    store.record_feedback("myopathy-patient-view", [feedback(old_card)])
+    result = purge_audit(store.engine, 30, now=now)
+    assert (result.hook_calls, result.cards) == (1, 1)
+    assert table_count(store.engine, "audit_card") == 1
+    assert table_count(store.engine, "feedback") == 1  # governance record kept
+
+
+def test_purge_refuses_zero_days(store: Store) -> None:
+    with pytest.raises(ValueError):
+        purge_audit(store.engine, 0)
+
+
+def _migrated_store(settings: dict[str, Any]) -> Store:
+    eng = make_engine(resolve_url(settings["DATABASE_URL"], settings["DATA_DIR"]))
+    migrate.upgrade(eng)
+    eng.dispose()
+    return Store.open(settings)
