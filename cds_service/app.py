@@ -11,6 +11,7 @@ from flask import Flask
 
 from cds_service import api, console, http_errors, persistence, security, web
 from cds_service.config import load_settings
+from cds_service.fhir import prefetch as fhir_prefetch
 from cds_service.guideline import load_engine
 from cds_service.openapi import build_openapi
 from cds_service.prefetch import ClientPrefetchOnly
@@ -35,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["cds_engine"] = engine
     app.extensions["cds_registry"] = registry
     app.extensions["cds_prefetch"] = ClientPrefetchOnly()
+    fhir_prefetch.init_app(app)  # fetches what the client did not prefetch (issue 5)
     app.extensions["cds_hook_listeners"] = []
     persistence.init_app(app)
     app.extensions["cds_openapi"] = orjson.dumps(build_openapi(registry, engine.version))

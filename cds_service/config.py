@@ -43,6 +43,9 @@ DEFAULTS: dict[str, Any] = {
     "FHIR_MAX_PAGES": 20,
     "FHIR_MAX_RESOURCES": 20000,
     "FHIR_MAX_RESPONSE_BYTES": 32 * 1024 * 1024,
+    "FHIR_MAX_RETRIES": 2,
+    "FHIR_RETRY_BACKOFF_SECONDS": 0.05,
+    "FHIR_MAX_WORKERS": 16,
     # Persistence (issue 7).
     "DATABASE_URL": "",
     "AUDIT_HASH_KEY": "",

@@ -21,6 +21,11 @@ _DATE_PATHS = {
 _PATIENT_PATHS = ("subject", "patient")
 _PREFIXES = ("eq", "ne", "lt", "gt", "le", "ge")
 _UNDATED = datetime(1, 1, 1, tzinfo=UTC)
+# Result parameters (paging, format) that select no resources; `_offset` is the fixture
+# FHIR server's paging cursor.
+_RESULT_PARAMS = frozenset(
+    {"_count", "_sort", "_format", "_getpages", "_getpagesoffset", "_offset"}
+)
 
 
 class SearchError(ValueError):
@@ -143,7 +148,7 @@ class InMemoryFhir:
         """Matching resources, sorted as `_sort` asks; `_count` is the caller's page size."""
         found = list(self.by_type.get(resource_type, []))
         for name, values in params.items():
-            if name in ("_count", "_sort", "_format", "_getpages", "_getpagesoffset"):
+            if name in _RESULT_PARAMS:
                 continue
             found = [r for r in found if _matches(r, name.split(":")[0], values)]
         sort = (params.get("_sort") or [""])[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 # Drug classes the guideline speaks of (terminology value-set keys).
 GLUCOCORTICOID = "glucocorticoid"
@@ -58,6 +58,9 @@ class Measurement:
     status: str | None = None
     original_value: float | None = None
     original_unit: str | None = None
+    analyte: str | None = None  # sub-kind: "troponin_i", "hs_troponin_t", "hs_crp", ...
+    code: str | None = None  # the matched code, e.g. LOINC "10839-9"
+    unusable_reason: str | None = None  # why value is None although a value was sent
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,86 @@ class Series:
     def baseline(self) -> Measurement | None:
         return self.items[0] if self.items else None
 
+    @property
+    def valued(self) -> tuple[Measurement, ...]:
+        """Items with a usable numeric value, oldest first."""
+        return tuple(m for m in self.items if m.value is not None)
+
+    @property
+    def latest_valued(self) -> Measurement | None:
+        valued = self.valued
+        return valued[-1] if valued else None
+
+    def time_since_latest(self, now: datetime) -> timedelta | None:
+        """Time from the latest measurement to now."""
+        latest = self.latest
+        if latest is None or latest.effective is None:
+            return None
+        return _aware(now) - _aware(latest.effective)
+
+    def within(self, now: datetime, days: float) -> Series:
+        """The items of the last `days` days before now (look-back windows)."""
+        start = _aware(now) - timedelta(days=days)
+        kept = tuple(m for m in self.items if m.effective and _aware(m.effective) >= start)
+        return Series(self.kind, kept)
+
+    def change_from_peak(self) -> float | None:
+        """Latest valued minus peak (<= 0), in the canonical unit."""
+        latest, peak = self.latest_valued, self.peak
+        if latest is None or peak is None or latest.value is None or peak.value is None:
+            return None
+        return latest.value - peak.value
+
+    def fraction_fallen_from_peak(self) -> float | None:
+        """(peak - latest) / peak: 0.5 means the value has halved since its peak."""
+        change, peak = self.change_from_peak(), self.peak
+        if change is None or peak is None or not peak.value:
+            return None
+        return -change / peak.value
+
+    def change_from_baseline(self) -> float | None:
+        """Latest valued minus the first valued measurement."""
+        valued = self.valued
+        if len(valued) < 2:
+            return None
+        return (valued[-1].value or 0.0) - (valued[0].value or 0.0)
+
+    def is_rising(self) -> bool | None:
+        """Latest valued above the one before it; None with fewer than two values."""
+        valued = self.valued
+        if len(valued) < 2:
+            return None
+        return (valued[-1].value or 0.0) > (valued[-2].value or 0.0)
+
+    def above_upper_limit(self, default_upper_limit: float | None) -> bool | None:
+        """Latest valued above its reference-range high, else above the named default."""
+        latest = self.latest_valued
+        if latest is None:
+            return None
+        return is_above_upper_limit(latest, default_upper_limit)
+
+
+def upper_limit_of(m: Measurement, default_upper_limit: float | None) -> float | None:
+    """The Observation's reference-range high, else the caller's named default."""
+    rr = m.reference_range
+    if rr is not None and rr.high is not None and rr.unit == m.unit:
+        return rr.high
+    return default_upper_limit
+
+
+def is_above_upper_limit(m: Measurement, default_upper_limit: float | None) -> bool | None:
+    """None when the value or the limit is unknown; '>' comparators count as their bound."""
+    limit = upper_limit_of(m, default_upper_limit)
+    if m.value is None or limit is None:
+        return None
+    if m.comparator in ("<", "<=") and m.value <= limit:
+        return False
+    return m.value > limit
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -97,6 +180,8 @@ class Condition:
     severity: str | None = None  # "severe" | "moderate" | "mild" | None
     onset: datetime | None = None
     recorded: datetime | None = None
+    matched_by: tuple[str, ...] = ()  # "snomed:396230008", "icd10cm:M33.1", "name:myositis"
+    verification_status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +195,7 @@ class Allergy:
     classes: frozenset[str]
     category: str | None = None  # allergy | intolerance
     clinical_status: str | None = None
+    matched_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,6 +211,11 @@ class Dose:
     interval_days: float | None = None  # days between administrations (7 = weekly)
     unknown: tuple[str, ...] = ()  # why a field could not be known
     text: str | None = None  # dosageInstruction.text, as written
+    dose_value: float | None = None  # the dose as ordered, in dose_unit
+    dose_unit: str | None = None  # e.g. "mg", "TAB", "mL"
+    non_mass_unit: bool = False  # dose ordered in tablets/mL/...: mg needs a strength
+    max_mg_per_day: float | None = None  # from maxDosePerPeriod, when in mg
+    notes: tuple[str, ...] = ()  # how a value was derived (upper bound used, strength from name)
 
 
 @dataclass(frozen=True)
@@ -133,6 +224,7 @@ class Course:
 
     days: float | None
     source: str | None  # "expectedSupplyDuration", "boundsDuration", "since authoredOn", ...
+    elapsed_days: float | None = None  # active/on-hold: days since authoredOn (or start)
 
 
 @dataclass(frozen=True)
@@ -177,6 +269,17 @@ class PatientState:
     service_requests: tuple[Coding, ...] = ()  # codes of referrals/orders on record
     issues: tuple[MappingIssue, ...] = ()
     unavailable: tuple[str, ...] = ()  # prefetch keys that could not be had
+    # kinds of the service requests on record: "physiotherapy_referral", "ecg", "ck", ...
+    service_request_kinds: frozenset[str] = frozenset()
+    terminology_version: str | None = None
+    unavailable_reasons: dict[str, str] = field(default_factory=dict)
+
+    def get_series(self, kind: str) -> Series:
+        """The series of a measurement kind (empty when none)."""
+        return self.series.get(kind) or Series(kind)
+
+    def medications_in_class(self, drug_class: str) -> tuple[Medication, ...]:
+        return tuple(m for m in self.medications if drug_class in m.classes)
 
     def has_category(self, category: str) -> bool:
         return any(category in c.categories for c in self.conditions)

@@ -15,9 +15,9 @@ CASES = {
     # Spec example patient-view request; prefetch has only `patientToGreet`, so the
     # conditions needed to know whether the guideline applies are missing: 412.
     "cdshooks_spec_block1_patient-view-request-with-prefetch.json": ("myopathy-patient-view", 412),
-    # An order-sign request whose draft orders are a NutritionOrder and a MedicationRequest
-    # with doseAndRate as an object (not R4): tolerated, no conditions prefetched -> 412.
-    "cdshooks_order-sign_request_block1.json": ("myopathy-order-sign", 412),
+    # The order-sign example is only the `context` block: no hook, no hookInstance -> 400
+    # naming both fields.
+    "cdshooks_order-sign_request_block1.json": ("myopathy-order-sign", 400),
     # The retired medication-prescribe hook: no service answers it -> 400 naming the hook.
     "cdshooks_medication-prescribe_request_block0.json": ("myopathy-order-select", 400),
 }
@@ -39,8 +39,9 @@ def test_documentation_example(client: FlaskClient, name: str) -> None:
 
 
 def test_order_sign_example_with_conditions_is_answered(client: FlaskClient) -> None:
-    """The same order-sign example, given the prefetch it lacks, gets cards (200)."""
+    """Its draft orders (a NutritionOrder, doseAndRate as an object) are tolerated: 200."""
     body = _load("cdshooks_order-sign_request_block1.json")
+    body.update({"hook": "order-sign", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"})
     body["prefetch"] = {
         "patient": {"resourceType": "Patient", "id": body["context"]["patientId"]},
         "conditions": None,

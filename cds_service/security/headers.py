@@ -24,7 +24,9 @@ def _add_headers(response: Response) -> Response:
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")
     headers.setdefault("X-Frame-Options", "DENY")
-    csp = HTML_CSP if response.mimetype == "text/html" else JSON_CSP
+    # A preflight's automatic answer is typed text/html but has no body to render.
+    is_page = response.mimetype == "text/html" and request.method != "OPTIONS"
+    csp = HTML_CSP if is_page else JSON_CSP
     headers.setdefault("Content-Security-Policy", csp)
     if not _is_static():
         # Cards and errors concern one patient: no shared or browser cache may keep them.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 
 from flask import Flask, Response, current_app, g, request
@@ -28,7 +27,7 @@ def client_key() -> str:
 def _too_many(exc: RateLimitExceeded) -> Response:
     limiter: Limiter = current_app.extensions["cds_security"].limiter
     current = limiter.current_limit
-    retry_after = max(1, math.ceil(current.reset_at - time.time())) if current else 60
+    retry_after = max(1, round(current.reset_at - time.time())) if current else 60
     log.warning("rate limit %s exceeded by %s", exc.description, client_key())
     response = error_response(429, "rate_limited", f"rate limit exceeded ({exc.description})")
     response.headers["Retry-After"] = str(retry_after)

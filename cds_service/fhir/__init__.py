@@ -1,0 +1,1 @@
+"""FHIR access: allow-list, gateway, prefetch policy and the fixture FHIR server (issue 5)."""

@@ -1,0 +1,149 @@
+"""The prefetch policy with FHIR server access (CDS Hooks 2.0.1 'Prefetch', 'FHIR Resource Access').
+
+What each prefetch key becomes, in one table:
+
+| the client sent            | fhirServer given and allowed | no fhirServer                |
+|----------------------------|------------------------------|------------------------------|
+| a resource / whole Bundle  | used as sent                 | used as sent                 |
+| `null`                     | no such data (empty)         | no such data (empty)         |
+| key absent                 | fetched                      | unavailable                  |
+| an OperationOutcome        | fetched again                | unavailable                  |
+| not a FHIR resource        | fetched again                | unavailable                  |
+| a Bundle with a next link  | next pages followed          | unavailable (incomplete)     |
+
+A fetch that fails (timeout, HTTP error, malformed, too large) makes the key unavailable.
+Unavailable required keys (ServiceDefinition.required_prefetch) give 412 (hooks.enforce_required);
+unavailable optional keys are reported with the cards. If a fetch is needed and `fhirServer` is
+not on the allow-list the answer is 403 `fhir_server_not_allowed` and nothing is fetched.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask
+
+from cds_service.fhir.allowlist import ServerPolicy
+from cds_service.fhir.errors import (
+    FhirError,
+    FhirForbiddenServer,
+    FhirHttpError,
+    FhirServerNotAllowed,
+)
+from cds_service.fhir.gateway import FhirGateway, FhirTarget, GatewaySettings
+from cds_service.prefetch import ResolvedPrefetch, TemplateError, classify_value, fill_template
+
+if TYPE_CHECKING:
+    from cds_service.hooks import HookRequest
+    from cds_service.registry import ServiceDefinition
+
+log = logging.getLogger(__name__)
+
+NO_SERVER = "not prefetched and no FHIR server to fetch it from"
+PAGED_NO_SERVER = "prefetch Bundle has more pages and no FHIR server to fetch them from"
+UNFILLABLE = "the prefetch template cannot be filled from the hook context"
+_FAILURES = {
+    "timeout": "the FHIR server did not answer within the time budget",
+    "malformed": "the FHIR server sent a malformed response",
+    "too_large": "the FHIR server's answer exceeded the size, page or resource limits",
+    "unreachable": "the FHIR server could not be reached",
+    "server_not_allowed": "the FHIR server redirected or linked outside the allowed server",
+}
+
+
+def failure_reason(error: FhirError) -> str:
+    """The human reason reported for a key whose fetch failed (no URLs, no ids)."""
+    if isinstance(error, FhirHttpError) and error.status is not None:
+        return f"the FHIR server answered HTTP {error.status}"
+    return _FAILURES.get(error.reason, "the FHIR server fetch failed")
+
+
+def _next_link(value: Any) -> bool:
+    links = value.get("link") if isinstance(value, dict) else None
+    return any(
+        isinstance(link, dict) and link.get("relation") == "next" and link.get("url")
+        for link in links or []
+    )
+
+
+def _access_token(request: HookRequest) -> str | None:
+    auth = request.fhir_authorization or {}
+    token = auth.get("access_token") if isinstance(auth, dict) else None
+    return token if isinstance(token, str) and token else None
+
+
+class FetchingPrefetch:
+    """`app.extensions["cds_prefetch"]`: prefetch as sent, completed from the FHIR server."""
+
+    def __init__(self, gateway: FhirGateway) -> None:
+        self.gateway = gateway
+
+    def resolve(self, request: HookRequest, service: ServiceDefinition) -> ResolvedPrefetch:
+        """Apply the table in the module docstring; fetch what is missing concurrently."""
+        deadline = self.gateway.deadline()
+        resolved = ResolvedPrefetch()
+        sent = request.prefetch if isinstance(request.prefetch, dict) else {}
+        jobs: dict[str, str | dict[str, Any]] = {}
+        why: dict[str, str] = {}  # what to report for a key if nothing can be fetched
+        for key, template in service.prefetch.items():
+            value = sent.get(key)
+            if key in sent and value is None:
+                resolved.data[key] = None
+            elif key in sent and classify_value(value) is None and not _next_link(value):
+                resolved.data[key] = value
+            elif isinstance(value, dict) and classify_value(value) is None:
+                jobs[key], why[key] = value, PAGED_NO_SERVER
+            else:
+                try:
+                    jobs[key] = fill_template(template, request.context)
+                except TemplateError:
+                    resolved.unavailable[key] = UNFILLABLE
+                    continue
+                problem = classify_value(value) if key in sent else None
+                why[key] = f"{problem}; no FHIR server to fetch it from" if problem else NO_SERVER
+        if jobs and not request.fhir_server:
+            resolved.unavailable.update(why)
+        elif jobs:
+            self._fetch(request, jobs, resolved, deadline)
+        return resolved
+
+    def _fetch(
+        self,
+        request: HookRequest,
+        jobs: dict[str, str | dict[str, Any]],
+        resolved: ResolvedPrefetch,
+        deadline: Any,
+    ) -> None:
+        assert request.fhir_server is not None
+        try:
+            self.gateway.policy.check(request.fhir_server)
+        except FhirForbiddenServer as exc:
+            log.warning("refused to fetch prefetch from a FHIR server: %s", exc)
+            raise FhirServerNotAllowed(
+                "fhirServer is not on this service's FHIR server allow-list; "
+                "send the data as prefetch or ask the operator to allow the server",
+                details={"reason": str(exc), "keys": sorted(jobs)},
+            ) from None
+        target = FhirTarget(request.fhir_server, _access_token(request))
+        for key, result in self.gateway.fetch_many(target, jobs, deadline).items():
+            if isinstance(result, FhirError):
+                resolved.unavailable[key] = failure_reason(result)
+            else:
+                resolved.data[key] = result
+
+
+def init_app(app: Flask) -> None:
+    """Install the fetching prefetch policy (issue 5) in place of the client-only default."""
+    policy = ServerPolicy.from_settings(
+        app.config["FHIR_SERVER_ALLOWLIST"], app.config["FHIR_ALLOW_LOOPBACK_HTTP"]
+    )
+    gateway = FhirGateway(GatewaySettings.from_config(app.config), policy)
+    app.extensions["cds_fhir_gateway"] = gateway
+    app.extensions["cds_prefetch"] = FetchingPrefetch(gateway)
+    # urllib3 logs each request line (patient ids in the query) at DEBUG: never let it through.
+    logging.getLogger("urllib3.connectionpool").addFilter(_drop_debug)
+
+
+def _drop_debug(record: logging.LogRecord) -> bool:
+    return record.levelno > logging.DEBUG

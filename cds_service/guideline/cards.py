@@ -1,0 +1,126 @@
+"""The one place card intents become CDS Hooks 2.0.1 card JSON (spec: Card, Suggestion, Action)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from cds_service.guideline.intents import ActionIntent, CardIntent, SuggestionIntent
+from cds_service.guideline.knowledge import Knowledge
+
+PROVENANCE_KEY = "org.cds-myopathy.provenance"
+SUMMARY_LIMIT = 139
+
+
+def _prune(value: Any) -> Any:
+    """Drop None, "", [] and {} recursively: the spec wants optional fields omitted."""
+    if isinstance(value, dict):
+        pruned = {k: _prune(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v not in (None, "", [], {})}
+    if isinstance(value, list | tuple):
+        items = [_prune(v) for v in value]
+        return [v for v in items if v not in (None, "", [], {})]
+    return value
+
+
+def _action(action: ActionIntent) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": action.type, "description": action.description}
+    if action.type == "delete":
+        out["resourceId"] = action.resource_id
+    else:
+        out["resource"] = dict(action.resource or {})
+    return out
+
+
+def _suggestion(suggestion: SuggestionIntent) -> dict[str, Any]:
+    return {
+        "label": suggestion.label,
+        "uuid": str(uuid.uuid4()),
+        "isRecommended": suggestion.is_recommended,
+        "actions": [_action(a) for a in suggestion.actions],
+    }
+
+
+def _refs_label(refs: tuple[int, ...]) -> str:
+    if not refs:
+        return ""
+    return (
+        ", ref " + ", ".join(str(r) for r in refs)
+        if len(refs) == 1
+        else ", refs " + ", ".join(str(r) for r in refs)
+    )
+
+
+def _policy_note(intent: CardIntent, knowledge: Knowledge) -> str:
+    parts = []
+    for name in intent.policy_used:
+        setting = knowledge.policy[name]
+        unit = "" if setting.unit in ("fraction",) else f" {setting.unit}"
+        parts.append(f"`{name}` = {setting.value:g}{unit}")
+    if not parts:
+        return ""
+    return (
+        "_Local policy, not from the guideline: "
+        + "; ".join(parts)
+        + " (site-policy settings, overridable by the site)._"
+    )
+
+
+def _detail(intent: CardIntent, knowledge: Knowledge) -> str:
+    rec = knowledge.recommendations[intent.recommendation_id]
+    blocks = [*intent.detail]
+    note = _policy_note(intent, knowledge)
+    if note:
+        blocks.append(note)
+    if intent.unavailable:
+        blocks.append(
+            "Could not be retrieved, so not checked: " + ", ".join(intent.unavailable) + "."
+        )
+    blocks.append(f"> Guideline ({rec.id}): {rec.quote}")
+    return "\n\n".join(blocks)
+
+
+def render(intent: CardIntent, knowledge: Knowledge) -> dict[str, Any]:
+    """Card intent -> card dict, with source, override reasons and provenance."""
+    rec = knowledge.recommendations[intent.recommendation_id]
+    summary = (
+        intent.summary
+        if len(intent.summary) <= SUMMARY_LIMIT
+        else (intent.summary[: SUMMARY_LIMIT - 1].rstrip() + "…")
+    )
+    card: dict[str, Any] = {
+        "uuid": str(uuid.uuid4()),
+        "summary": summary,
+        "detail": _detail(intent, knowledge),
+        "indicator": intent.indicator,
+        "source": {
+            "label": f"{knowledge.guideline_title} ({rec.id}{_refs_label(rec.refs)})",
+            "topic": {
+                "system": knowledge.systems["recommendation"],
+                "code": rec.id,
+                "display": rec.title,
+            },
+        },
+        "suggestions": [_suggestion(s) for s in intent.suggestions],
+        "extension": {
+            PROVENANCE_KEY: {
+                "recommendationId": rec.id,
+                "knowledgeVersion": knowledge.version,
+                "inputs": list(dict.fromkeys(intent.inputs)),
+                "unavailable": list(dict.fromkeys(intent.unavailable)),
+                "sitePolicy": {name: knowledge.policy[name].value for name in intent.policy_used},
+            }
+        },
+    }
+    if intent.suggestions:
+        card["selectionBehavior"] = intent.selection_behavior
+    if intent.with_override_reasons and rec.override_reasons:
+        card["overrideReasons"] = [
+            {
+                "system": knowledge.systems["override_reason"],
+                "code": code,
+                "display": knowledge.override_reasons[code],
+            }
+            for code in rec.override_reasons
+        ]
+    return _prune(card)

@@ -1,0 +1,72 @@
+"""GuidelineEngine: run every recommendation's rule for a hook, dedupe, render cards."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from cds_service.guideline.cards import render
+from cds_service.guideline.facts import RuleContext
+from cds_service.guideline.intents import INDICATOR_RANK, CardIntent
+from cds_service.guideline.knowledge import RULE_IDS, Knowledge
+from cds_service.guideline.rules import RULES
+from fhir_mappings.domain import OrderContext, PatientState
+
+Rule = Callable[[RuleContext], list[CardIntent]]
+
+
+class GuidelineEngine:
+    """Knowledge + rules; `run` is the contract the protocol layer calls."""
+
+    def __init__(self, knowledge: Knowledge, rules: Mapping[str, Rule] | None = None) -> None:
+        self.knowledge = knowledge
+        self.rules = dict(rules if rules is not None else RULES)
+
+    @property
+    def version(self) -> str:
+        return self.knowledge.version
+
+    def intents(
+        self,
+        hook: str,
+        state: PatientState,
+        orders: OrderContext | None,
+        *,
+        now: datetime,
+        patient_id: str | None,
+        draft_resources: Mapping[str, dict[str, Any]],
+    ) -> list[CardIntent]:
+        """Card intents for the hook, one per problem, most severe first."""
+        ctx = RuleContext(hook, state, orders, now, patient_id, self.knowledge, draft_resources)
+        seen: set[tuple[str, str]] = set()
+        out: list[CardIntent] = []
+        for rec_id in RULE_IDS:
+            rec = self.knowledge.recommendations[rec_id]
+            if hook not in rec.hooks or rec_id not in self.rules:
+                continue
+            for intent in self.rules[rec_id](ctx):
+                key = (intent.recommendation_id, intent.problem)
+                if key in seen:
+                    continue
+                seen.add(key)
+                out.append(intent)
+        order = {rec_id: i for i, rec_id in enumerate(RULE_IDS)}
+        out.sort(key=lambda i: (INDICATOR_RANK[i.indicator], order[i.recommendation_id]))
+        return out
+
+    def run(
+        self,
+        hook: str,
+        state: PatientState,
+        orders: OrderContext | None,
+        *,
+        now: datetime,
+        patient_id: str | None,
+        draft_resources: Mapping[str, dict[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """CDS Hooks cards for one hook call (patient-view, order-select, order-sign)."""
+        intents = self.intents(
+            hook, state, orders, now=now, patient_id=patient_id, draft_resources=draft_resources
+        )
+        return [render(intent, self.knowledge) for intent in intents]

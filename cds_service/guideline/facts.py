@@ -1,0 +1,188 @@
+"""Facts the rules share: scopes, therapy on record, measurements, and how to show them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cds_service.guideline.knowledge import Knowledge
+from fhir_mappings.domain import (
+    GLUCOCORTICOID,
+    Measurement,
+    Medication,
+    OrderContext,
+    PatientState,
+    Series,
+)
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What every rule receives: the hook, the patient, the orders and the knowledge."""
+
+    hook: str
+    state: PatientState
+    orders: OrderContext | None
+    now: datetime
+    patient_id: str | None
+    knowledge: Knowledge
+    draft_resources: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def ordering(self) -> bool:
+        return self.hook in ("order-select", "order-sign")
+
+    def in_scope(self, scope: str) -> bool:
+        categories = self.knowledge.scopes[scope]
+        if not categories:
+            return True
+        return any(
+            c.categories & categories
+            for c in self.state.conditions
+            if c.clinical_status in (None, "active", "recurrence", "relapse")
+        )
+
+    def selected(self) -> tuple[Medication, ...]:
+        return self.orders.selected() if self.orders else ()
+
+    def draft_refs(self) -> frozenset[str]:
+        if not self.orders:
+            return frozenset()
+        return frozenset(d.reference for d in self.orders.drafts if d.reference)
+
+    def active(self) -> tuple[Medication, ...]:
+        """Active medications on record, excluding drafts the EHR also lists in prefetch."""
+        drafts = self.draft_refs()
+        return tuple(
+            m
+            for m in self.state.active_medications()
+            if not m.is_draft and (m.reference is None or m.reference not in drafts)
+        )
+
+    def active_of(self, *classes: str) -> tuple[Medication, ...]:
+        return tuple(m for m in self.active() if m.classes & set(classes))
+
+    def unavailable(self, *keys: str) -> tuple[str, ...]:
+        return tuple(k for k in keys if k in self.state.unavailable)
+
+    def days_since(self, when: datetime | None) -> float | None:
+        if when is None:
+            return None
+        return (self.now - when).total_seconds() / 86400.0
+
+
+def systemic_glucocorticoids(ctx: RuleContext) -> tuple[Medication, ...]:
+    """Active systemic glucocorticoids (the class is systemic corticosteroids, ATC H02AB)."""
+    return tuple(
+        m
+        for m in ctx.active_of(GLUCOCORTICOID)
+        if m.dose is None or m.dose.route not in ("topical", "inhaled", "ophthalmic", "nasal")
+    )
+
+
+def series(state: PatientState, kinds: Iterable[str]) -> tuple[Measurement, ...]:
+    """Measurements of the given kinds, oldest first, deduplicated by resource id."""
+    seen: set[str] = set()
+    items: list[Measurement] = []
+    for kind in kinds:
+        for m in state.series.get(kind, Series(kind)).items:
+            key = m.resource_id or f"{kind}:{m.effective}:{m.value}"
+            if key in seen:
+                continue
+            seen.add(key)
+            items.append(m)
+    return tuple(
+        sorted(
+            items,
+            key=lambda m: (
+                m.effective
+                or datetime.min.replace(tzinfo=m.effective.tzinfo if m.effective else None)
+            ),
+        )
+    )
+
+
+def valued(items: Iterable[Measurement]) -> tuple[Measurement, ...]:
+    return tuple(m for m in items if m.value is not None and m.effective is not None)
+
+
+def within(items: Iterable[Measurement], now: datetime, days: float) -> tuple[Measurement, ...]:
+    since = now - timedelta(days=days)
+    return tuple(m for m in items if m.effective is not None and m.effective >= since)
+
+
+def upper_limit(m: Measurement, default: float | None) -> tuple[float | None, str]:
+    """ULN from the result's own reference range, else the site default; says which."""
+    if m.reference_range and m.reference_range.high is not None:
+        return m.reference_range.high, "the result's reference range"
+    if default is None:
+        return None, "no reference range"
+    return default, "site-policy default"
+
+
+def is_high(m: Measurement) -> bool | None:
+    """Above its upper limit by reference range or interpretation; None if unknowable."""
+    if m.value is not None and m.reference_range and m.reference_range.high is not None:
+        return m.value > m.reference_range.high
+    if m.interpretation:
+        return any(code in ("H", "HH", "HU", "A", "AA") for code in m.interpretation)
+    return None
+
+
+def ref(m: Measurement, label: str) -> str:
+    """Provenance string for a measurement."""
+    return f"{m.resource_id or 'Observation'} ({label} {fmt_value(m)}, {fmt_date(m.effective)})"
+
+
+def med_ref(m: Medication) -> str:
+    return f"{m.reference or 'MedicationRequest'} ({m.name}, {m.status or 'no status'})"
+
+
+def fmt_date(when: datetime | None) -> str:
+    return when.date().isoformat() if when else "undated"
+
+
+def fmt_num(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return f"{value:.0f}" if abs(value - round(value)) < 1e-9 else f"{value:.1f}"
+
+
+def fmt_value(m: Measurement) -> str:
+    if m.value is None:
+        return m.text or "result without a value"
+    comparator = m.comparator or ""
+    return f"{comparator}{fmt_num(m.value)} {m.unit or ''}".strip()
+
+
+def trend_table(items: Iterable[Measurement], label: str) -> str:
+    """Markdown list of values with dates and the change between them."""
+    lines = []
+    previous: Measurement | None = None
+    for m in items:
+        change = ""
+        if previous is not None and previous.value and m.value is not None:
+            pct = (m.value - previous.value) / previous.value * 100
+            change = f" ({'+' if pct >= 0 else ''}{pct:.0f} % vs previous)"
+        lines.append(f"- {fmt_date(m.effective)}: {label} {fmt_value(m)}{change}")
+        previous = m
+    return "\n".join(lines)
+
+
+def with_classes(meds: Iterable[Medication], *classes: str) -> tuple[Medication, ...]:
+    return tuple(m for m in meds if m.classes & set(classes))
+
+
+def with_ingredient(meds: Iterable[Medication], ingredient: str) -> tuple[Medication, ...]:
+    return tuple(m for m in meds if ingredient in m.ingredients)
+
+
+def short_name(m: Medication) -> str:
+    """Ingredient name(s) when known (short, for summaries), else the order's own name."""
+    return " + ".join(sorted(m.ingredients)) if m.ingredients else m.name
+
+
+def how_matched(m: Medication) -> str:
+    return ", ".join(m.matched_by) if m.matched_by else "classification"

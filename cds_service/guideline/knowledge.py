@@ -1,0 +1,310 @@
+"""Load and validate the guideline knowledge (issue 4); invalid content raises ConfigError."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cds_service.errors import ConfigError
+
+# Recommendation ids the rule functions implement; the knowledge must describe exactly these.
+RULE_IDS = (
+    "ASSESS-1",
+    "RELIEF-1",
+    "IS-1",
+    "IS-2",
+    "IS-3",
+    "REF-1",
+    "PT-1",
+    "SKIN-1",
+    "MON-1",
+    "MON-2",
+    "CAU-1",
+    "CAU-2",
+    "CAU-3",
+    "CAU-4",
+)
+HOOKS = frozenset({"patient-view", "order-select", "order-sign"})
+SYSTEM_KEYS = ("recommendation", "override_reason", "rxnorm", "snomed", "loinc", "ucum")
+
+
+@dataclass(frozen=True)
+class CodeRef:
+    """A Coding the service may send (system already resolved to its URI)."""
+
+    system: str
+    code: str
+    display: str
+    verify: bool = False
+
+    def as_fhir(self) -> dict[str, str]:
+        return {"system": self.system, "code": self.code, "display": self.display}
+
+
+@dataclass(frozen=True)
+class WorkupItem:
+    """ASSESS-1: one item of the initial evaluation."""
+
+    key: str
+    label: str
+    kinds: tuple[str, ...]
+    order: CodeRef
+
+
+@dataclass(frozen=True)
+class PolicySetting:
+    """A site-policy number: not from the guideline, overridable, named on cards."""
+
+    name: str
+    value: float
+    default: float
+    unit: str
+    description: str
+    low: float
+    high: float
+    overridden: bool = False
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    id: str
+    title: str
+    scope: str
+    hooks: frozenset[str]
+    refs: tuple[int, ...]
+    quote: str
+    override_reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """Everything the rules know, validated."""
+
+    version: str
+    guideline_title: str
+    guideline_label: str
+    systems: Mapping[str, str]
+    references: Mapping[int, str]
+    policy: Mapping[str, PolicySetting]
+    value_sets: Mapping[str, Any]
+    scopes: Mapping[str, frozenset[str]]
+    medications: Mapping[str, CodeRef]
+    routes: Mapping[str, CodeRef]
+    physio_referral: CodeRef
+    physio_on_record: frozenset[tuple[str, str]]
+    workup: tuple[WorkupItem, ...]
+    ck_order: CodeRef
+    override_reasons: Mapping[str, str]
+    recommendations: Mapping[str, Recommendation]
+
+    def p(self, name: str) -> float:
+        """Current value of a site-policy setting."""
+        return self.policy[name].value
+
+    def kinds(self, name: str) -> tuple[str, ...]:
+        return tuple(self.value_sets[name])
+
+
+def _need(mapping: Any, key: str, where: str, kind: type | tuple[type, ...]) -> Any:
+    if not isinstance(mapping, Mapping) or key not in mapping:
+        raise ConfigError(f"guideline knowledge: {where}.{key} is missing")
+    value = mapping[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ConfigError(f"guideline knowledge: {where}.{key} has the wrong type")
+    return value
+
+
+def _code(raw: Any, systems: Mapping[str, str], where: str) -> CodeRef:
+    coding = raw.get("coding", raw) if isinstance(raw, Mapping) else raw
+    system_key = _need(coding, "system", where, str)
+    if system_key not in systems:
+        raise ConfigError(f"guideline knowledge: {where}.system {system_key!r} is unknown")
+    return CodeRef(
+        system=systems[system_key],
+        code=str(_need(coding, "code", where, str)),
+        display=str(coding.get("display") or ""),
+        verify=bool(raw.get("verify", coding.get("verify", False))),
+    )
+
+
+def _policy(raw: Any) -> dict[str, PolicySetting]:
+    if not isinstance(raw, Mapping) or not raw:
+        raise ConfigError("guideline knowledge: site_policy is missing")
+    out = {}
+    for name, spec in raw.items():
+        where = f"site_policy.{name}"
+        default = _need(spec, "default", where, (int, float))
+        low = _need(spec, "min", where, (int, float))
+        high = _need(spec, "max", where, (int, float))
+        if not low <= default <= high:
+            raise ConfigError(
+                f"guideline knowledge: {where}.default {default} outside {low}..{high}"
+            )
+        out[name] = PolicySetting(
+            name=name,
+            value=float(default),
+            default=float(default),
+            unit=str(_need(spec, "unit", where, str)),
+            description=str(_need(spec, "description", where, str)),
+            low=float(low),
+            high=float(high),
+        )
+    return out
+
+
+def _recommendations(
+    raw: Any, references: Mapping[int, str], reasons: Mapping[str, str], scopes: Mapping[str, Any]
+) -> dict[str, Recommendation]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError("guideline knowledge: recommendations is missing")
+    missing = set(RULE_IDS) - set(raw)
+    unknown = set(raw) - set(RULE_IDS)
+    if missing or unknown:
+        raise ConfigError(
+            "guideline knowledge: recommendations do not match the rules "
+            f"(missing {sorted(missing)}, unknown {sorted(unknown)})"
+        )
+    out = {}
+    for rec_id, spec in raw.items():
+        where = f"recommendations.{rec_id}"
+        scope = _need(spec, "scope", where, str)
+        if scope not in scopes:
+            raise ConfigError(f"guideline knowledge: {where}.scope {scope!r} is not a scope")
+        hooks = frozenset(_need(spec, "hooks", where, list))
+        if not hooks or not hooks <= HOOKS:
+            raise ConfigError(f"guideline knowledge: {where}.hooks must be among {sorted(HOOKS)}")
+        refs = tuple(_need(spec, "refs", where, list))
+        for ref in refs:
+            if ref not in references:
+                raise ConfigError(f"guideline knowledge: {where} cites unknown ref {ref!r}")
+        override = tuple(_need(spec, "override_reasons", where, list))
+        for reason in override:
+            if reason not in reasons:
+                raise ConfigError(f"guideline knowledge: {where} names unknown reason {reason!r}")
+        out[rec_id] = Recommendation(
+            id=rec_id,
+            title=_need(spec, "title", where, str),
+            scope=scope,
+            hooks=hooks,
+            refs=refs,
+            quote=" ".join(_need(spec, "quote", where, str).split()),
+            override_reasons=override,
+        )
+    return out
+
+
+def parse_knowledge(raw: Any) -> Knowledge:
+    """Validate the knowledge document and build the typed view of it."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("guideline knowledge: the document is not a mapping")
+    version = _need(raw, "version", "", str)
+    guideline = _need(raw, "guideline", "", Mapping)
+    systems = _need(raw, "systems", "", Mapping)
+    for key in SYSTEM_KEYS:
+        _need(systems, key, "systems", str)
+    references = _need(raw, "references", "", Mapping)
+    reasons = _need(raw, "override_reasons", "", Mapping)
+    value_sets = _need(raw, "value_sets", "", Mapping)
+    scopes_raw = _need(raw, "scopes", "", Mapping)
+    categories = set(_need(value_sets, "condition_categories", "value_sets", list))
+    scopes = {}
+    for name, spec in scopes_raw.items():
+        cats = frozenset(_need(spec, "categories", f"scopes.{name}", list))
+        if not cats <= categories:
+            raise ConfigError(f"guideline knowledge: scopes.{name} names unknown categories")
+        scopes[name] = cats
+    orderables = _need(raw, "orderables", "", Mapping)
+    meds = _need(orderables, "medications", "orderables", Mapping)
+    routes = _need(orderables, "routes", "orderables", Mapping)
+    physio = _need(orderables, "physiotherapy_referral", "orderables", Mapping)
+    workup = tuple(
+        WorkupItem(
+            key=_need(item, "key", "orderables.workup", str),
+            label=_need(item, "label", "orderables.workup", str),
+            kinds=tuple(_need(item, "kinds", "orderables.workup", list)),
+            order=_code(
+                {**item["order"], "verify": item.get("verify", False)},
+                systems,
+                f"orderables.workup.{item.get('key')}",
+            ),
+        )
+        for item in _need(orderables, "workup", "orderables", list)
+    )
+    return Knowledge(
+        version=version,
+        guideline_title=_need(guideline, "title", "guideline", str),
+        guideline_label=_need(guideline, "label", "guideline", str),
+        systems=dict(systems),
+        references={int(k): str(v) for k, v in references.items()},
+        policy=_policy(raw.get("site_policy")),
+        value_sets=dict(value_sets),
+        scopes=scopes,
+        medications={k: _code(v, systems, f"orderables.medications.{k}") for k, v in meds.items()},
+        routes={k: _code(v, systems, f"orderables.routes.{k}") for k, v in routes.items()},
+        physio_referral=_code(physio, systems, "orderables.physiotherapy_referral"),
+        physio_on_record=frozenset(
+            (systems[c["system"]], str(c["code"])) for c in physio.get("on_record", [])
+        ),
+        workup=workup,
+        ck_order=_code(_need(orderables, "ck_order", "orderables", Mapping), systems, "ck_order"),
+        override_reasons={str(k): str(v) for k, v in reasons.items()},
+        recommendations=_recommendations(raw.get("recommendations"), references, reasons, scopes),
+    )
+
+
+def _read_document(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"site policy file {path} cannot be read: {exc.strerror}") from exc
+    try:
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"site policy file {path} is not valid YAML/JSON: {exc}") from exc
+
+
+def apply_site_policy(knowledge: Knowledge, overrides: Mapping[str, Any]) -> Knowledge:
+    """Override known site-policy keys only, within their documented bounds."""
+    policy = dict(knowledge.policy)
+    for name, value in overrides.items():
+        if name not in policy:
+            raise ConfigError(
+                f"site policy: unknown setting {name!r}", details={"known": sorted(policy)}
+            )
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ConfigError(f"site policy: {name} must be a number")
+        current = policy[name]
+        if not current.low <= float(value) <= current.high:
+            raise ConfigError(
+                f"site policy: {name}={value} is outside {current.low:g}..{current.high:g}"
+            )
+        policy[name] = replace(current, value=float(value), overridden=True)
+    return replace(knowledge, policy=policy)
+
+
+def load_knowledge(site_policy_file: str | None = None) -> Knowledge:
+    """Read the shipped knowledge, then the site's overrides (YAML or JSON) if any."""
+    text = (
+        resources.files("cds_service.guideline")
+        .joinpath("data/knowledge.yaml")
+        .read_text(encoding="utf-8")
+    )
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"guideline knowledge is not valid YAML: {exc}") from exc
+    knowledge = parse_knowledge(raw)
+    if site_policy_file:
+        doc = _read_document(Path(site_policy_file))
+        if doc is None:
+            doc = {}
+        if not isinstance(doc, Mapping):
+            raise ConfigError(f"site policy file {site_policy_file} must hold a mapping")
+        knowledge = apply_site_policy(knowledge, doc)
+    return knowledge

@@ -1,0 +1,377 @@
+"""Dosage -> Dose (mg, frequency, route) and dispense/timing -> Course; never guesses."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from fhir_mappings import raw
+from fhir_mappings.domain import Course, Dose
+from fhir_mappings.terminology import Terminology, normalize_text
+
+UNIT_DAYS = {
+    "s": 1 / 86400,
+    "min": 1 / 1440,
+    "h": 1 / 24,
+    "d": 1.0,
+    "wk": 7.0,
+    "mo": 30.0,
+    "a": 365.25,
+}
+_UNIT_WORDS = {
+    "sec": "s",
+    "second": "s",
+    "seconds": "s",
+    "minute": "min",
+    "minutes": "min",
+    "hour": "h",
+    "hours": "h",
+    "hr": "h",
+    "day": "d",
+    "days": "d",
+    "week": "wk",
+    "weeks": "wk",
+    "month": "mo",
+    "months": "mo",
+    "year": "a",
+    "years": "a",
+    "y": "a",
+}
+MASS_MG = {
+    "mg": 1.0,
+    "g": 1000.0,
+    "mcg": 0.001,
+    "ug": 0.001,
+    "µg": 0.001,
+    "μg": 0.001,
+    "milligram": 1.0,
+    "milligrams": 1.0,
+    "gram": 1000.0,
+}
+COUNT_UNITS = frozenset(
+    {
+        "tab",
+        "tabs",
+        "tablet",
+        "tablets",
+        "{tbl}",
+        "{tablet}",
+        "{tablets}",
+        "cap",
+        "caps",
+        "capsule",
+        "capsules",
+        "{capsule}",
+        "{cap}",
+        "{caps}",
+    }
+)
+VOLUME_ML = {"ml": 1.0, "l": 1000.0}
+# timing.code (v3 GTSAbbreviation): administrations per day.
+TIMING_CODES = {
+    "QD": 1.0,
+    "AM": 1.0,
+    "PM": 1.0,
+    "BED": 1.0,
+    "BID": 2.0,
+    "TID": 3.0,
+    "QID": 4.0,
+    "QOD": 0.5,
+    "WK": 1 / 7,
+    "MO": 1 / 30,
+    "Q1H": 24.0,
+    "Q2H": 12.0,
+    "Q3H": 8.0,
+    "Q4H": 6.0,
+    "Q6H": 4.0,
+    "Q8H": 3.0,
+    "Q12H": 2.0,
+    "Q24H": 1.0,
+}
+ROUTE_WORDS = (
+    ("subcut", "subcutaneous"),
+    ("subcutaneous", "subcutaneous"),
+    ("sc", "subcutaneous"),
+    ("sq", "subcutaneous"),
+    ("intravenous", "intravenous"),
+    ("iv", "intravenous"),
+    ("intramuscular", "intramuscular"),
+    ("im", "intramuscular"),
+    ("oral", "oral"),
+    ("by mouth", "oral"),
+    ("po", "oral"),
+)
+_STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg|g)\b(\s*/\s*(\d+(?:\.\d+)?)?\s*ml\b)?", re.I)
+
+
+@dataclass(frozen=True)
+class Strength:
+    """mg per count unit (tablet/capsule) or per mL, and where it came from."""
+
+    mg: float
+    per: str  # "unit" | "mL"
+    source: str
+
+
+def strength_from_medication(medication: dict[str, Any]) -> Strength | None:
+    """Medication.ingredient[].strength when exactly one ingredient has a mass strength."""
+    found: list[Strength] = []
+    for ing in raw.objs(medication, "ingredient"):
+        ratio = raw.obj(ing, "strength")
+        num, den = raw.obj(ratio, "numerator"), raw.obj(ratio, "denominator")
+        value = raw.number(num, "value")
+        unit = _unit(num)
+        if value is None or unit not in MASS_MG:
+            continue
+        den_value = raw.number(den, "value") or 1.0
+        den_unit = _unit(den)
+        per = "mL" if den_unit in VOLUME_ML else "unit"
+        factor = VOLUME_ML.get(den_unit or "", 1.0)
+        found.append(
+            Strength(
+                value * MASS_MG[unit] / (den_value * factor), per, "Medication.ingredient.strength"
+            )
+        )
+    return found[0] if len(found) == 1 else None
+
+
+def strength_from_name(name: str | None) -> Strength | None:
+    """The single strength in a clinical-drug name: '5 MG Oral Tablet', '1 MG/ML'."""
+    if not name:
+        return None
+    hits = _STRENGTH.findall(normalize_text(name))
+    if len(hits) != 1:
+        return None
+    value, unit, per_ml, ml_amount = hits[0]
+    mg = float(value) * MASS_MG[unit.lower()]
+    if per_ml:
+        return Strength(mg / float(ml_amount or 1), "mL", "drug name")
+    return Strength(mg, "unit", "drug name")
+
+
+def _unit(q: dict[str, Any]) -> str | None:
+    unit = raw.string(q, "code") or raw.string(q, "unit")
+    return unit.strip().lower() if unit else None
+
+
+def duration_days(q: dict[str, Any]) -> float | None:
+    """A Duration/Quantity of time in days."""
+    value = raw.number(q, "value")
+    unit = _unit(q)
+    if value is None or unit is None:
+        return None
+    unit = _UNIT_WORDS.get(unit, unit)
+    return value * UNIT_DAYS[unit] if unit in UNIT_DAYS else None
+
+
+@dataclass
+class _Acc:
+    unknown: list[str]
+    notes: list[str]
+
+
+def _dose_quantity(dosage: dict[str, Any], acc: _Acc) -> dict[str, Any]:
+    for dr in raw.objs(dosage, "doseAndRate"):
+        if raw.obj(dr, "doseQuantity"):
+            return raw.obj(dr, "doseQuantity")
+        rng = raw.obj(dr, "doseRange")
+        if raw.obj(rng, "high"):
+            acc.notes.append("dose range: the upper bound is used")
+            return raw.obj(rng, "high")
+        if raw.obj(rng, "low"):
+            acc.notes.append("dose range without upper bound: the lower bound is used")
+            return raw.obj(rng, "low")
+    if raw.obj(dosage, "doseQuantity"):  # STU3 shape, still sent by clients
+        return raw.obj(dosage, "doseQuantity")
+    return {}
+
+
+def _mg_per_administration(
+    q: dict[str, Any], strength: Strength | None, acc: _Acc
+) -> tuple[float | None, bool]:
+    value, unit = raw.number(q, "value"), _unit(q)
+    if value is None:
+        acc.unknown.append("no dose quantity")
+        return None, False
+    if unit is None:
+        acc.unknown.append("dose has no unit")
+        return None, True
+    if unit in MASS_MG:
+        return value * MASS_MG[unit], False
+    if unit in COUNT_UNITS and strength is not None and strength.per == "unit":
+        acc.notes.append(f"{strength.mg:g} mg per {unit} from the {strength.source}")
+        return value * strength.mg, True
+    if unit in VOLUME_ML and strength is not None and strength.per == "mL":
+        acc.notes.append(f"{strength.mg:g} mg/mL from the {strength.source}")
+        return value * VOLUME_ML[unit] * strength.mg, True
+    acc.unknown.append(f"dose unit {unit!r} is not a mass and no matching strength is known")
+    return None, True
+
+
+def _per_day(timing: dict[str, Any], acc: _Acc) -> float | None:
+    rep = raw.obj(timing, "repeat")
+    freq, freq_max = raw.number(rep, "frequency"), raw.number(rep, "frequencyMax")
+    period, unit = raw.number(rep, "period"), raw.string(rep, "periodUnit")
+    days = rep.get("dayOfWeek") if isinstance(rep.get("dayOfWeek"), list) else []
+    times = [
+        t
+        for k in ("timeOfDay", "when")
+        if isinstance(rep.get(k), list)
+        for t in rep[k]
+        if isinstance(t, str)
+    ]
+    if freq_max is not None:
+        acc.notes.append("frequencyMax is used (upper bound)")
+        freq = freq_max
+    if raw.number(rep, "periodMax") is not None:
+        acc.notes.append("period range: the shorter period is used (upper bound)")
+    if freq is not None or period is not None:
+        if unit not in UNIT_DAYS or not period or period <= 0:
+            acc.unknown.append("timing.repeat has no usable period/periodUnit")
+            return None
+        per_day = (freq if freq is not None else 1.0) / (period * UNIT_DAYS[unit])
+        if days and unit == "d" and period == 1:
+            per_day *= len(days) / 7
+        return per_day
+    if days:
+        return max(1, len(times)) * len(days) / 7
+    if times:
+        return float(len(times))
+    code = raw.code_of(raw.obj(timing, "code"))
+    if code and code.upper() in TIMING_CODES:
+        return TIMING_CODES[code.upper()]
+    if code:
+        acc.unknown.append(f"timing code {code!r} is not known")
+        return None
+    acc.unknown.append("no timing: administrations per day unknown")
+    return None
+
+
+def _route(
+    dosage: dict[str, Any], product_name: str | None, term: Terminology, acc: _Acc
+) -> str | None:
+    route = raw.obj(dosage, "route")
+    for c in raw.codings(route):
+        if c.system and c.code and (c.system, c.code) in term.route_codes:
+            return term.route_codes[(c.system, c.code)]
+    texts = [raw.concept_text(route)]
+    for text in texts:
+        if text:
+            words = f" {re.sub(r'[^a-z ]', ' ', normalize_text(text))} "
+            for word, value in ROUTE_WORDS:
+                if f" {word} " in words:
+                    return value
+            return normalize_text(text)
+    if product_name and re.search(r"\boral\b", normalize_text(product_name)):
+        acc.notes.append("route oral from the drug name")
+        return "oral"
+    return None
+
+
+def _max_per_day(dosage: dict[str, Any]) -> float | None:
+    for ratio in raw.objs(dosage, "maxDosePerPeriod"):
+        num, den = raw.obj(ratio, "numerator"), raw.obj(ratio, "denominator")
+        value, unit, days = raw.number(num, "value"), _unit(num), duration_days(den)
+        if value is not None and unit in MASS_MG and days:
+            return value * MASS_MG[unit or ""] / days
+    return None
+
+
+def map_dose(
+    dosage: dict[str, Any], strength: Strength | None, product: str | None, term: Terminology
+) -> Dose:
+    """One Dosage; fields stay None with a reason in `unknown` when not derivable."""
+    acc = _Acc([], [])
+    q = _dose_quantity(dosage, acc)
+    mg, non_mass = _mg_per_administration(q, strength, acc) if q else (None, False)
+    if not q:
+        acc.unknown.append("no dose quantity")
+    per_day = _per_day(raw.obj(dosage, "timing"), acc)
+    mg_day = mg * per_day if mg is not None and per_day is not None else None
+    as_needed = dosage.get("asNeededBoolean") is True or isinstance(
+        dosage.get("asNeededCodeableConcept"), dict
+    )
+    return Dose(
+        mg_per_administration=mg,
+        administrations_per_day=per_day,
+        mg_per_day=mg_day,
+        mg_per_week=mg_day * 7 if mg_day is not None else None,
+        route=_route(dosage, product, term, acc),
+        as_needed=as_needed,
+        interval_days=1 / per_day if per_day else None,
+        unknown=tuple(acc.unknown),
+        text=raw.string(dosage, "text"),
+        dose_value=raw.number(q, "value"),
+        dose_unit=raw.string(q, "code") or raw.string(q, "unit"),
+        non_mass_unit=non_mass,
+        max_mg_per_day=_max_per_day(dosage),
+        notes=tuple(acc.notes),
+    )
+
+
+def map_doses(
+    request: dict[str, Any], strength: Strength | None, product: str | None, term: Terminology
+) -> Dose | None:
+    """The dose of a request; with several dosage lines the highest weekly amount is kept."""
+    dosages = raw.objs(request, "dosageInstruction")
+    if not dosages:
+        return None
+    doses = [map_dose(d, strength, product, term) for d in dosages]
+    if len(doses) == 1:
+        return doses[0]
+    best = max(doses, key=lambda d: d.mg_per_week if d.mg_per_week is not None else -1.0)
+    return replace(best, notes=(*best.notes, f"{len(doses)} dosage lines: the highest is shown"))
+
+
+def _span(period: dict[str, Any]) -> float | None:
+    start = raw.parse_datetime(period.get("start"))
+    end = raw.parse_datetime(period.get("end"))
+    if start is None or end is None or end < start:
+        return None
+    return (end - start).total_seconds() / 86400
+
+
+def _daily_use(dose: Dose | None, quantity: dict[str, Any]) -> float | None:
+    if dose is None or dose.administrations_per_day is None or dose.dose_value is None:
+        return None
+    q_unit, d_unit = _unit(quantity), (dose.dose_unit or "").strip().lower()
+    same = q_unit == d_unit or (q_unit in COUNT_UNITS and d_unit in COUNT_UNITS)
+    return dose.dose_value * dose.administrations_per_day if same and q_unit else None
+
+
+def map_course(request: dict[str, Any], dose: Dose | None, now: datetime) -> Course:
+    """Intended duration (first known of the sources below) and, when active, time elapsed."""
+    dispense = raw.obj(request, "dispenseRequest")
+    repeats = raw.number(dispense, "numberOfRepeatsAllowed") or 0.0
+    fills = 1 + max(repeats, 0.0)
+    days: float | None = None
+    source: str | None = None
+    for dosage in raw.objs(request, "dosageInstruction"):
+        rep = raw.obj(raw.obj(dosage, "timing"), "repeat")
+        if days is None and raw.obj(rep, "boundsDuration"):
+            days, source = duration_days(raw.obj(rep, "boundsDuration")), "boundsDuration"
+        if days is None and raw.obj(rep, "boundsPeriod"):
+            days, source = _span(raw.obj(rep, "boundsPeriod")), "boundsPeriod"
+    supply = duration_days(raw.obj(dispense, "expectedSupplyDuration"))
+    if days is None and supply is not None:
+        days = supply * fills
+        source = "expectedSupplyDuration" + (" x (1 + numberOfRepeatsAllowed)" if repeats else "")
+    quantity = raw.obj(dispense, "quantity")
+    daily = _daily_use(dose, quantity)
+    if days is None and daily:
+        days = (raw.number(quantity, "value") or 0.0) / daily * fills
+        source = "dispense quantity / daily use" + (" x fills" if repeats else "")
+    if days is None and raw.obj(dispense, "validityPeriod"):
+        days, source = _span(raw.obj(dispense, "validityPeriod")), "validityPeriod"
+    if days is None:
+        source = None
+    elapsed = None
+    if raw.string(request, "status") in ("active", "on-hold"):
+        start = raw.parse_datetime(request.get("authoredOn"))
+        if start is not None:
+            elapsed = max((raw.aware(now) - start).total_seconds() / 86400, 0.0)
+            if days is None:
+                days, source = elapsed, "since authoredOn"
+    return Course(days=days, source=source, elapsed_days=elapsed)

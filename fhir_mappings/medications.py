@@ -1,0 +1,102 @@
+"""MedicationRequest -> Medication: drug resolution, classification, dose and course."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fhir_mappings import raw
+from fhir_mappings.classify import classify
+from fhir_mappings.domain import MappingIssue, Medication
+from fhir_mappings.dosage import map_course, map_doses, strength_from_medication, strength_from_name
+from fhir_mappings.terminology import Terminology
+
+MedicationIndex = dict[str, dict[str, Any]]
+
+
+def index_medications(resources: list[tuple[str | None, dict[str, Any]]]) -> MedicationIndex:
+    """Medications by 'Medication/id', bare id and Bundle fullUrl, for medicationReference."""
+    index: MedicationIndex = {}
+    for full_url, res in resources:
+        if res.get("resourceType") != "Medication":
+            continue
+        rid = raw.string(res, "id")
+        if rid:
+            index.setdefault(f"Medication/{rid}", res)
+        if full_url:
+            index.setdefault(full_url, res)
+    return index
+
+
+def _resolve(
+    request: dict[str, Any], index: MedicationIndex, ref: str
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, MappingIssue | None]:
+    """(concept, Medication resource) named by the request, or an issue."""
+    concept = request.get("medicationCodeableConcept")
+    if isinstance(concept, dict):
+        return concept, None, None
+    reference = raw.string(raw.obj(request, "medicationReference"), "reference")
+    if reference is None:
+        return None, None, None
+    if reference.startswith("#"):
+        for contained in raw.objs(request, "contained"):
+            if (
+                contained.get("resourceType") == "Medication"
+                and contained.get("id") == reference[1:]
+            ):
+                return raw.obj(contained, "code"), contained, None
+    else:
+        med = index.get(reference) or index.get("Medication/" + reference.rsplit("/", 1)[-1])
+        if med is not None:
+            return raw.obj(med, "code"), med, None
+    return None, None, MappingIssue(ref, f"medicationReference {reference!r} not found")
+
+
+def map_medication_request(
+    request: dict[str, Any],
+    index: MedicationIndex,
+    term: Terminology,
+    now: datetime,
+    *,
+    is_draft: bool = False,
+) -> tuple[Medication, list[MappingIssue]]:
+    """A (validated, repaired) MedicationRequest as a classified Medication."""
+    rid = raw.string(request, "id")
+    ref = f"MedicationRequest/{rid}" if rid else None
+    issues: list[MappingIssue] = []
+    concept, med_resource, problem = _resolve(request, index, ref or "MedicationRequest/?")
+    if problem:
+        issues.append(problem)
+    codings = raw.codings(concept)
+    texts = [raw.string(concept, "text")]
+    if not codings and not texts[0]:
+        ref_display = raw.string(raw.obj(request, "medicationReference"), "display")
+        texts.append(ref_display)
+    for dosage in raw.objs(request, "dosageInstruction"):
+        texts.append(raw.string(dosage, "text"))
+    name = raw.concept_text(concept) or next((t for t in texts if t), None) or "unnamed medication"
+    cls = classify(codings, texts, term)
+    if not cls.ingredients and not cls.classes and not codings and name == "unnamed medication":
+        issues.append(MappingIssue(ref or "MedicationRequest/?", "no medication named"))
+    strength = (strength_from_medication(med_resource) if med_resource else None) or (
+        strength_from_name(raw.concept_text(concept))
+    )
+    dose = map_doses(request, strength, raw.concept_text(concept), term)
+    reason = raw.obj(request, "statusReason")
+    medication = Medication(
+        resource_id=rid,
+        reference=ref,
+        name=name,
+        codings=codings,
+        ingredients=cls.ingredients,
+        classes=cls.classes,
+        matched_by=cls.matched_by,
+        status=raw.string(request, "status"),
+        intent=raw.string(request, "intent"),
+        authored_on=raw.parse_datetime(request.get("authoredOn")),
+        dose=dose,
+        course=map_course(request, dose, now),
+        status_reason=raw.concept_text(reason) if reason else None,
+        is_draft=is_draft,
+    )
+    return medication, issues

@@ -1,0 +1,191 @@
+"""Observation -> Measurement: value sets by system+code, units, comparators, components."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from fhir_mappings import raw
+from fhir_mappings.domain import MappingIssue, Measurement, ReferenceRange
+from fhir_mappings.terminology import ObservationKind, Terminology
+from fhir_mappings.units import UCUM, normalise
+
+# entered-in-error and cancelled results are not results; registered has no value yet.
+EXCLUDED_STATUSES = frozenset({"entered-in-error", "cancelled", "registered"})
+_VALUE_STRING = re.compile(r"^\s*(<=|>=|<|>|=)?\s*([-+]?\d+(?:[.,]\d+)?)\s*(\S.*)?$")
+
+
+def _match(concept: Any, term: Terminology) -> tuple[ObservationKind | None, str | None]:
+    for c in raw.codings(concept):
+        if c.system and c.code:
+            hit = term.observation_codes.get((c.system.strip(), c.code.strip()))
+            if hit is not None:
+                return hit, c.code
+    return None, None
+
+
+def _is_panel(concept: Any, term: Terminology) -> bool:
+    return any(
+        c.system and c.code and (c.system.strip(), c.code.strip()) in term.panel_codes
+        for c in raw.codings(concept)
+    )
+
+
+def is_relevant(resource: dict[str, Any], term: Terminology) -> bool:
+    """Cheap raw-JSON filter: only Observations the rules need are parsed further."""
+    code = resource.get("code")
+    if _match(code, term)[0] is not None or _is_panel(code, term):
+        return True
+    return any(_match(c.get("code"), term)[0] is not None for c in raw.objs(resource, "component"))
+
+
+def _effective(resource: dict[str, Any]) -> datetime | None:
+    for key in ("effectiveDateTime", "effectiveInstant"):
+        dt = raw.parse_datetime(resource.get(key))
+        if dt:
+            return dt
+    period = raw.obj(resource, "effectivePeriod")
+    dt = raw.parse_datetime(period.get("end")) or raw.parse_datetime(period.get("start"))
+    return dt or raw.parse_datetime(resource.get("issued"))
+
+
+def _reference_range(
+    resource: dict[str, Any], kind: ObservationKind, term: Terminology
+) -> ReferenceRange | None:
+    quantity = term.quantities[kind.quantity]
+    for rr in raw.objs(resource, "referenceRange"):
+        bounds: list[float | None] = []
+        unit: str | None = None
+        for side in ("low", "high"):
+            q = raw.obj(rr, side)
+            value = raw.number(q, "value")
+            if value is None:
+                bounds.append(None)
+                continue
+            n = normalise(quantity, value, raw.string(q, "code"), raw.string(q, "unit"))
+            bounds.append(n.value)
+            unit = unit or n.unit
+        if bounds[0] is not None or bounds[1] is not None:
+            return ReferenceRange(bounds[0], bounds[1], unit)
+    return None
+
+
+def _range_unit(resource: dict[str, Any]) -> tuple[str | None, str | None]:
+    for rr in raw.objs(resource, "referenceRange"):
+        for side in ("high", "low"):
+            q = raw.obj(rr, side)
+            if raw.string(q, "code") or raw.string(q, "unit"):
+                return raw.string(q, "code"), raw.string(q, "unit")
+    return None, None
+
+
+def _value(
+    holder: dict[str, Any], parent: dict[str, Any], kind: ObservationKind, term: Terminology
+) -> tuple[dict[str, Any], str | None]:
+    """Measurement fields from value[x]; second item is why the value is unusable."""
+    quantity = term.quantities[kind.quantity]
+    q = raw.obj(holder, "valueQuantity")
+    if q:
+        value = raw.number(q, "value")
+        if value is None:
+            return {}, "valueQuantity has no numeric value"
+        code = raw.string(q, "code") if raw.string(q, "system") in (None, UCUM) else None
+        n = normalise(quantity, value, code, raw.string(q, "unit"))
+        fields = {
+            "value": n.value,
+            "unit": n.unit,
+            "comparator": raw.string(q, "comparator"),
+            "original_value": value,
+            "original_unit": raw.string(q, "code") or raw.string(q, "unit"),
+        }
+        return fields, n.problem
+    text = raw.string(holder, "valueString")
+    if text is not None:
+        m = _VALUE_STRING.match(text)
+        if not m:
+            return {"value": None, "unit": None, "text": text}, None
+        comparator, number, unit_text = m.groups()
+        value = float(number.replace(",", "."))
+        code, unit = (unit_text.strip(), unit_text.strip()) if unit_text else _range_unit(parent)
+        n = normalise(quantity, value, code, unit)
+        fields = {
+            "value": n.value,
+            "unit": n.unit,
+            "comparator": comparator if comparator in ("<", "<=", ">", ">=") else None,
+            "text": text,
+            "original_value": value,
+            "original_unit": code or unit,
+        }
+        return fields, n.problem
+    concept = holder.get("valueCodeableConcept")
+    if isinstance(concept, dict):
+        return {"value": None, "unit": None, "text": raw.concept_text(concept)}, None
+    for key in ("valueInteger", "valueBoolean"):
+        if key in holder and not isinstance(holder[key], dict | list):
+            return {"value": None, "unit": None, "text": str(holder[key])}, None
+    if kind.quantity == "presence":
+        return {"value": None, "unit": None, "text": None}, None
+    return {}, "no value"
+
+
+def _measurement(
+    holder: dict[str, Any],
+    parent: dict[str, Any],
+    kind: ObservationKind,
+    code: str | None,
+    when: datetime,
+    term: Terminology,
+) -> tuple[Measurement | None, str | None]:
+    absent = holder.get("dataAbsentReason")
+    if isinstance(absent, dict) and not any(k.startswith("value") for k in holder):
+        return None, f"{kind.kind}: data absent ({raw.concept_text(absent) or 'no reason'})"
+    fields, problem = _value(holder, parent, kind, term)
+    if not fields:
+        return None, f"{kind.kind}: {problem}"
+    if problem:
+        fields["value"] = None
+    interp = tuple(
+        c.code for i in raw.objs(holder, "interpretation") for c in raw.codings(i) if c.code
+    )
+    m = Measurement(
+        kind=kind.kind,
+        effective=when,
+        resource_id=raw.string(parent, "id"),
+        reference_range=_reference_range(holder, kind, term)
+        or _reference_range(parent, kind, term),
+        interpretation=interp,
+        status=raw.string(parent, "status"),
+        analyte=kind.analyte,
+        code=code,
+        unusable_reason=problem,
+        **fields,
+    )
+    return m, (f"{kind.kind}: {problem}" if problem else None)
+
+
+def map_observation(
+    resource: dict[str, Any], term: Terminology
+) -> tuple[list[Measurement], list[MappingIssue]]:
+    """All measurements (own value and matching components) of one relevant Observation."""
+    ref = f"Observation/{raw.string(resource, 'id') or '?'}"
+    status = raw.string(resource, "status")
+    if status in EXCLUDED_STATUSES:
+        return [], [MappingIssue(ref, f"ignored: status {status}")]
+    when = _effective(resource)
+    if when is None:
+        return [], [MappingIssue(ref, "ignored: no effective time or issued date")]
+    out: list[Measurement] = []
+    issues: list[MappingIssue] = []
+    holders: list[tuple[dict[str, Any], Any]] = [(resource, resource.get("code"))]
+    holders += [(c, c.get("code")) for c in raw.objs(resource, "component")]
+    for holder, concept in holders:
+        kind, code = _match(concept, term)
+        if kind is None:
+            continue
+        m, problem = _measurement(holder, resource, kind, code, when, term)
+        if m is not None:
+            out.append(m)
+        if problem:
+            issues.append(MappingIssue(ref, problem))
+    return out, issues

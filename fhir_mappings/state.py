@@ -1,0 +1,249 @@
+"""Public entry points: prefetch -> PatientState, draftOrders -> OrderContext (never raise)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from fhir_mappings import raw
+from fhir_mappings.clinical import (
+    SERVICE_REQUEST_EXCLUDED,
+    allergy_exclusion,
+    condition_exclusion,
+    map_allergy,
+    map_condition,
+    map_patient,
+    service_request_kinds,
+)
+from fhir_mappings.domain import (
+    Allergy,
+    Coding,
+    Condition,
+    MappingIssue,
+    Measurement,
+    Medication,
+    OrderContext,
+    Patient,
+    PatientState,
+    Series,
+)
+from fhir_mappings.medications import MedicationIndex, index_medications, map_medication_request
+from fhir_mappings.observations import is_relevant, map_observation
+from fhir_mappings.terminology import Terminology, load_terminology
+from fhir_mappings.validation import repair, validation_problem
+
+Entry = tuple[str | None, dict[str, Any]]  # (Bundle fullUrl, resource)
+_MAX_DEPTH = 4
+
+
+def _flatten(value: Any, where: str, issues: list[MappingIssue], depth: int = 0) -> list[Entry]:
+    """Resources of a resource, a Bundle (any type, or none), or a list of either."""
+    if value is None:
+        return []
+    if depth > _MAX_DEPTH:
+        issues.append(MappingIssue(where, "Bundles nested too deeply; ignored"))
+        return []
+    if isinstance(value, list):
+        return [e for v in value for e in _flatten(v, where, issues, depth + 1)]
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+        issues.append(MappingIssue(where, "not a FHIR resource; ignored"))
+        return []
+    if value["resourceType"] != "Bundle":
+        return [(None, value)]
+    out: list[Entry] = []
+    entries = value.get("entry", [])
+    for entry in entries if isinstance(entries, list) else []:
+        res = entry.get("resource") if isinstance(entry, dict) else None
+        if res is None:
+            continue
+        for full_url, r in _flatten(res, where, issues, depth + 1):
+            out.append((full_url or raw.string(entry, "fullUrl"), r))
+    return out
+
+
+def _dedupe(entries: list[Entry]) -> list[Entry]:
+    seen: set[tuple[str, str]] = set()
+    out: list[Entry] = []
+    for full_url, res in entries:
+        rid = raw.string(res, "id")
+        if rid is not None:
+            key = (str(res.get("resourceType")), rid)
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append((full_url, res))
+    return out
+
+
+def _ref(res: dict[str, Any]) -> str:
+    return f"{res.get('resourceType')}/{raw.string(res, 'id') or '?'}"
+
+
+class _Mapper:
+    """Dispatches resources by resourceType; every resource is isolated by try/except."""
+
+    def __init__(self, term: Terminology, now: datetime) -> None:
+        self.term = term
+        self.now = now
+        self.issues: list[MappingIssue] = []
+        self.measurements: list[Measurement] = []
+        self.conditions: list[Condition] = []
+        self.allergies: list[Allergy] = []
+        self.medications: list[Medication] = []
+        self.service_requests: list[Coding] = []
+        self.sr_kinds: set[str] = set()
+        self.patient: Patient | None = None
+        self.med_index: MedicationIndex = {}
+
+    def valid(self, res: dict[str, Any]) -> dict[str, Any] | None:
+        fixed = repair(res)
+        problem = validation_problem(fixed)
+        if problem:
+            self.issues.append(MappingIssue(_ref(res), problem))
+            return None
+        return fixed
+
+    def add(self, res: dict[str, Any], *, draft: bool = False) -> None:
+        try:
+            self._dispatch(res, draft)
+        except Exception as exc:  # a mapping bug must cost one resource, never the hook
+            self.issues.append(MappingIssue(_ref(res), f"not mapped: {type(exc).__name__}"))
+
+    def _dispatch(self, res: dict[str, Any], draft: bool) -> None:
+        rtype = res.get("resourceType")
+        if rtype == "Observation":
+            if not is_relevant(res, self.term):
+                return
+            fixed = self.valid(res)
+            if fixed is not None:
+                found, problems = map_observation(fixed, self.term)
+                self.measurements += found
+                self.issues += problems
+        elif rtype == "MedicationRequest":
+            fixed = self.valid(res)
+            if fixed is not None:
+                med, problems = map_medication_request(
+                    fixed, self.med_index, self.term, self.now, is_draft=draft
+                )
+                self.medications.append(med)
+                self.issues += problems
+        elif rtype == "Condition":
+            self._condition(res)
+        elif rtype == "AllergyIntolerance":
+            self._allergy(res)
+        elif rtype == "Patient" and self.patient is None:
+            fixed = self.valid(res)
+            if fixed is not None:
+                self.patient = map_patient(fixed, self.now)
+        elif rtype == "ServiceRequest":
+            self._service_request(res)
+
+    def _condition(self, res: dict[str, Any]) -> None:
+        excluded = condition_exclusion(res)
+        if excluded:
+            return
+        fixed = self.valid(res)
+        if fixed is not None:
+            self.conditions.append(map_condition(fixed, self.term))
+
+    def _allergy(self, res: dict[str, Any]) -> None:
+        if allergy_exclusion(res):
+            return
+        fixed = self.valid(res)
+        if fixed is not None:
+            self.allergies.append(map_allergy(fixed, self.term))
+
+    def _service_request(self, res: dict[str, Any]) -> None:
+        if raw.string(res, "status") in SERVICE_REQUEST_EXCLUDED:
+            return
+        fixed = self.valid(res)
+        if fixed is None:
+            return
+        codings = raw.codings(fixed.get("code"))
+        self.service_requests += codings
+        self.sr_kinds |= service_request_kinds(
+            codings, raw.concept_text(fixed.get("code")), self.term
+        )
+
+    def series(self) -> dict[str, Series]:
+        by_kind: dict[str, list[Measurement]] = {}
+        for m in self.measurements:
+            by_kind.setdefault(m.kind, []).append(m)
+        return {
+            kind: Series(kind, tuple(sorted(items, key=lambda m: raw.aware(m.effective))))  # type: ignore[arg-type]
+            for kind, items in by_kind.items()
+        }
+
+
+def _entries(prefetch: Any, issues: list[MappingIssue]) -> list[Entry]:
+    if not isinstance(prefetch, Mapping):
+        issues.append(MappingIssue("prefetch", "prefetch is not an object; ignored"))
+        return []
+    out: list[Entry] = []
+    for key, value in prefetch.items():
+        out += _flatten(value, f"prefetch:{key}", issues)
+    return _dedupe(out)
+
+
+def map_patient_state(
+    prefetch: Mapping[str, Any],
+    *,
+    now: datetime,
+    unavailable: Mapping[str, str] | None = None,
+) -> PatientState:
+    """Everything the rules need from the prefetch; unusable inputs become MappingIssues."""
+    term = load_terminology()
+    mapper = _Mapper(term, raw.aware(now))
+    try:
+        entries = _entries(prefetch, mapper.issues)
+        mapper.med_index = index_medications(entries)
+        for _, res in entries:
+            mapper.add(res)
+        series = mapper.series()
+    except Exception as exc:  # never raise into a hook
+        mapper.issues.append(MappingIssue("prefetch", f"not mapped: {type(exc).__name__}"))
+        series = {}
+    reasons = (
+        {str(k): str(v) for k, v in (unavailable or {}).items()}
+        if isinstance(unavailable, Mapping)
+        else {}
+    )
+    return PatientState(
+        patient=mapper.patient,
+        series=series,
+        conditions=tuple(mapper.conditions),
+        allergies=tuple(mapper.allergies),
+        medications=tuple(mapper.medications),
+        service_requests=tuple(mapper.service_requests),
+        issues=tuple(mapper.issues),
+        unavailable=tuple(reasons),
+        service_request_kinds=frozenset(mapper.sr_kinds),
+        terminology_version=term.version,
+        unavailable_reasons=reasons,
+    )
+
+
+def map_order_context(
+    draft_orders: Any, selections: Sequence[str], *, now: datetime
+) -> OrderContext:
+    """order-select/order-sign draftOrders (a Bundle, often without `type`) as drafts."""
+    term = load_terminology()
+    mapper = _Mapper(term, raw.aware(now))
+    try:
+        entries = _dedupe(_flatten(draft_orders, "context.draftOrders", mapper.issues))
+        mapper.med_index = index_medications(entries)
+        for _, res in entries:
+            if res.get("resourceType") == "MedicationRequest":
+                mapper.add(res, draft=True)
+    except Exception as exc:  # never raise into a hook
+        mapper.issues.append(
+            MappingIssue("context.draftOrders", f"not mapped: {type(exc).__name__}")
+        )
+    chosen = (
+        frozenset(s for s in selections if isinstance(s, str))
+        if isinstance(selections, list | tuple | set | frozenset)
+        else frozenset()
+    )
+    drafts = sorted(mapper.medications, key=lambda m: m.reference not in chosen)
+    return OrderContext(drafts=tuple(drafts), selections=chosen, issues=tuple(mapper.issues))

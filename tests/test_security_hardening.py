@@ -1,0 +1,177 @@
+"""Hostile input, security headers, rate limits and log hygiene (issue 6)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.conftest import make_app
+from tests.security_support import bearer
+from tests.test_security_http import BASE, DISCOVERY, EC, PV, RSA, pv_body, secure_app
+
+OS = "/cds-services/myopathy-order-select"
+
+
+# --- Security headers -------------------------------------------------------------------------
+
+
+def _header_cases(client: FlaskClient) -> dict[str, Any]:
+    return {
+        "discovery 200": client.get(DISCOVERY, headers=EC.authorization(BASE + DISCOVERY)),
+        "call 401": client.post(PV, json=pv_body()),
+        "health 200": client.get("/healthz"),
+        "openapi 200": client.get("/openapi.json"),
+        "preflight 204": client.options(PV),
+    }
+
+
+@pytest.mark.parametrize(
+    "case", ["discovery 200", "call 401", "health 200", "openapi 200", "preflight 204"]
+)
+def test_security_headers_on_every_response(tmp_path: Path, case: str) -> None:
+    response = _header_cases(secure_app(tmp_path).test_client())[case]
+    headers = response.headers
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Cache-Control"] == "no-store"
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_html_pages_get_a_console_csp_without_inline_script(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+
+    @app.get("/console-page-for-test")
+    def page() -> str:
+        return "<!doctype html><title>console</title>"
+
+    headers = app.test_client().get("/console-page-for-test").headers
+    csp = headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+
+
+def test_no_hsts_for_a_plain_http_local_base(tmp_path: Path) -> None:
+    client = make_app(tmp_path, PUBLIC_BASE_URL="http://127.0.0.1:8080").test_client()
+    assert "Strict-Transport-Security" not in client.get("/healthz").headers
+
+
+# --- Bounded prefetch and draftOrders ---------------------------------------------------------
+
+
+def _draft_orders(count: int) -> dict[str, Any]:
+    entry = [
+        {"resource": {"resourceType": "MedicationRequest", "id": f"m{n}", "status": "draft"}}
+        for n in range(count)
+    ]
+    return {"resourceType": "Bundle", "entry": entry}
+
+
+def _os_body(count: int) -> dict[str, Any]:
+    body = pv_body()
+    body["hook"] = "order-select"
+    body["context"] |= {"draftOrders": _draft_orders(count), "selections": ["MedicationRequest/m0"]}
+    return body
+
+
+def test_too_many_draft_orders_get_413(client: FlaskClient) -> None:
+    assert client.post(OS, json=_os_body(3)).status_code == 200
+    response = client.post(OS, json=_os_body(501))
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "payload_too_large"
+
+
+def test_too_many_prefetch_keys_get_413(client: FlaskClient) -> None:
+    body = pv_body()
+    body["prefetch"] |= {f"extra{n}": None for n in range(70)}
+    response = client.post(PV, json=body)
+    assert response.status_code == 413
+    assert "prefetch" in response.get_json()["error"]["message"]
+
+
+def test_oversized_prefetch_bundle_gets_413(tmp_path: Path) -> None:
+    client = make_app(tmp_path, MAX_BUNDLE_ENTRIES=10).test_client()
+    body = pv_body()
+    body["prefetch"]["conditions"]["entry"] = [{"resource": {"resourceType": "Condition"}}] * 11
+    response = client.post(PV, json=body)
+    assert response.status_code == 413
+    assert "'conditions'" in response.get_json()["error"]["message"]
+
+
+def test_oversized_body_and_deep_json_are_refused(tmp_path: Path) -> None:
+    client = make_app(tmp_path, MAX_REQUEST_BYTES=4096).test_client()
+    assert client.post(PV, json={"pad": "x" * 5000}).status_code == 413
+    deep: Any = "leaf"
+    for _ in range(100):
+        deep = [deep]
+    assert client.post(PV, json={"deep": deep}).status_code == 400
+
+
+# --- Rate limits per issuer -------------------------------------------------------------------
+
+
+def test_rate_limit_is_per_issuer_and_answers_429_in_the_error_shape(tmp_path: Path) -> None:
+    client = secure_app(tmp_path, RATE_LIMIT="3 per minute").test_client()
+    for _ in range(3):
+        ok = client.get(DISCOVERY, headers=EC.authorization(BASE + DISCOVERY))
+        assert ok.status_code == 200
+    limited = client.get(DISCOVERY, headers=EC.authorization(BASE + DISCOVERY))
+    assert limited.status_code == 429
+    error = limited.get_json()["error"]
+    assert (error["status"], error["code"]) == (429, "rate_limited")
+    assert 0 < int(limited.headers["Retry-After"]) <= 61
+    assert limited.headers["X-Content-Type-Options"] == "nosniff"
+    other_issuer = client.get(DISCOVERY, headers=RSA.authorization(BASE + DISCOVERY))
+    assert other_issuer.status_code == 200
+
+
+def test_probes_are_not_rate_limited(tmp_path: Path) -> None:
+    client = secure_app(tmp_path, RATE_LIMIT="2 per minute").test_client()
+    assert {client.get("/healthz").status_code for _ in range(5)} == {200}
+
+
+def test_default_rate_limit_leaves_room_for_a_busy_hospital(tmp_path: Path) -> None:
+    client = secure_app(tmp_path).test_client()
+    assert client.application.config["RATE_LIMIT"] == "6000 per minute"
+    codes = {
+        client.get(DISCOVERY, headers=EC.authorization(BASE + DISCOVERY)).status_code
+        for _ in range(50)
+    }
+    assert codes == {200}
+
+
+# --- Log hygiene ------------------------------------------------------------------------------
+
+PATIENT = "PATIENT-ZX81-SECRET"
+
+
+def test_logs_hold_no_patient_id_token_or_prefetch(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = secure_app(tmp_path).test_client()
+    good = EC.sign(BASE + PV)
+    wrong_aud = EC.sign(f"{BASE}/cds-services/{PATIENT}")
+    body = pv_body(PATIENT)
+    body["prefetch"]["patient"]["name"] = [{"family": "Zyxwvut-Prefetch"}]
+    bad_body = {**body, "hookInstance": f"not-a-uuid-{PATIENT}"}
+    with caplog.at_level(logging.DEBUG):
+        assert (
+            client.post(PV, json=body, headers={"Authorization": bearer(good)}).status_code == 200
+        )
+        replay = client.post(PV, json=body, headers={"Authorization": bearer(good)})
+        assert replay.status_code == 401
+        aud = client.post(PV, json=body, headers={"Authorization": bearer(wrong_aud)})
+        assert aud.status_code == 401
+        invalid = client.post(PV, json=bad_body, headers=EC.authorization(BASE + PV))
+        assert invalid.status_code == 400
+        assert client.post(PV, json=body, headers={"Authorization": f"Bearer {PATIENT}"})
+    logged = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    assert "authentication refused" in logged
+    for secret in (PATIENT, good, good.rsplit(".", 1)[-1], wrong_aud, "Zyxwvut-Prefetch"):
+        assert secret not in logged
