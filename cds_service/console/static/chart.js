@@ -89,7 +89,7 @@ var Chart = (function () {
       root.appendChild(dot);
     });
     container.appendChild(root);
-    container.appendChild(table(sorted, opts));
+    if (opts.table !== false) { container.appendChild(table(sorted, opts)); }
   }
 
   function table(points, opts) {

@@ -24,7 +24,8 @@ var Console = (function () {
     var answer = await fetch(cfg.tokenUrl, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ url: cfg.baseUrl + path })
+      // The verifier compares aud with the URL without its query string.
+      body: JSON.stringify({ url: cfg.baseUrl + path.split("?")[0] })
     });
     if (!answer.ok) { throw new Error("could not get a token (HTTP " + answer.status + ")"); }
     return (await answer.json()).token;
