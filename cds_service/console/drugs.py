@@ -27,7 +27,9 @@ CLASS_LABELS = {
 def _from_terminology(terminology: Any) -> list[dict[str, Any]]:
     """One entry per ingredient of the value sets, coded by its RxNorm ingredient when known."""
     classes: dict[str, str] = dict(getattr(terminology, "ingredient_class", {}) or {})
-    by_name = {name: code for code, name in (getattr(terminology, "rxnorm_ingredients", {}) or {}).items()}
+    by_name = {
+        name: code for code, name in (getattr(terminology, "rxnorm_ingredients", {}) or {}).items()
+    }
     system = getattr(terminology, "rxnorm", RXNORM)
     drugs = []
     for ingredient, drug_class in classes.items():
@@ -35,7 +37,11 @@ def _from_terminology(terminology: Any) -> list[dict[str, Any]]:
         if ingredient in by_name:
             coding = {"system": system, "code": by_name[ingredient], "display": ingredient}
         drugs.append(
-            {"name": ingredient, "group": CLASS_LABELS.get(drug_class, drug_class), "coding": coding}
+            {
+                "name": ingredient,
+                "group": CLASS_LABELS.get(drug_class, drug_class),
+                "coding": coding,
+            }
         )
     return drugs
 

@@ -81,6 +81,15 @@ def _find(name: str) -> Scenario:
     raise UnknownPatient(f"no fixture scenario named {name!r}")
 
 
+def _default_ck_uln() -> float | None:
+    """REF-1/MON-1 site policy: the CK upper limit used when a result has no reference range."""
+    knowledge = getattr(current_app.extensions["cds_engine"], "knowledge", None)
+    try:
+        return float(knowledge.p("ck_upper_limit_default")) if knowledge else None
+    except (KeyError, AttributeError, TypeError, ValueError):
+        return None
+
+
 def _page_data(scenario: Scenario, case: PatientCase) -> dict[str, Any]:
     context = scenario.request.get("context") or {}
     drafts = (context.get("draftOrders") or {}).get("entry") or []
@@ -96,6 +105,7 @@ def _page_data(scenario: Scenario, case: PatientCase) -> dict[str, Any]:
         "draft": [e["resource"] for e in drafts if isinstance(e, dict) and "resource" in e],
         "selections": context.get("selections") or [],
         "trends": case.trends,
+        "ckDefaultUln": _default_ck_uln(),
         "drugs": drug_choices(terminology, _scenarios()),
         "routes": ROUTES,
         "units": DOSE_UNITS,
@@ -134,7 +144,9 @@ def report() -> str:
 def token() -> dict[str, Any]:
     """A short-lived CDS Hooks JWT whose `aud` is exactly the URL about to be called."""
     origin = request.headers.get("Origin")
-    if origin and not (_same_origin(origin, request.host_url) or _same_origin(origin, service_base())):
+    if origin and not (
+        _same_origin(origin, request.host_url) or _same_origin(origin, service_base())
+    ):
         raise ForeignOrigin("tokens are only minted for the console's own pages")
     body = read_json(request, max_bytes=4096, max_depth=4)
     url = body.get("url") if isinstance(body, dict) else None

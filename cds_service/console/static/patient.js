@@ -326,15 +326,19 @@
     var withUln = ck.filter(function (p) { return p.uln !== undefined; });
     var uln = withUln.length ? withUln[withUln.length - 1].uln : null;
     var ckUnit = ck.length ? ck[ck.length - 1].unit || "U/L" : "U/L";
+    // No reference range on the results: the service uses its site-policy default, so do we.
+    var source = "upper limit of normal";
+    if (uln === null && cfg.ckDefaultUln !== null && cfg.ckDefaultUln !== undefined) {
+      uln = cfg.ckDefaultUln;
+      source = "site-policy upper limit";
+    }
+    var label = source + " " + uln + " " + ckUnit;
     Chart.line($("ck-chart"), {
       points: ck, unit: ckUnit, yTitle: "CK",
-      threshold: uln === null ? null : { value: uln, label: "upper limit of normal " + uln + " " + ckUnit, short: "ULN" },
-      describe: "CK over time: " + ck.length + " values" + (uln === null ? ", no reference range on record" : ", upper limit of normal " + uln + " " + ckUnit),
+      threshold: uln === null ? null : { value: uln, label: label, short: "ULN" },
+      describe: "CK over time: " + ck.length + " values" + (uln === null ? ", no upper limit known" : ", " + label),
       emptyText: "No CK result on record."
     });
-    if (uln === null && ck.length) {
-      $("ck-caption").textContent = "Creatine kinase (CK) over time (no reference range on record)";
-    }
     var weight = (cfg.trends.weight || []).map(function (p) { return { x: Date.parse(p.t), y: p.v, unit: p.unit }; });
     var wUnit = weight.length ? weight[weight.length - 1].unit || "kg" : "kg";
     Chart.line($("weight-chart"), {
