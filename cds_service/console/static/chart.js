@@ -45,13 +45,13 @@ var Chart = (function () {
     var top = opts.fixedMax || niceMax(Math.max.apply(null, points.map(function (p) { return p.y; }).concat(
       opts.threshold ? [opts.threshold.value] : [])) * 1.1);
     // Weight changes of a few kg matter for dosing: start the axis near the values, not at 0.
-    var bottom = 0;
+    var bottom = 0, step = top / 4;
     if (opts.fromMin) {
-      var low = Math.min.apply(null, points.map(function (p) { return p.y; }));
-      var high = Math.max.apply(null, points.map(function (p) { return p.y; }));
-      var span = Math.max(high - low, Math.abs(high) * 0.1, 1);
-      bottom = Math.max(0, Math.floor((low - span * 0.5) / 5) * 5);
-      top = Math.ceil((high + span * 0.5) / 5) * 5;
+      var ys = points.map(function (p) { return p.y; });
+      var low = Math.min.apply(null, ys), high = Math.max.apply(null, ys);
+      step = niceMax(Math.max((high - low) / 3, Math.abs(high) * 0.02, 0.1));
+      bottom = Math.max(0, (Math.floor(low / step) - 1) * step);
+      top = (Math.floor(high / step) + 1) * step;
     }
     var pw = W - PAD.left - PAD.right, ph = H - PAD.top - PAD.bottom;
     var sx = function (x) { return PAD.left + (x - x0) / (x1 - x0) * pw; };
@@ -60,8 +60,8 @@ var Chart = (function () {
     var root = svg("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "class": "chart-svg",
       "aria-label": opts.describe });
     root.appendChild(svg("title", {}, opts.describe));
-    for (var i = 0; i <= 4; i++) {
-      var v = bottom + (top - bottom) * i / 4, y = sy(v);
+    for (var i = 0; bottom + i * step <= top + step / 1000; i++) {
+      var v = bottom + i * step, y = sy(v);
       root.appendChild(svg("line", { x1: PAD.left, x2: W - PAD.right, y1: y, y2: y, "class": "grid" }));
       root.appendChild(svg("text", { x: PAD.left - 6, y: y + 4, "text-anchor": "end", "class": "tick" }, fmt(v)));
     }

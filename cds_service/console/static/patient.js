@@ -158,10 +158,14 @@
     var id = "card-" + index;
     var indicator = RANK[card.indicator] === undefined ? "info" : card.indicator;
     var status = el("p", { "class": "card-status", role: "status" });
-    var node = el("article", { "class": "card card-" + indicator, "aria-labelledby": id + "-summary", "data-card-uuid": card.uuid }, [
+    var provenance = (card.extension || {})["org.cds-myopathy.provenance"] || {};
+    var recommendation = provenance.recommendationId;
+    var node = el("article", { "class": "card card-" + indicator, "aria-labelledby": id + "-summary",
+      "data-card-uuid": card.uuid, "data-recommendation": recommendation }, [
       el("header", { "class": "card-head" }, [
         el("span", { "class": "indicator indicator-" + indicator, text: LABEL[indicator] }),
-        el("h3", { id: id + "-summary", text: card.summary })
+        el("h3", { id: id + "-summary", text: card.summary }),
+        recommendation ? el("span", { "class": "rec-id", title: "Recommendation id", text: recommendation }) : null
       ])
     ]);
     if (card.detail) { node.appendChild(Markdown.render(card.detail, el("div", { "class": "detail" }))); }
