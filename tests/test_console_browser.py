@@ -94,6 +94,7 @@ def open_patient(page: Page, base: str, scenario: str) -> None:
     page.goto(f"{base}/console/")
     page.locator(f'a[href="/console/patients/{scenario}"]').click()
     expect(page.locator("h1")).to_contain_text(scenario)
+    page.wait_for_load_state("load")  # the page's scripts have run
 
 
 def test_card_suggestion_changes_the_draft_and_accept_is_stored(
