@@ -136,7 +136,9 @@ def test_composed_order_is_checked_and_override_is_stored(
     page.get_by_label("Route", exact=True).select_option(label="oral")
     page.get_by_label("Duration (days)", exact=True).fill("7")
     page.get_by_role("button", name="Add to draft and check (order-select)").click()
-    expect(page.locator("#draft-list")).to_contain_text("lorazepam: 1 mg oral twice daily for 7 days")
+    expect(page.locator("#draft-list")).to_contain_text(
+        "lorazepam: 1 mg oral twice daily for 7 days"
+    )
 
     card = page.locator("article.card", has_text="lorazepam")
     expect(card).to_be_visible()
@@ -207,7 +209,8 @@ def test_markdown_detail_is_rendered_safely(served: tuple[str, Flask], page: Pag
         """() => {
         const box = document.createElement("div");
         Markdown.render("**Dose** <img src=x onerror=alert(1)> [bad](javascript:alert(1)) " +
-            "[ok](https://example.org)\\n\\n| a | b |\\n|---|---|\\n| 1 | 2 |\\n\\n- one\\n- two", box);
+            "[ok](https://example.org)\\n\\n| a | b |\\n|---|---|\\n| 1 | 2 |" +
+            "\\n\\n- one\\n- two", box);
         return {
             img: box.querySelectorAll("img").length,
             strong: box.querySelector("strong").textContent,

@@ -23,6 +23,17 @@
     return coded ? (coded.display || coded.code) : "";
   }
 
+  var UNITS = { h: "hour", d: "day", wk: "week", mo: "month" };
+  var TIMES = { 1: "once", 2: "twice" };
+
+  function describeTiming(repeat) {
+    var times = TIMES[repeat.frequency] || repeat.frequency + " times";
+    var period = repeat.period || 1;
+    var unit = UNITS[repeat.periodUnit] || repeat.periodUnit || "";
+    if (period === 1 && (unit === "day" || unit === "week")) { return times + " " + (unit === "day" ? "daily" : "weekly"); }
+    return times + " every " + (period === 1 ? unit : period + " " + unit + "s");
+  }
+
   function describeDosage(dosage) {
     if (!dosage) { return "no dosage"; }
     if (dosage.text) { return dosage.text; }
@@ -31,9 +42,7 @@
     var parts = [];
     if (dose) { parts.push(dose.value + " " + (dose.unit || dose.code || "")); }
     if (dosage.route) { parts.push(codingText(dosage.route)); }
-    if (repeat.frequency) {
-      parts.push(repeat.frequency + "× per " + (repeat.period || 1) + " " + (repeat.periodUnit || ""));
-    }
+    if (repeat.frequency) { parts.push(describeTiming(repeat)); }
     return parts.join(" ") || "no dosage";
   }
 
