@@ -34,6 +34,8 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app()
     base = args.public_base_url or f"http://{args.host}:{args.port}"
     print(f"CDS Hooks discovery: {base}/cds-services", flush=True)
+    if app.config["CONSOLE"]:
+        print(f"Tester's console: {base}/console/", flush=True)
     if app.config["AUTH"] == "disabled":
         print("WARNING: authentication is disabled (CDS_AUTH=disabled)", flush=True)
     options = {
