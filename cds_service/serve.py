@@ -11,7 +11,7 @@ from gunicorn.app.base import BaseApplication
 from cds_service.app import create_app
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
+class _Gunicorn(BaseApplication):
     """Embed gunicorn so `cds-service serve` needs no separate config file."""
 
     def __init__(self, options: dict[str, Any], profile: str | None) -> None:
@@ -31,13 +31,11 @@ def _serve(args: argparse.Namespace) -> int:
     if args.profile:
         os.environ["CDS_PROFILE"] = args.profile
     # Build once in the parent so invalid settings or knowledge fail before forking.
-    app = create_app()
+    create_app()
     base = args.public_base_url or f"http://{args.host}:{args.port}"
     print(f"CDS Hooks discovery: {base}/cds-services", flush=True)
     if app.config["CONSOLE"]:
         print(f"Tester's console: {base}/console/", flush=True)
-    if app.config["AUTH"] == "disabled":
-        print("WARNING: authentication is disabled (CDS_AUTH=disabled)", flush=True)
     options = {
         "bind": f"{args.host}:{args.port}",
         "workers": args.workers,

@@ -52,13 +52,20 @@ class GuidelineHandler:
         return HookResult(cards=cards, unavailable=dict(resolved.unavailable))
 
 
+def _service(handler: GuidelineHandler, **texts: str) -> ServiceDefinition:
+    """One guideline service: the same prefetch and handler, its own hook and texts."""
+    return ServiceDefinition(
+        handler=handler, prefetch=PREFETCH, required_prefetch=REQUIRED_PREFETCH, **texts
+    )
+
+
 def build_registry(engine: GuidelineEngine) -> Registry:
     """The services discovery lists: one per hook the guideline acts on."""
     handler = GuidelineHandler(engine)
     registry = Registry()
-    common = {"prefetch": PREFETCH, "required_prefetch": REQUIRED_PREFETCH, "handler": handler}
     registry.add(
-        ServiceDefinition(
+        _service(
+            handler,
             id="myopathy-patient-view",
             hook="patient-view",
             title=f"{GUIDELINE}: chart review",
@@ -67,11 +74,11 @@ def build_registry(engine: GuidelineEngine) -> Registry:
                 "missing work-up, first-line immunosuppression (weight-based prednisone, weekly "
                 "methotrexate), refractory options, monitoring, and cautions on active medications."
             ),
-            **common,
         )
     )
     registry.add(
-        ServiceDefinition(
+        _service(
+            handler,
             id="myopathy-order-select",
             hook="order-select",
             title=f"{GUIDELINE}: medication orders",
@@ -80,11 +87,11 @@ def build_registry(engine: GuidelineEngine) -> Registry:
                 "(methotrexate daily-instead-of-weekly for every patient), and cautions on muscle "
                 "relaxants, benzodiazepines and NSAIDs for patients in the guideline's scope."
             ),
-            **common,
         )
     )
     registry.add(
-        ServiceDefinition(
+        _service(
+            handler,
             id="myopathy-order-sign",
             hook="order-sign",
             title=f"{GUIDELINE}: order signing",
@@ -92,7 +99,6 @@ def build_registry(engine: GuidelineEngine) -> Registry:
                 "The same medication checks as the order-select service, at signing, for EHRs "
                 "that call only order-sign."
             ),
-            **common,
         )
     )
     return registry

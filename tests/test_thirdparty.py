@@ -12,9 +12,10 @@ from tests.conftest import THIRDPARTY
 
 # file -> (service, expected status). Each status is a decision, explained beside it.
 CASES = {
-    # Spec example patient-view request; prefetch has only `patientToGreet`, so the
-    # conditions needed to know whether the guideline applies are missing: 412.
-    "cdshooks_spec_block1_patient-view-request-with-prefetch.json": ("myopathy-patient-view", 412),
+    # Spec example patient-view request; prefetch has only `patientToGreet`, so the service
+    # would have to fetch from its fhirServer, a plain-http host nobody allowed: 403, and
+    # nothing is fetched.
+    "cdshooks_spec_block1_patient-view-request-with-prefetch.json": ("myopathy-patient-view", 403),
     # The order-sign example is only the `context` block: no hook, no hookInstance -> 400
     # naming both fields.
     "cdshooks_order-sign_request_block1.json": ("myopathy-order-sign", 400),
