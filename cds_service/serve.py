@@ -31,7 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.profile:
         os.environ["CDS_PROFILE"] = args.profile
     # Build once in the parent so invalid settings or knowledge fail before forking.
-    create_app()
+    app = create_app()
     base = args.public_base_url or f"http://{args.host}:{args.port}"
     print(f"CDS Hooks discovery: {base}/cds-services", flush=True)
     if app.config["CONSOLE"]:
