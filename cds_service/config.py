@@ -58,6 +58,8 @@ DEFAULTS: dict[str, Any] = {
     "FIXTURES_DIR": "fixtures",
     # Guideline knowledge: a site may point at its own overrides file (issue 4).
     "SITE_POLICY_FILE": "",
+    # Benchmarks (issue 8): serve the floor endpoint POST /_bench/empty-cards. Never in production.
+    "BENCH_FLOOR_ENDPOINT": False,
 }
 
 # What the "local" profile changes: a developer's laptop, never a hospital network.
