@@ -21,7 +21,7 @@ from cds_service.guideline.facts import (
 )
 from cds_service.guideline.intents import ActionIntent, CardIntent, SuggestionIntent
 from cds_service.guideline.resources import medication_request, weekly
-from fhir_mappings.domain import METHOTREXATE, MMF, Measurement, Medication
+from fhir_mappings.domain import METHOTREXATE, Measurement, Medication
 
 WEIGHT_RANGE_KG = (2.0, 400.0)  # outside this a weight is taken as a data error
 
@@ -293,7 +293,11 @@ def is2_methotrexate(ctx: RuleContext) -> list[CardIntent]:
     if not ctx.in_scope("myopathy"):
         return []
     steroids = systemic_glucocorticoids(ctx)
-    if not steroids or ctx.active_of(METHOTREXATE, MMF) or methotrexate_intolerance(ctx):
+    if (
+        not steroids
+        or ctx.active_of(*ctx.knowledge.kinds("steroid_sparing"))
+        or methotrexate_intolerance(ctx)
+    ):
         return []
     text = "methotrexate 15 mg subcutaneously once weekly"
     resource = medication_request(
@@ -517,7 +521,7 @@ def is3_mmf(ctx: RuleContext) -> list[CardIntent]:
                 inputs=(*evidence, *(med_ref(d) for d in drafts)),
             )
         ]
-    if ctx.active_of(METHOTREXATE, MMF):
+    if ctx.active_of(*ctx.knowledge.kinds("steroid_sparing")):
         return []
     return [
         CardIntent(

@@ -25,7 +25,7 @@ from cds_service.guideline.facts import (
 from cds_service.guideline.intents import ActionIntent, CardIntent, SuggestionIntent
 from cds_service.guideline.resources import service_request
 from cds_service.guideline.rules.cautions import cardiac_involvement
-from fhir_mappings.domain import METHOTREXATE, MMF, Measurement, Medication
+from fhir_mappings.domain import Measurement, Medication
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,10 @@ def ref1_refractory(ctx: RuleContext) -> list[CardIntent]:
     """REF-1: >= site weeks of glucocorticoid + MTX/MMF and CK above normal or rising."""
     if ctx.ordering or not ctx.in_scope("myopathy") or ctx.active_of(*ESCALATED):
         return []
-    steroids, sparing = systemic_glucocorticoids(ctx), ctx.active_of(METHOTREXATE, MMF)
+    steroids, sparing = (
+        systemic_glucocorticoids(ctx),
+        ctx.active_of(*ctx.knowledge.kinds("steroid_sparing")),
+    )
     if not steroids or not sparing:
         return []
     on_steroid, on_sparing = _days_on(ctx, steroids), _days_on(ctx, sparing)
