@@ -39,7 +39,16 @@ def usable_weight(ctx: RuleContext) -> WeightFinding:
     """Latest body weight within the site-policy age; missing data is named, not guessed."""
     if ctx.unavailable("weight"):
         return WeightFinding(None, "body weight could not be retrieved", ("weight",))
-    weights = valued(series(ctx.state, ctx.knowledge.kinds("weight_kinds")))
+    every = series(ctx.state, ctx.knowledge.kinds("weight_kinds"))
+    weights = valued(every)
+    newest = every[-1] if every else None
+    if newest is not None and newest.value is None:
+        why = newest.unusable_reason or "it has no usable value"
+        return WeightFinding(
+            None,
+            f"the latest body weight ({qualified('Observation', newest.resource_id)}) "
+            f"is unusable: {why}",
+        )
     if not weights:
         return WeightFinding(None, "no body weight is on record")
     latest = weights[-1]
