@@ -37,16 +37,16 @@ RELIEF_COMBO = (
 SKIN_DM = "Dermatomyositis features: the guideline lists skin protection as adjunctive care"
 
 
-# Scenarios whose prefetch deliberately lacks a key (an OperationOutcome in its place). They
-# are not written to fixtures/: the fixture suites assume prefetch == patient.json, and a
-# fetching client would get the key. tests/test_guideline_unavailable.py runs them.
+# Scenarios whose request pins a prefetch with one key failed (an OperationOutcome). They are
+# fixtures like the others (fetch-equivalence suites skip pinned prefetch), and
+# tests/test_guideline_unavailable.py also checks that the cards name the missing input.
 UNAVAILABLE: dict[str, Callable[[], Scenario]] = {}
 
 
 def unavailable_scenario(name: str) -> Callable[[Callable[[], Scenario]], Callable[[], Scenario]]:
     def register(fn: Callable[[], Scenario]) -> Callable[[], Scenario]:
         UNAVAILABLE[name] = fn
-        return fn
+        return scenario(name)(fn)
 
     return register
 
@@ -134,7 +134,7 @@ def _assess_complete() -> Scenario:
     return p, patient_view(), [is1(70, "70")]
 
 
-@unavailable_scenario("assess-1-labs-unavailable")
+@unavailable_scenario("assess-1-missing-data")
 def _assess_missing() -> Scenario:
     p = Patient().condition("polymyositis").lab("weight", 70, 3)
     request = with_failed_prefetch(patient_view(), p, "labs")
@@ -640,7 +640,7 @@ def _mon1_none() -> Scenario:
     return p, patient_view(), [is1(70, "70")]
 
 
-@unavailable_scenario("mon-1-labs-unavailable")
+@unavailable_scenario("mon-1-missing-labs")
 def _mon1_missing() -> Scenario:
     p = on_therapy(Patient().condition("polymyositis"), days=20).lab("ck", 900, 5, high=170)
     request = with_failed_prefetch(patient_view(), p, "labs")
@@ -696,7 +696,7 @@ def _mon2_info() -> Scenario:
     return p, patient_view(), [mon2()]
 
 
-@unavailable_scenario("mon-2-vitals-unavailable")
+@unavailable_scenario("mon-2-missing-data")
 def _mon2_missing() -> Scenario:
     p = Patient().condition("spasm").med("prednisone", 30, mg=20)
     request = with_failed_prefetch(patient_view(), p, "vitals")
