@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from cds_service.errors import ConfigError
 from tests.conftest import make_app
 from tests.security_support import bearer
 from tests.test_security_http import BASE, DISCOVERY, EC, PV, RSA, pv_body, secure_app
@@ -131,6 +132,11 @@ def test_rate_limit_is_per_issuer_and_answers_429_in_the_error_shape(tmp_path: P
     assert other_issuer.status_code == 200
 
 
+def test_unparsable_rate_limit_stops_start_up(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="CDS_RATE_LIMIT"):
+        make_app(tmp_path, RATE_LIMIT="lots")
+
+
 def test_probes_are_not_rate_limited(tmp_path: Path) -> None:
     client = secure_app(tmp_path, RATE_LIMIT="2 per minute").test_client()
     assert {client.get("/healthz").status_code for _ in range(5)} == {200}
@@ -144,6 +150,16 @@ def test_default_rate_limit_leaves_room_for_a_busy_hospital(tmp_path: Path) -> N
         for _ in range(50)
     }
     assert codes == {200}
+
+
+def test_unreachable_redis_fails_closed_for_auth_and_open_for_rate_limits(tmp_path: Path) -> None:
+    dead = "redis://127.0.0.1:1/0"
+    secured = secure_app(tmp_path, REDIS_URL=dead).test_client()
+    response = secured.get(DISCOVERY, headers=EC.authorization(BASE + DISCOVERY))
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "service_unavailable"
+    open_client = make_app(tmp_path, REDIS_URL=dead).test_client()
+    assert open_client.get(DISCOVERY).status_code == 200
 
 
 # --- Log hygiene ------------------------------------------------------------------------------
@@ -170,7 +186,8 @@ def test_logs_hold_no_patient_id_token_or_prefetch(
         assert aud.status_code == 401
         invalid = client.post(PV, json=bad_body, headers=EC.authorization(BASE + PV))
         assert invalid.status_code == 400
-        assert client.post(PV, json=body, headers={"Authorization": f"Bearer {PATIENT}"})
+        garbage = client.post(PV, json=body, headers={"Authorization": f"Bearer {PATIENT}"})
+        assert garbage.status_code == 401
     logged = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
     assert "authentication refused" in logged
     for secret in (PATIENT, good, good.rsplit(".", 1)[-1], wrong_aud, "Zyxwvut-Prefetch"):
