@@ -307,3 +307,12 @@ def test_commands_on_an_unreachable_database_fail_with_one_line(
     err = capsys.readouterr().err
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
     assert "s3cret" not in err
+
+
+def test_database_newer_than_the_code_refuses_to_start(
+    engine: Engine, settings: dict[str, Any]
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(SchemaOutOfDate, match="newer than this code"):
+        Store.open(settings)
