@@ -316,3 +316,14 @@ def test_database_newer_than_the_code_refuses_to_start(
         conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     with pytest.raises(SchemaOutOfDate, match="newer than this code"):
         Store.open(settings)
+
+
+def test_a_record_the_database_refuses_is_dropped_alone(store: Store) -> None:
+    good = audit_entry((str(uuid.uuid4()), "IS-1"))
+    naive = audit_entry((str(uuid.uuid4()), "IS-1"), at=datetime(2026, 11, 25, 10, 0))
+    store.submit_audit(good)
+    store.submit_audit(naive)  # no time zone: refused before it reaches the database
+    store.submit_audit(audit_entry((str(uuid.uuid4()), "MON-1")))
+    assert store.flush()
+    assert (store.audit.stats.written, store.audit.stats.dropped) == (2, 1)
+    assert table_count(store.engine, "audit_hook_call") == 2
