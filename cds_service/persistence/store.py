@@ -83,7 +83,8 @@ class Store:
         self.hasher = hasher
         self.audit = AuditWriter(engine, capacity=queue_size)
         # PostgreSQL groups concurrent commits itself; SQLite needs it done here.
-        self._group = GroupCommit(engine, timeout_seconds) if is_sqlite(engine) else None
+        # A request still queued may give up safely (nothing written); allow a few turns.
+        self._group = GroupCommit(engine, 3 * timeout_seconds) if is_sqlite(engine) else None
 
     @classmethod
     def open(cls, settings: Mapping[str, Any]) -> Store:
