@@ -1,0 +1,128 @@
+"""The other issues' benchmarks, run from the same runner (they stay where their owners keep them).
+
+mapping: benchmarks/bench_mapping.py (issue 3), imported and called.
+fetch: benchmarks/bench_fetch.py (issue 5), run as its own process (it starts a FHIR server).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import Options, Section, Target
+from fhir_mappings.state import OUTCOME_MEMO
+from fhir_mappings.validation import VALIDATION_MEMO
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _missing(title: str, module: str) -> Section:
+    section = Section(title, [])
+    section.notes.append(f"{module} is not in this checkout; skipped")
+    return section
+
+
+def mapping(opts: Options) -> Section:
+    """bench_mapping.run (warm, as it measures) plus one cold pass with the memos forgotten."""
+    title = "Mapping benchmark (issue 3): 10,000 Observations + 200 MedicationRequests"
+    try:
+        bench = importlib.import_module("benchmarks.bench_mapping")
+    except ImportError:
+        return _missing(title, "benchmarks/bench_mapping.py")
+    columns = ["relevant", "MB", "json.loads ms", "mapping warm ms", "warm / floor"]
+    columns += ["mapping cold ms", "cold / floor"]
+    section = Section(title, columns)
+    repeat = 2 if opts.quick else 5
+    for fraction in (0.1, 1.0):
+        result: dict[str, Any] = bench.run(10_000, 200, fraction, repeat)
+        parsed = bench.json.loads(bench.patient_bytes(10_000, 200, fraction))
+        cold = float("inf")
+        for _ in range(1 if opts.quick else 3):
+            VALIDATION_MEMO.clear()
+            OUTCOME_MEMO.clear()
+            started = time.perf_counter()
+            bench.map_patient_state({"all": parsed}, now=bench.NOW)
+            cold = min(cold, time.perf_counter() - started)
+        result["mapping_cold_s"] = cold
+        section.data[f"relevant_{fraction}"] = result
+        floor = result["json_loads_s"]
+        section.rows.append(
+            [
+                f"{fraction:.0%}",
+                f"{result['bytes'] / 1e6:.1f}",
+                f"{floor * 1000:.0f}",
+                f"{result['mapping_s'] * 1000:.0f}",
+                f"{result['ratio']:.2f}x",
+                f"{cold * 1000:.0f}",
+                f"{cold / floor:.2f}x",
+            ]
+        )
+    section.notes.append(
+        "bench_mapping times the best of repeated calls on the same data (warm memos);"
+        " cold forgets the validation and outcome memos first"
+    )
+    return section
+
+
+_FETCH_LINES = {
+    "slowest_ms": r"slowest single query \(median of \d+\): (\d+) ms",
+    "sum_ms": r"sum of single queries \(sequential\): (\d+) ms",
+    "median_ms": r"hook, \d+ runs: median (\d+) ms",
+    "p95_ms": r"hook, \d+ runs: median \d+ ms, p95 (\d+) ms",
+    "ratio": r"median / slowest single query: ([\d.]+)x",
+}
+
+
+def fetch(opts: Options) -> Section:
+    """bench_fetch.py in its own process; its printed figures are parsed into the report."""
+    title = "Fetch path (issue 5): no prefetch, every key fetched, FHIR server at 100 ms a request"
+    script = ROOT / "benchmarks" / "bench_fetch.py"
+    if not script.exists():
+        return _missing(title, "benchmarks/bench_fetch.py")
+    runs = "5" if opts.quick else "30"
+    done = subprocess.run(
+        [sys.executable, str(script), "--runs", runs, "--latency-ms", "100"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    section = Section(title, ["slowest query", "sum of queries", "hook p50", "hook p95", "ratio"])
+    figures = {}
+    for key, pattern in _FETCH_LINES.items():
+        match = re.search(pattern, done.stdout)
+        if match:
+            figures[key] = float(match.group(1))
+    section.data = {"figures": figures, "stdout": done.stdout, "returncode": done.returncode}
+    if len(figures) < len(_FETCH_LINES):
+        section.notes.append(f"bench_fetch.py output not understood: {done.stdout[-300:]!r}")
+        section.notes.append(f"stderr: {done.stderr[-300:]!r}")
+        section.targets.append(Target("fetch path within 1.5x the slowest query", None, "-"))
+        return section
+    section.rows.append(
+        [
+            f"{figures['slowest_ms']:.0f} ms",
+            f"{figures['sum_ms']:.0f} ms",
+            f"{figures['median_ms']:.0f} ms",
+            f"{figures['p95_ms']:.0f} ms",
+            f"{figures['ratio']:.2f}x",
+        ]
+    )
+    section.targets.append(
+        Target(
+            "fetch path (no prefetch, 100 ms FHIR latency) within 1.5x the slowest query (p50)",
+            figures["ratio"] <= 1.5,
+            f"{figures['ratio']:.2f}x (p50 {figures['median_ms']:.0f} ms,"
+            f" slowest query {figures['slowest_ms']:.0f} ms)",
+        )
+    )
+    return section
+
+
+def run(opts: Options, name: str) -> Section:
+    return mapping(opts) if name == "mapping" else fetch(opts)
