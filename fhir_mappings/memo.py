@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from functools import wraps
@@ -31,34 +30,39 @@ def content_digest(value: Any) -> bytes | None:
 
 
 class ContentMemo:
-    """Bounded LRU of results by content digest; thread-safe (gunicorn gthread workers)."""
+    """Bounded LRU of results by content digest, safe across threads (gunicorn gthread).
+
+    No lock: each dict operation is atomic under the GIL, and a key evicted by another thread
+    between two operations is a miss. Hit and miss counts are approximate under threads.
+    """
 
     def __init__(self, size: int = DEFAULT_SIZE) -> None:
         self.size = size
         self._items: OrderedDict[Hashable, Any] = OrderedDict()
-        self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def get(self, digest: Hashable) -> tuple[bool, Any]:
-        with self._lock:
-            if digest in self._items:
-                self._items.move_to_end(digest)
-                self.hits += 1
-                return True, self._items[digest]
+        try:
+            value = self._items[digest]
+            self._items.move_to_end(digest)
+        except KeyError:
             self.misses += 1
             return False, None
+        self.hits += 1
+        return True, value
 
     def put(self, digest: Hashable, result: Any) -> None:
-        with self._lock:
-            self._items[digest] = result
-            if len(self._items) > self.size:
+        self._items[digest] = result
+        while len(self._items) > self.size:
+            try:
                 self._items.popitem(last=False)
+            except KeyError:  # emptied meanwhile by another thread
+                break
 
     def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self.hits = self.misses = 0
+        self._items.clear()
+        self.hits = self.misses = 0
 
     def __len__(self) -> int:
         return len(self._items)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -169,3 +170,28 @@ def test_name_matcher_answers_repeated_texts_the_same_and_stays_bounded(
         matcher.find(f"lorazepam {i} mg")
     assert len(matcher._seen) <= 2
     assert matcher.find("lorazepam 4 mg") == [("lorazepam", "lorazepam")]
+
+
+def test_memo_shared_by_threads_never_answers_for_other_content() -> None:
+    memo = ContentMemo(size=8)
+
+    @memoize_by_content(memo)
+    def double(resource: dict[str, Any]) -> int:
+        return int(resource["n"]) * 2
+
+    wrong: list[tuple[int, int]] = []
+
+    def hammer(offset: int) -> None:
+        for i in range(2000):
+            n = (i * 7 + offset) % 50
+            got = double({"n": n})
+            if got != n * 2:
+                wrong.append((n, got))
+
+    threads = [threading.Thread(target=hammer, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
+    assert len(memo) <= 8
