@@ -31,6 +31,7 @@ HOST = "127.0.0.1"  # loopback only
 WORKERS = 2
 MAX_REQUESTS = 200_000
 TRIVIAL = "trivial (json.loads, no cards)"
+WARMUP_CONNECTIONS = 30
 LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -109,6 +110,16 @@ def memory_mib(pid: int) -> dict[str, float]:
     return out
 
 
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU time of each process (all its threads), in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def wrk(url: str, script: Path, seconds: float, connections: int) -> dict[str, Any]:
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s"]
     command += ["-s", str(script), url]
@@ -153,12 +164,20 @@ def measure(opts: Options) -> dict[str, Any]:
         targets = {"trivial": f"{base}{FLOOR_PATH}", "hook": hook_url}
         scripts = {name: _script(opts.workdir, name, typical) for name in targets}
         for name, url in targets.items():  # warm both workers (imports, memos, pools)
+            for _ in range(WARMUP_CONNECTIONS):  # one connection each: both workers accept
+                _post(url, typical)
             wrk(url, scripts[name], 2.0, opts.load_connections)
         idle = {pid: memory_mib(pid) for pid in worker_pids(proc.pid)}
         rounds: list[dict[str, Any]] = []
+        workers = worker_pids(proc.pid)
         for _ in range(opts.rounds):
             for name, url in targets.items():
+                before = cpu_seconds(workers)
                 result = wrk(url, scripts[name], opts.load_seconds, opts.load_connections)
+                after = cpu_seconds(workers)
+                used = {pid: after[pid] - before[pid] for pid in workers}
+                result["worker_cpu_s"] = used
+                result["cpu_ms_per_request"] = sum(used.values()) * 1e3 / max(1, result["requests"])
                 rounds.append({"endpoint": name, **result})
         loaded = {pid: memory_mib(pid) for pid in worker_pids(proc.pid)}
         status = _post(hook_url, big)
@@ -188,6 +207,8 @@ COLUMNS = [
     "endpoint",
     "requests",
     "req/s",
+    "worker CPU ms / request",
+    "CPU s per worker",
     "p50 ms",
     "p95 ms",
     "p99 ms",
@@ -225,6 +246,8 @@ def run(opts: Options) -> Section:
                 else "patient-view hook",
                 f"{r['requests']:,}",
                 f"{r['rps']:.1f}",
+                f"{r['cpu_ms_per_request']:.2f}",
+                " / ".join(f"{v:.1f}" for v in r["worker_cpu_s"].values()),
                 fmt_ms(r["p50"] / 1000),
                 fmt_ms(r["p95"] / 1000),
                 fmt_ms(r["p99"] / 1000),
@@ -237,11 +260,20 @@ def run(opts: Options) -> Section:
         for name in ("trivial", "hook")
     }
     ratio = rps["hook"] / rps["trivial"]
+    cpu = {
+        name: _median([r["cpu_ms_per_request"] for r in data["rounds"] if r["endpoint"] == name])
+        for name in ("trivial", "hook")
+    }
     errors = sum(r["errors"] for r in data["rounds"])
     section.notes.append(
         f"request: patient-view, {synth.TYPICAL} resources, {data['body_bytes'] / 1024:.0f} KiB;"
         f" median req/s hook {rps['hook']:.1f} vs trivial {rps['trivial']:.1f} = {ratio:.0%};"
         f" errors or non-2xx answers: {errors}"
+    )
+    section.notes.append(
+        f"worker CPU per request (independent of how wrk's connections spread over the two"
+        f" workers): hook {cpu['hook']:.2f} ms vs trivial {cpu['trivial']:.2f} ms ="
+        f" {cpu['trivial'] / cpu['hook']:.0%} of the trivial endpoint's throughput at equal CPU"
     )
     mem = data["memory"]
     for label, key in (
