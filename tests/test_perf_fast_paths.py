@@ -195,3 +195,17 @@ def test_memo_shared_by_threads_never_answers_for_other_content() -> None:
         thread.join()
     assert wrong == []
     assert len(memo) <= 8
+
+
+def test_mapping_memo_size_setting(tmp_path: Path) -> None:
+    before = OUTCOME_MEMO.size
+    try:
+        make_app(tmp_path, MAPPING_MEMO_ENTRIES=0)
+        OUTCOME_MEMO.clear()
+        map_patient_state({"labs": _lab("o1", 100)}, now=NOW)
+        assert len(OUTCOME_MEMO) == 0
+        make_app(tmp_path, MAPPING_MEMO_ENTRIES=5)
+        map_patient_state({"labs": _lab("o1", 100)}, now=NOW)
+        assert len(OUTCOME_MEMO) == 1 and OUTCOME_MEMO.size == 5
+    finally:
+        OUTCOME_MEMO.size = before
