@@ -101,12 +101,18 @@ def worker_pids(master: int) -> list[int]:
 
 
 def memory_mib(pid: int) -> dict[str, float]:
-    """Resident (VmRSS) and peak resident (VmHWM) memory of a process, in MiB."""
+    """Resident (VmRSS), peak resident (VmHWM) and proportional (Pss) memory, in MiB."""
     out: dict[str, float] = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
         if key in ("VmRSS", "VmHWM"):
             out[key] = int(value.split()[0]) / 1024
+    try:  # shared pages (libraries, the interpreter) count once across processes in Pss
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                out["Pss"] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return out
 
 
@@ -281,7 +287,10 @@ def run(opts: Options) -> Section:
         ("after the load runs", "workers_after_load"),
         ("after one 10,000-resource request", "workers_after_10k"),
     ):
-        parts = [f"RSS {m['VmRSS']:.0f} MiB (peak {m['VmHWM']:.0f})" for m in mem[key].values()]
+        parts = [
+            f"RSS {m['VmRSS']:.0f} MiB (peak {m['VmHWM']:.0f}, PSS {m.get('Pss', 0):.0f})"
+            for m in mem[key].values()
+        ]
         section.notes.append(f"workers {label}: " + "; ".join(parts))
     section.notes.append(f"master (arbiter) RSS {mem['master']['VmRSS']:.0f} MiB")
     peak = max(m["VmHWM"] for m in mem["workers_after_10k"].values())
