@@ -1,0 +1,59 @@
+"""The benchmark harness measures what it says (issue 8); no timing is asserted here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from benchmarks import synth
+from benchmarks.stats import percentile, summarize
+from cds_service.floor import PATH as FLOOR_PATH
+from tests.conftest import make_app
+
+
+@pytest.mark.parametrize("n", [10, 100, 1000])
+def test_synthetic_patient_has_the_requested_number_of_resources(n: int) -> None:
+    body = synth.request_body("patient-view", n)
+    assert synth.resource_count(body) == n
+    labs = body["prefetch"]["labs"]["entry"]
+    assert all(e["resource"]["referenceRange"] for e in labs)
+
+
+@pytest.mark.parametrize(
+    ("hook", "service"),
+    [("patient-view", "myopathy-patient-view"), ("order-select", "myopathy-order-select")],
+)
+def test_synthetic_request_makes_the_rules_run(tmp_path: Path, hook: str, service: str) -> None:
+    client = make_app(tmp_path).test_client()
+    body = orjson.dumps(synth.request_body(hook, synth.TYPICAL))
+    response = client.post(f"/cds-services/{service}", data=body, content_type="application/json")
+    assert response.status_code == 200
+    summaries = " ".join(card["summary"] for card in response.get_json()["cards"])
+    assert "diazepam" in summaries  # CAU-2: a benzodiazepine with a myopathy diagnosis
+
+
+def test_floor_endpoint_is_off_unless_enabled(tmp_path: Path) -> None:
+    body = orjson.dumps(synth.request_body("patient-view", 10))
+    off = make_app(tmp_path).test_client()
+    assert off.post(FLOOR_PATH, data=body, content_type="application/json").status_code == 404
+    on = make_app(tmp_path, BENCH_FLOOR_ENDPOINT=True).test_client()
+    response = on.post(FLOOR_PATH, data=body, content_type="application/json")
+    assert response.status_code == 200
+    assert response.get_json() == {"cards": []}
+
+
+def test_floor_endpoint_sits_behind_authentication(tmp_path: Path) -> None:
+    client = make_app(tmp_path, AUTH="required", BENCH_FLOOR_ENDPOINT=True).test_client()
+    response = client.post(FLOOR_PATH, data=b"{}", content_type="application/json")
+    assert response.status_code == 401
+
+
+def test_percentiles_interpolate() -> None:
+    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0
+    assert percentile([1.0, 2.0], 99) == pytest.approx(1.99)
+    summary = summarize([0.001 * i for i in range(1, 101)])
+    assert summary.n == 100
+    assert summary.p50 == pytest.approx(50.5)
+    assert summary.max == pytest.approx(100.0)
