@@ -10,6 +10,7 @@ as for a record the worker has never seen.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -71,7 +72,7 @@ def measure(opts: Options, sizes: tuple[int, ...]) -> list[dict[str, Any]]:
 
             cards = _check(call(), f"{hook} n={n}")
             _check(client.post(FLOOR_PATH, data=raw, content_type=JSON), "floor")
-            ops = {
+            ops: dict[str, Callable[[], object]] = {
                 "json_loads": lambda raw=raw: json.loads(raw),
                 "floor": lambda raw=raw: client.post(FLOOR_PATH, data=raw, content_type=JSON),
                 "hook": call,
