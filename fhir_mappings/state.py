@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,7 @@ from fhir_mappings.domain import (
     PatientState,
     Series,
 )
+from fhir_mappings.dosage import map_course
 from fhir_mappings.medications import MedicationIndex, index_medications, map_medication_request
 from fhir_mappings.memo import ContentMemo, content_digest
 from fhir_mappings.observations import is_relevant, map_observation
@@ -81,11 +83,21 @@ def _ref(res: dict[str, Any]) -> str:
     return f"{res.get('resourceType')}/{raw.string(res, 'id') or '?'}"
 
 
-# Observations, Conditions and AllergyIntolerances map the same whatever the request (no
-# `now`, no references): their outcome is remembered per content digest, since EHRs resend
-# the same record on every chart open (issue 8). Frozen domain objects are safe to share.
+# Observations, Conditions, AllergyIntolerances and MedicationRequests that name their drug
+# map the same whatever the request (no references; only a medication's course depends on
+# `now`): their outcome is remembered per content digest, since EHRs resend the same record
+# on every chart open (issue 8). Frozen domain objects are safe to share.
 _PURE_TYPES = frozenset({"Observation", "Condition", "AllergyIntolerance"})
 OUTCOME_MEMO = ContentMemo(size=20_000)
+
+
+def _names_its_drug(res: dict[str, Any]) -> bool:
+    """A MedicationRequest that needs no Medication resource from elsewhere in the prefetch."""
+    return (
+        isinstance(res.get("medicationCodeableConcept"), dict)
+        and "medicationReference" not in res
+        and "medication" not in res
+    )
 
 
 class _Mapper:
@@ -120,33 +132,46 @@ class _Mapper:
 
     def add(self, res: dict[str, Any], *, draft: bool = False) -> None:
         try:
-            if res.get("resourceType") in _PURE_TYPES:
-                self._add_remembered(res)
+            rtype = res.get("resourceType")
+            if rtype in _PURE_TYPES or (rtype == "MedicationRequest" and _names_its_drug(res)):
+                self._add_remembered(res, draft)
             else:
                 self._dispatch(res, draft)
         except Exception as exc:  # a mapping bug must cost one resource, never the hook
             self.issues.append(MappingIssue(_ref(res), f"not mapped: {type(exc).__name__}"))
 
-    def _add_remembered(self, res: dict[str, Any]) -> None:
-        """_dispatch for a type whose outcome depends on the resource alone (memoised)."""
+    def _add_remembered(self, res: dict[str, Any], draft: bool) -> None:
+        """_dispatch for a resource whose outcome depends on its content alone (memoised).
+
+        A MedicationRequest's course is the one part that depends on `now` (time since
+        authoredOn): it is computed again on every call.
+        """
         digest = content_digest(res)
-        key = (id(self.term), digest)
+        key = (id(self.term), digest, draft)
         found, outcome = OUTCOME_MEMO.get(key) if digest else (False, None)
         if not found or outcome is None:
             scratch = _Mapper(self.term, self.now)
-            scratch._dispatch(res, False)
+            scratch._dispatch(res, draft)
             outcome = (
                 tuple(scratch.measurements),
                 tuple(scratch.conditions),
                 tuple(scratch.allergies),
+                tuple(scratch.medications),
                 tuple(scratch.issues),
             )
             if digest:
                 OUTCOME_MEMO.put(key, outcome)
-        measurements, conditions, allergies, issues = outcome
+        elif outcome[3]:
+            fixed = repair(res)
+            medications = tuple(
+                replace(m, course=map_course(fixed, m.dose, self.now)) for m in outcome[3]
+            )
+            outcome = (*outcome[:3], medications, outcome[4])
+        measurements, conditions, allergies, medications, issues = outcome
         self.measurements += measurements
         self.conditions += conditions
         self.allergies += allergies
+        self.medications += medications
         self.issues += issues
 
     def _dispatch(self, res: dict[str, Any], draft: bool) -> None:

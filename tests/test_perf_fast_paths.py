@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks import synth
 from cds_service.bodies import max_depth_exceeded, raw_depth_exceeded
-from fhir_mappings import load_terminology, map_patient_state, terminology, validation
+from fhir_mappings import (
+    load_terminology,
+    map_order_context,
+    map_patient_state,
+    terminology,
+    validation,
+)
 from fhir_mappings.memo import ContentMemo, memoize_by_content
 from fhir_mappings.state import OUTCOME_MEMO
 from tests.conftest import make_app
@@ -209,3 +216,29 @@ def test_mapping_memo_size_setting(tmp_path: Path) -> None:
         assert len(OUTCOME_MEMO) == 1 and OUTCOME_MEMO.size == 5
     finally:
         OUTCOME_MEMO.size = before
+
+
+def test_remembered_medications_get_their_course_from_the_current_time() -> None:
+    prefetch = synth.prefetch(200, now=NOW)
+    later = NOW + timedelta(days=40)
+    OUTCOME_MEMO.clear()
+    map_patient_state(prefetch, now=NOW)  # fills the memo at NOW
+    remembered = map_patient_state(prefetch, now=later)
+    OUTCOME_MEMO.clear()
+    fresh = map_patient_state(prefetch, now=later)
+    assert remembered == fresh
+    active = [m for m in remembered.medications if m.status == "active"]
+    assert active and all(m.course.elapsed_days and m.course.elapsed_days >= 40 for m in active)
+
+
+def test_remembered_draft_orders_match_a_fresh_mapping() -> None:
+    drafts = synth.draft_orders(now=NOW)
+    selections = ["MedicationRequest/med-90002"]
+    OUTCOME_MEMO.clear()
+    first = map_order_context(drafts, selections, now=NOW)
+    again = map_order_context(drafts, selections, now=NOW + timedelta(hours=1))
+    OUTCOME_MEMO.clear()
+    fresh = map_order_context(drafts, selections, now=NOW + timedelta(hours=1))
+    assert again == fresh
+    assert [d.is_draft for d in first.drafts] == [True, True]
+    assert first.selected()[0].reference == "MedicationRequest/med-90002"
