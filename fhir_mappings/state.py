@@ -161,7 +161,8 @@ class _Mapper:
             )
             if digest:
                 OUTCOME_MEMO.put(key, outcome)
-        elif outcome[3]:
+        elif any(m.course and m.course.elapsed_days is not None for m in outcome[3]):
+            # Only a course with time elapsed (active, with authoredOn) was read from `now`.
             fixed = repair(res)
             medications = tuple(
                 replace(m, course=map_course(fixed, m.dose, self.now)) for m in outcome[3]
