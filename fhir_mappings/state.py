@@ -28,7 +28,12 @@ from fhir_mappings.domain import (
     PatientState,
     Series,
 )
-from fhir_mappings.medications import MedicationIndex, index_medications, map_medication_request
+from fhir_mappings.medications import (
+    MedicationIndex,
+    index_medications,
+    map_medication_request,
+    medication_request_exclusion,
+)
 from fhir_mappings.observations import is_relevant, map_observation
 from fhir_mappings.terminology import Terminology, load_terminology
 from fhir_mappings.validation import repair, validation_problem
@@ -127,6 +132,10 @@ class _Mapper:
                 self.measurements += found
                 self.issues += problems
         elif rtype == "MedicationRequest":
+            ignored = medication_request_exclusion(res)
+            if ignored:
+                self.issues.append(MappingIssue(_ref(res), f"ignored: {ignored}"))
+                return
             fixed = self.valid(res)
             if fixed is not None:
                 med, problems = map_medication_request(

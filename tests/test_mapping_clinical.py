@@ -93,6 +93,13 @@ CONDITIONS: list[tuple[str, dict[str, Any], set[str], tuple[str, ...]]] = [
     ),
     ("unrelated", condition("44054006", text="Diabetes mellitus type 2"), set(), ()),
     (
+        "family history by name is not the patient's",
+        condition(None, text="Family history of dermatomyositis"),
+        set(),
+        (),
+    ),
+    ("suspected by name is not matched", condition(None, text="Suspected myositis"), set(), ()),
+    (
         "recurrence counts",
         condition("396230008", clinical="recurrence"),
         {"myopathy", "dermatomyositis"},

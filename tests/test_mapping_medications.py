@@ -299,3 +299,34 @@ def test_stopped_request_keeps_its_status_reason() -> None:
 
 def test_rxnorm_is_a_known_coding_system_only() -> None:
     assert RXNORM.endswith("rxnorm")
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"doNotPerform": True}, "doNotPerform"),
+        ({"status": "entered-in-error"}, "entered-in-error"),
+    ],
+)
+def test_requests_that_are_not_medications_are_ignored_and_said(
+    fields: dict[str, Any], reason: str
+) -> None:
+    state = map_patient_state({"m": {**med_request(rx("6470")), **fields}}, now=NOW)
+    assert state.medications == ()
+    assert [i.resource for i in state.issues] == ["MedicationRequest/mr1"]
+    assert reason in state.issues[0].reason
+
+
+def test_instructions_naming_another_drug_do_not_classify_a_named_order() -> None:
+    req = med_request(
+        rx("312617", "predniSONE 5 MG Oral Tablet"), dosage=[{"text": "do not take with diazepam"}]
+    )
+    (med,) = map_patient_state({"m": req}, now=NOW).medications
+    assert med.classes == {GLUCOCORTICOID}
+
+
+def test_a_drugless_draft_is_read_from_its_instructions() -> None:
+    draft = med_request(None, status="draft", dosage=[{"text": "LORazepam 1 mg at night"}])
+    (med,) = map_order_context(bundle(draft), [], now=NOW).drafts
+    assert med.classes == {BENZODIAZEPINE} and med.matched_by == ("name:lorazepam",)
+    assert med.name == "LORazepam 1 mg at night"
