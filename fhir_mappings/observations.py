@@ -189,3 +189,34 @@ def map_observation(
         if problem:
             issues.append(MappingIssue(ref, problem))
     return out, issues
+
+
+def is_study_report(resource: dict[str, Any], term: Terminology) -> bool:
+    """A DiagnosticReport coded as a presence-only study of the value sets (an ECG)."""
+    kind, _ = _match(resource.get("code"), term)
+    return kind is not None and kind.quantity == "presence"
+
+
+def map_study_report(
+    resource: dict[str, Any], term: Terminology
+) -> tuple[list[Measurement], list[MappingIssue]]:
+    """The study as a value-less Measurement with the report's conclusion as text."""
+    ref = f"DiagnosticReport/{raw.string(resource, 'id') or '?'}"
+    status = raw.string(resource, "status")
+    if status in EXCLUDED_STATUSES:
+        return [], [MappingIssue(ref, f"ignored: status {status}")]
+    kind, code = _match(resource.get("code"), term)
+    when = _effective(resource)
+    if kind is None or when is None:
+        return [], [MappingIssue(ref, "ignored: no effective time or issued date")]
+    m = Measurement(
+        kind=kind.kind,
+        value=None,
+        unit=None,
+        effective=when,
+        resource_id=raw.string(resource, "id"),
+        text=raw.string(resource, "conclusion"),
+        status=status,
+        code=code,
+    )
+    return [m], []

@@ -330,3 +330,9 @@ def test_a_drugless_draft_is_read_from_its_instructions() -> None:
     (med,) = map_order_context(bundle(draft), [], now=NOW).drafts
     assert med.classes == {BENZODIAZEPINE} and med.matched_by == ("name:lorazepam",)
     assert med.name == "LORazepam 1 mg at night"
+
+
+def test_a_single_selection_string_is_one_selection() -> None:
+    drafts = bundle(_draft("a", rx("197901")), _draft("b", rx("6851")))
+    ctx = map_order_context(drafts, "MedicationRequest/b", now=NOW)
+    assert [m.reference for m in ctx.selected()] == ["MedicationRequest/b"]

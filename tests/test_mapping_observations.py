@@ -48,6 +48,22 @@ VALUES: list[tuple[str, dict[str, Any], str, float | None, str | None, str | Non
         None,
     ),
     ("glucose blood", observation("2339-0", quantity(99, "mg/dL")), "glucose", 99, "mg/dL", None),
+    (
+        "unit case folded",
+        observation("2345-7", {"value": 99, "unit": "mg/dl"}),
+        "glucose",
+        99,
+        "mg/dL",
+        None,
+    ),
+    (
+        "unit case folded mmol",
+        observation("2345-7", {"value": 5, "unit": "MMOL/L"}),
+        "glucose",
+        5 * 18.016,
+        "mg/dL",
+        None,
+    ),
     ("hba1c %", observation("4548-4", quantity(6.1, "%")), "hba1c", 6.1, "%", None),
     (
         "hba1c IFCC",
@@ -297,3 +313,20 @@ def test_troponin_analytes_have_their_own_series_within_the_kind() -> None:
     assert [m.resource_id for m in state.get_series("troponin").items] == ["i", "t"]
     assert [m.resource_id for m in state.get_series("troponin_i_hs").items] == ["i"]
     assert [m.value for m in state.get_series("troponin_t").items] == [pytest.approx(20)]
+
+
+def test_ecg_reported_as_a_diagnostic_report_counts() -> None:
+    report = {
+        "resourceType": "DiagnosticReport",
+        "id": "ecg1",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "11524-6"}]},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2026-06-10",
+        "conclusion": "Sinus rhythm, no ST changes",
+    }
+    lab_report = {**report, "id": "ck1", "code": {"coding": [{"system": LOINC, "code": "2157-6"}]}}
+    state = map_patient_state({"reports": bundle(report, lab_report)}, now=NOW)
+    (ecg,) = state.get_series("ecg").items
+    assert ecg.resource_id == "ecg1" and ecg.text == "Sinus rhythm, no ST changes"
+    assert state.get_series("ck").items == ()  # a lab report's values live in Observations
