@@ -1,1 +1,1 @@
-"""On-demand benchmarks (`make bench`); never part of the test suite."""
+"""Benchmarks (issue 8): `python -m benchmarks`; never part of the test suite's timing."""

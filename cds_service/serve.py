@@ -31,9 +31,11 @@ def _serve(args: argparse.Namespace) -> int:
     if args.profile:
         os.environ["CDS_PROFILE"] = args.profile
     # Build once in the parent so invalid settings or knowledge fail before forking.
-    create_app()
+    app = create_app()
     base = args.public_base_url or f"http://{args.host}:{args.port}"
     print(f"CDS Hooks discovery: {base}/cds-services", flush=True)
+    if app.config["CONSOLE"]:
+        print(f"Tester's console: {base}/console/", flush=True)
     options = {
         "bind": f"{args.host}:{args.port}",
         "workers": args.workers,

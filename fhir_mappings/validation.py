@@ -6,6 +6,8 @@ from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 
+from fhir_mappings.memo import ContentMemo, memoize_by_content
+
 # Fields that R4 defines as arrays but real clients send as a single object (the CDS Hooks
 # order-sign example sends doseAndRate and the sandbox sends reasonCode as objects).
 _LIST_FIELDS = {
@@ -105,6 +107,12 @@ def validated_part(resource: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Building the R4B model costs ~0.1-0.2 ms a resource, and EHRs resend the same record on
+# every chart open: the verdict is remembered per content digest (same bytes, same verdict).
+VALIDATION_MEMO = ContentMemo()
+
+
+@memoize_by_content(VALIDATION_MEMO)
 def validation_problem(resource: dict[str, Any]) -> str | None:
     """None when the resource is valid R4 (R4B models); else a short reason without values."""
     try:

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, insert
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from cds_service.persistence.db import write_transaction
 from cds_service.persistence.feedback import mark_known
 from cds_service.persistence.models import HookCall, IssuedCard
 
@@ -49,7 +50,7 @@ class AuditEntry:
 
 def write_entries(engine: Engine, entries: Sequence[AuditEntry]) -> None:
     """Write a batch of hook calls and their cards in one transaction."""
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         for entry in entries:
             call_id = conn.execute(
                 insert(HookCall)
@@ -108,7 +109,7 @@ class AuditWriter:
         self._capacity = capacity
         self._queue: queue.Queue[AuditEntry | None] = queue.Queue()
         self._batch_size = batch_size
-        self._max_backoff = max_backoff_seconds
+        self.max_backoff = max_backoff_seconds
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._in_flight = 0
@@ -171,7 +172,7 @@ class AuditWriter:
                 # Database down or locked: keep the batch and try again; new entries wait
                 # in the bounded queue meanwhile.
                 self._closing.wait(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
+                backoff = min(backoff * 2, self.max_backoff)
                 continue
             except SQLAlchemyError as exc:
                 self._count_error(exc)

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from cds_service.errors import ConfigError
 
 SQLITE_FILENAME = "cds-service.sqlite3"
+POOL_WAIT_SECONDS = 15.0
+
+# SQLite lets one writer in at a time and makes the others poll with growing sleeps, which
+# starves some threads under load; within a process, writers queue on a lock instead.
+_SQLITE_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, tuple[threading.Lock, float]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def resolve_url(database_url: str, data_dir: str) -> str:
@@ -50,8 +62,10 @@ def make_engine(url: str, *, timeout_seconds: float = 5.0, pool_size: int = 5) -
     return create_engine(
         url,
         pool_size=pool_size,
-        max_overflow=2 * pool_size,
-        pool_timeout=timeout_seconds,
+        max_overflow=3 * pool_size,
+        # The pool's wait is not first-come-first-served: under a burst a thread can lose the
+        # race for a free connection several times, so it gets longer than one statement.
+        pool_timeout=POOL_WAIT_SECONDS,
         # After a database restart the pool holds dead connections: test before use.
         pool_pre_ping=True,
         connect_args=connect_args,
@@ -62,11 +76,12 @@ def _sqlite_engine(url: str, timeout_seconds: float, pool_size: int) -> Engine:
     engine = create_engine(
         url,
         pool_size=pool_size,
-        max_overflow=2 * pool_size,
-        pool_timeout=timeout_seconds,
+        max_overflow=3 * pool_size,
+        pool_timeout=POOL_WAIT_SECONDS,
         connect_args={"timeout": timeout_seconds, "check_same_thread": False},
     )
     busy_ms = int(timeout_seconds * 1000)
+    _SQLITE_WRITE_LOCKS[engine] = (threading.Lock(), timeout_seconds)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -87,3 +102,21 @@ def _sqlite_engine(url: str, timeout_seconds: float, pool_size: int) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A committed-on-exit transaction; on SQLite, writers of this process take turns."""
+    entry = _SQLITE_WRITE_LOCKS.get(engine)
+    if entry is None:
+        with engine.begin() as conn:
+            yield conn
+        return
+    lock, timeout = entry
+    if not lock.acquire(timeout=timeout):
+        raise PoolTimeout("waited too long for the SQLite write lock")
+    try:
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        lock.release()

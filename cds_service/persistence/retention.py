@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete
 
+from cds_service.persistence.db import write_transaction
 from cds_service.persistence.models import HookCall, IssuedCard
 
 
@@ -22,7 +23,7 @@ def purge_audit(engine: Engine, days: int, *, now: datetime | None = None) -> Pu
     if days < 1:
         raise ValueError("retention must be at least 1 day")
     cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         cards = conn.execute(delete(IssuedCard).where(IssuedCard.issued_at < cutoff)).rowcount
         calls = conn.execute(delete(HookCall).where(HookCall.started_at < cutoff)).rowcount
     return PurgeResult(cutoff=cutoff, hook_calls=calls, cards=cards)

@@ -1,0 +1,228 @@
+"""Tester's console end to end in Debian's chromium (Playwright), auth required (issue 9).
+
+Screenshots land in test-artifacts/console/ for people to look at.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from cds_service.persistence.report import ReportFilter
+from tests.conftest import ROOT
+from tests.console_support import CK_VALUES, console_app, scenario_with_delete_suggestion
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = ROOT / "test-artifacts" / "console"
+INDICATOR_LABEL = {"critical": "Critical", "warning": "Warning", "info": "Info"}
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="/usr/bin/chromium is absent (apt-get install -y chromium; .ci/run does this)",
+    ),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+Page = sync_api.Page
+expect = sync_api.expect
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Flask]]:
+    """The service on a free loopback port, console on, JWT required on every CDS call."""
+    app = console_app(tmp_path_factory.mktemp("console-e2e"), AUTH="required")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", app
+    server.shutdown()
+    thread.join(timeout=10)
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    tab = context.new_page()
+    tab.set_default_timeout(15000)
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    yield tab
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def stored(app: Flask, recommendation: str) -> list[dict[str, Any]]:
+    """The override report's rows for one recommendation, after queued audit writes."""
+    store = app.extensions["cds_store"]
+    store.flush()
+    rows: list[dict[str, Any]] = store.report(ReportFilter(period="day"))["rows"]
+    return [row for row in rows if row["recommendation_id"] == recommendation]
+
+
+def open_patient(page: Page, base: str, scenario: str) -> None:
+    page.goto(f"{base}/console/")
+    page.locator(f'a[href="/console/patients/{scenario}"]').click()
+    expect(page.locator("h1")).to_contain_text(scenario)
+    page.wait_for_load_state("load")  # the page's scripts have run
+
+
+def test_card_suggestion_changes_the_draft_and_accept_is_stored(
+    served: tuple[str, Flask], page: Page
+) -> None:
+    base, app = served
+    scenario, card = scenario_with_delete_suggestion()
+    suggestion = next(
+        s for s in card["suggestions"] if any(a["type"] == "delete" for a in s["actions"])
+    )
+    target = next(a["resourceId"] for a in suggestion["actions"] if a["type"] == "delete")
+    open_patient(page, base, scenario)
+    expect(page.locator(f'#draft-list [data-ref="{target}"]')).to_be_visible()
+
+    page.get_by_role("button", name="Check draft orders (order-select)").click()
+    shown = page.locator("article.card", has_text=card["summary"])
+    expect(shown).to_be_visible()
+    expect(shown.locator(".indicator")).to_have_text(INDICATOR_LABEL[card["indicator"]])
+    expect(shown).to_have_attribute("data-recommendation", card["recommendationId"])
+    shot(page, "order-select-card")
+
+    shown.get_by_role("button", name=re.compile(re.escape(suggestion["label"]))).click()
+    expect(page.locator(f'#draft-list [data-ref="{target}"]')).to_have_count(0)
+    expect(shown.locator(".card-status")).to_contain_text("Feedback stored")
+    shot(page, "suggestion-applied")
+    rows = stored(app, card["recommendationId"])
+    assert sum(row["accepted"] for row in rows) >= 1
+
+
+def test_composed_order_is_checked_and_override_is_stored(
+    served: tuple[str, Flask], page: Page
+) -> None:
+    base, app = served
+    scenario, _ = scenario_with_delete_suggestion()
+    open_patient(page, base, scenario)
+    page.get_by_label("Drug", exact=True).select_option(label="lorazepam")
+    page.get_by_label("Dose", exact=True).fill("1")
+    page.get_by_label("Frequency", exact=True).select_option(label="twice daily")
+    page.get_by_label("Route", exact=True).select_option(label="oral")
+    page.get_by_label("Duration (days)", exact=True).fill("7")
+    page.get_by_role("button", name="Add to draft and check (order-select)").click()
+    expect(page.locator("#draft-list")).to_contain_text(
+        "lorazepam: 1 mg oral twice daily for 7 days"
+    )
+
+    card = page.locator("article.card", has_text="lorazepam")
+    expect(card).to_be_visible()
+    card.locator("summary", has_text="Override").click()
+    reason = card.get_by_label("Override reason")
+    reason.select_option(index=1)
+    chosen = reason.locator("option:checked").inner_text()
+    card.get_by_label("Comment (optional)").fill("short course agreed with the patient")
+    card.get_by_role("button", name="Override card").click()
+    expect(card.locator(".card-status")).to_contain_text(f"Overridden ({chosen}). Feedback stored.")
+    page.locator("#raw-feedback summary").click()
+    expect(page.locator("#feedback-json")).to_contain_text("short course agreed with the patient")
+    shot(page, "override")
+
+    recommendation = card.get_attribute("data-recommendation")
+    assert recommendation, "the card names its recommendation"
+    rows = stored(app, recommendation)
+    assert sum(row["overridden"] for row in rows) >= 1
+    reasons = [r["display"] for row in rows for r in row["top_override_reasons"]]
+    assert chosen in reasons
+
+    page.get_by_role("link", name="Governance report").click()
+    panel = page.get_by_role("region", name=f"Recommendation {recommendation}")
+    expect(panel).to_be_visible()
+    expect(panel.locator("svg circle")).not_to_have_count(0)
+    expect(panel.locator("table")).to_contain_text(chosen)
+    shot(page, "governance-report")
+
+
+def test_trend_charts_mark_the_upper_limit(served: tuple[str, Flask], page: Page) -> None:
+    base, _ = served
+    open_patient(page, base, "console-dm-trend")
+    chart = page.locator("#ck-chart svg")
+    expect(chart.locator("circle")).to_have_count(len(CK_VALUES))
+    expect(chart.locator("circle.above")).to_have_count(len(CK_VALUES))
+    expect(chart.locator("line.threshold")).to_have_count(1)
+    expect(chart.locator(".threshold-label")).to_contain_text("upper limit of normal 200 U/L")
+    expect(page.locator("#weight-chart svg circle")).to_have_count(3)
+    expect(page.locator("#patient-summary")).to_contain_text("CK 900 U/L")
+    shot(page, "trends")
+
+
+def test_patient_view_by_keyboard_shows_cards_and_raw_json(
+    served: tuple[str, Flask], page: Page
+) -> None:
+    base, _ = served
+    open_patient(page, base, "console-dm-trend")
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "fire-patient-view":
+            break
+    assert page.evaluate("document.activeElement.id") == "fire-patient-view"
+    page.keyboard.press("Enter")
+    expect(page.locator("#call-status")).to_contain_text("myopathy-patient-view answered")
+    page.locator("#raw-response summary").click()
+    expect(page.locator("#response-json")).to_contain_text("HTTP 200")
+    count = int(re.search(r"answered (\d+) card", page.locator("#call-status").inner_text())[1])
+    expect(page.locator("article.card")).to_have_count(count)
+    page.locator("#raw-request summary").click()
+    expect(page.locator("#request-json")).to_contain_text('"hook": "patient-view"')
+    shot(page, "patient-view")
+
+
+def test_markdown_detail_is_rendered_safely(served: tuple[str, Flask], page: Page) -> None:
+    base, _ = served
+    open_patient(page, base, "console-dm-trend")
+    result = page.evaluate(
+        """() => {
+        const box = document.createElement("div");
+        Markdown.render("**Dose** <img src=x onerror=alert(1)> [bad](javascript:alert(1)) " +
+            "[ok](https://example.org)\\n\\n| a | b |\\n|---|---|\\n| 1 | 2 |" +
+            "\\n\\n- one\\n- two", box);
+        return {
+            img: box.querySelectorAll("img").length,
+            strong: box.querySelector("strong").textContent,
+            links: Array.from(box.querySelectorAll("a")).map(a => a.getAttribute("href")),
+            cells: box.querySelectorAll("td").length,
+            items: box.querySelectorAll("li").length,
+            text: box.textContent,
+        };
+    }"""
+    )
+    assert result["img"] == 0
+    assert "<img src=x onerror=alert(1)>" in result["text"]
+    assert result["strong"] == "Dose"
+    assert result["links"] == ["https://example.org"]
+    assert result["cells"] == 2 and result["items"] == 2
