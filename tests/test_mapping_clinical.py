@@ -238,16 +238,18 @@ def service_request(concept: dict[str, Any], status: str = "active") -> dict[str
     ("res", "kinds"),
     [
         (
-            service_request({"coding": [{"system": SNOMED, "code": "266747000"}]}),
+            service_request({"coding": [{"system": SNOMED, "code": "306170007"}]}),
             {"physiotherapy_referral"},
         ),
         (service_request({"text": "Referral to physical therapy"}), {"physiotherapy_referral"}),
         (service_request({"coding": [{"system": LOINC, "code": "2157-6"}]}), {"ck"}),
         (service_request({"coding": [{"system": LOINC, "code": "11524-6"}]}), {"ecg"}),
-        (service_request({"coding": [{"system": SNOMED, "code": "266747000"}]}, "revoked"), set()),
+        (service_request({"coding": [{"system": SNOMED, "code": "306170007"}]}, "revoked"), set()),
         (service_request({"text": "Chest X-ray"}), set()),
+        (service_request({"coding": [{"system": SNOMED, "code": "266747000"}]}), set()),
     ],
-    ids=["physio code", "physio text", "ck order", "ecg order", "revoked", "unrelated"],
+    ids=["physio code", "physio text", "ck order", "ecg order", "revoked", "unrelated",
+         "referral to private doctor"],
 )
 def test_service_requests_on_record(res: dict[str, Any], kinds: set[str]) -> None:
     state = map_patient_state({"service_requests": bundle(res)}, now=NOW)
