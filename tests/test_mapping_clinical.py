@@ -86,6 +86,18 @@ CONDITIONS: list[tuple[str, dict[str, Any], set[str], tuple[str, ...]]] = [
         ("name:necrotizing myopathy",),
     ),
     (
+        "IMNM abbreviation",
+        condition(None, text="IMNM (anti-HMGCR)"),
+        {"myopathy", "necrotizing"},
+        ("name:imnm",),
+    ),
+    (
+        "idiopathic inflammatory myopathies",
+        condition(None, text="Idiopathic inflammatory myopathies"),
+        {"myopathy"},
+        ("name:inflammatory myopathies",),
+    ),
+    (
         "calcinosis by name",
         condition(None, text="Calcinosis cutis"),
         {"calcinosis"},
@@ -248,8 +260,15 @@ def service_request(concept: dict[str, Any], status: str = "active") -> dict[str
         (service_request({"text": "Chest X-ray"}), set()),
         (service_request({"coding": [{"system": SNOMED, "code": "266747000"}]}), set()),
     ],
-    ids=["physio code", "physio text", "ck order", "ecg order", "revoked", "unrelated",
-         "referral to private doctor"],
+    ids=[
+        "physio code",
+        "physio text",
+        "ck order",
+        "ecg order",
+        "revoked",
+        "unrelated",
+        "referral to private doctor",
+    ],
 )
 def test_service_requests_on_record(res: dict[str, Any], kinds: set[str]) -> None:
     state = map_patient_state({"service_requests": bundle(res)}, now=NOW)
