@@ -91,19 +91,36 @@ TIMING_CODES = {
     "Q12H": 2.0,
     "Q24H": 1.0,
 }
+# Route words (text after case-folding, dots removed) -> route; checked in this order.
 ROUTE_WORDS = (
-    ("subcut", "subcutaneous"),
-    ("subcutaneous", "subcutaneous"),
-    ("sc", "subcutaneous"),
-    ("sq", "subcutaneous"),
-    ("intravenous", "intravenous"),
-    ("iv", "intravenous"),
-    ("intramuscular", "intramuscular"),
-    ("im", "intramuscular"),
-    ("oral", "oral"),
-    ("by mouth", "oral"),
-    ("po", "oral"),
+    (r"subcut\w*|sc|sq|sub q", "subcutaneous"),
+    (r"intravenous\w*|iv|ivpb|infusion", "intravenous"),
+    (r"intramuscular\w*|im", "intramuscular"),
+    (r"oral\w*|by mouth|po|per os|sublingual", "oral"),
+    (r"topical\w*|cutaneous|skin|dermal", "topical"),
+    (r"transdermal\w*|patch", "transdermal"),
+    (r"inhal\w*|nebuli[sz]\w*|respiratory", "inhaled"),
+    (r"ophthalmic|eye|eyes|intraocular", "ophthalmic"),
+    (r"nasal|intranasal|nostril\w*", "nasal"),
+    (r"rectal\w*|per rectum|pr", "rectal"),
+    (r"intra-?articular", "intra-articular"),
 )
+_ROUTE_RES = tuple((re.compile(rf"(?<![a-z])(?:{p})(?![a-z])"), v) for p, v in ROUTE_WORDS)
+# Dose-form words in a clinical-drug name that fix the route ("... Oral Tablet").
+_FORM_ROUTES = ("oral", "topical", "transdermal", "inhaled", "ophthalmic", "nasal", "rectal")
+
+
+def route_from_text(text: str | None) -> str | None:
+    """The route a free text names, if any."""
+    if not text:
+        return None
+    letters = normalize_text(text).replace(".", "")
+    for pattern, value in _ROUTE_RES:
+        if pattern.search(letters):
+            return value
+    return None
+
+
 _STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg|g)\b(\s*/\s*(\d+(?:\.\d+)?)?\s*ml\b)?", re.I)
 
 
@@ -257,18 +274,13 @@ def _route(
     for c in raw.codings(route):
         if c.system and c.code and (c.system, c.code) in term.route_codes:
             return term.route_codes[(c.system, c.code)]
-    texts = [raw.concept_text(route)]
-    for text in texts:
-        if text:
-            letters = normalize_text(text).replace(".", "")
-            words = f" {re.sub(r'[^a-z ]', ' ', letters)} "
-            for word, value in ROUTE_WORDS:
-                if f" {word} " in words:
-                    return value
-            return normalize_text(text)
-    if product_name and re.search(r"\boral\b", normalize_text(product_name)):
-        acc.notes.append("route oral from the drug name")
-        return "oral"
+    text = raw.concept_text(route)
+    if text:
+        return route_from_text(text) or normalize_text(text)
+    from_name = route_from_text(product_name)
+    if from_name in _FORM_ROUTES and product_name:
+        acc.notes.append(f"route {from_name} from the drug name")
+        return from_name
     return None
 
 
