@@ -249,7 +249,11 @@ def _per_day(timing: dict[str, Any], acc: _Acc) -> float | None:
         if unit not in UNIT_DAYS or not period or period <= 0:
             acc.unknown.append("timing.repeat has no usable period/periodUnit")
             return None
-        per_day = (freq if freq is not None else 1.0) / (period * UNIT_DAYS[unit])
+        span_days = period * UNIT_DAYS[unit]
+        if span_days <= 0:  # a period so small it underflows
+            acc.unknown.append("timing.repeat has no usable period/periodUnit")
+            return None
+        per_day = (freq if freq is not None else 1.0) / span_days
         if days and unit == "d" and period == 1:
             per_day *= len(days) / 7
         return per_day
@@ -391,8 +395,8 @@ def map_course(request: dict[str, Any], dose: Dose | None, now: datetime) -> Cou
         source = "dispense quantity / daily use" + (" x fills" if repeats else "")
     if days is None and raw.obj(dispense, "validityPeriod"):
         days, source = _span(raw.obj(dispense, "validityPeriod")), "validityPeriod"
-    if days is None:
-        source = None
+    if days is None or not math.isfinite(days):
+        days, source = None, None
     elapsed = None
     if raw.string(request, "status") in ("active", "on-hold"):
         start = raw.parse_datetime(request.get("authoredOn"))

@@ -330,3 +330,26 @@ def test_ecg_reported_as_a_diagnostic_report_counts() -> None:
     (ecg,) = state.get_series("ecg").items
     assert ecg.resource_id == "ecg1" and ecg.text == "Sinus rhythm, no ST changes"
     assert state.get_series("ck").items == ()  # a lab report's values live in Observations
+
+
+@pytest.mark.parametrize(
+    ("fields", "where"),
+    [
+        ({"status": "done"}, "status"),
+        ({"effectiveDateTime": "yesterday"}, "effectiveDateTime"),
+        ({"valueQuantity": {"value": 5, "unit": 7}}, "valueQuantity"),
+        ({"referenceRange": [{"high": {"value": "high"}}]}, "referenceRange.0"),
+        ({"referenceRange": {"high": {"value": 3}, "bogus": 1}}, "referenceRange.0"),
+        ({"component": [{"valueQuantity": {"value": 1}}]}, "component.0"),
+        ({"interpretation": "H"}, "interpretation"),
+        ({"id": 5}, "id"),
+    ],
+)
+def test_relevant_observation_elements_are_validated_as_r4(
+    fields: dict[str, Any], where: str
+) -> None:
+    res = {**observation("2157-6", quantity(100, "U/L")), **fields}
+    state = map_patient_state({"labs": res}, now=NOW)
+    assert state.series == {}
+    (issue,) = state.issues
+    assert issue.reason.startswith(f"invalid R4: {where}"), issue.reason
