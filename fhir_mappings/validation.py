@@ -8,7 +8,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 
 from fhir_mappings.memo import ContentMemo, memoize_by_content
-from fhir_mappings.raw import parse_datetime
+from fhir_mappings.raw import is_datetime
 
 # Fields that R4 defines as arrays but real clients send as a single object (the CDS Hooks
 # order-sign example sends doseAndRate and the sandbox sends reasonCode as objects).
@@ -116,7 +116,7 @@ def _observation_problem(resource: dict[str, Any]) -> str | None:
         if key in resource and not isinstance(resource[key], str):
             return f"invalid R4: {key}: not a string"
     for key in ("effectiveDateTime", "effectiveInstant", "issued"):
-        if key in resource and parse_datetime(resource[key]) is None:
+        if key in resource and not is_datetime(resource[key]):
             return f"invalid R4: {key}: not a FHIR dateTime"
     for key, (model_name, is_list) in _OBSERVATION_ELEMENTS.items():
         if key not in resource:
