@@ -103,7 +103,7 @@ def _value(
     text = raw.string(holder, "valueString")
     if text is not None:
         m = _VALUE_STRING.match(text)
-        if not m:
+        if not m or (m.group(3) or "").startswith((":", "/")):  # a titer "1:160" is text
             return {"value": None, "unit": None, "text": text}, None
         comparator, number, unit_text = m.groups()
         value = float(number.replace(",", "."))
@@ -118,6 +118,12 @@ def _value(
             "original_unit": code or unit,
         }
         return fields, n.problem
+    ratio = raw.obj(holder, "valueRatio")
+    if ratio:
+        num = raw.number(raw.obj(ratio, "numerator"), "value")
+        den = raw.number(raw.obj(ratio, "denominator"), "value")
+        shown = f"{num:g}:{den:g}" if num is not None and den is not None else None
+        return {"value": None, "unit": None, "text": shown}, None
     concept = holder.get("valueCodeableConcept")
     if isinstance(concept, dict):
         return {"value": None, "unit": None, "text": raw.concept_text(concept)}, None

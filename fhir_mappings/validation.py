@@ -99,6 +99,7 @@ _OBSERVATION_STATUS = frozenset(
 _OBSERVATION_ELEMENTS: dict[str, tuple[str, bool]] = {  # element -> (R4B model, is a list)
     "valueQuantity": ("Quantity", False),
     "valueCodeableConcept": ("CodeableConcept", False),
+    "valueRatio": ("Ratio", False),
     "dataAbsentReason": ("CodeableConcept", False),
     "effectivePeriod": ("Period", False),
     "interpretation": ("CodeableConcept", True),

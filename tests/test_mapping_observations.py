@@ -353,3 +353,19 @@ def test_relevant_observation_elements_are_validated_as_r4(
     assert state.series == {}
     (issue,) = state.issues
     assert issue.reason.startswith(f"invalid R4: {where}"), issue.reason
+
+
+@pytest.mark.parametrize(
+    ("fields", "text"),
+    [
+        ({"valueString": "1:160"}, "1:160"),
+        ({"valueRatio": {"numerator": {"value": 1}, "denominator": {"value": 320}}}, "1:320"),
+        ({"valueString": "Positive (2.3 AI)"}, "Positive (2.3 AI)"),
+    ],
+)
+def test_antibody_titers_and_text_results_stay_text(fields: dict[str, Any], text: str) -> None:
+    res = {**observation("8076-2"), **fields}
+    state = map_patient_state({"x": res}, now=NOW)
+    m = state.get_series("anti_jo1").latest
+    assert m is not None and m.value is None and m.text == text
+    assert state.issues == ()
