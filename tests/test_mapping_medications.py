@@ -79,6 +79,27 @@ CASES: list[tuple[str, dict[str, Any], set[str], set[str], tuple[str, ...]]] = [
     ),
     ("unrelated", rx("617993", "Amoxicillin 120 MG/ML Oral Suspension"), set(), set(), ()),
     (
+        "dexamethasone tablets are systemic",
+        {"text": "dexamethasone 4 MG Oral Tablet"},
+        {"dexamethasone"},
+        {GLUCOCORTICOID},
+        ("name:dexamethasone",),
+    ),
+    (
+        "hydrocortisone cream is not",
+        {"text": "Hydrocortisone 10 MG/ML Topical Cream"},
+        set(),
+        set(),
+        (),
+    ),
+    (
+        "methylprednisolone is not prednisolone",
+        {"text": "methylPREDNISolone 4 MG Oral Tablet"},
+        {"methylprednisolone"},
+        {GLUCOCORTICOID},
+        ("name:methylprednisolone",),
+    ),
+    (
         "naproxen sodium",
         rx("849574", "Naproxen sodium 220 MG Oral Tablet"),
         {"naproxen"},
