@@ -55,7 +55,8 @@ def _resolve(
             ):
                 return raw.obj(contained, "code"), contained, None
     else:
-        med = index.get(reference) or index.get("Medication/" + reference.rsplit("/", 1)[-1])
+        plain = reference.split("/_history/", 1)[0]  # a versioned reference names the same drug
+        med = index.get(plain) or index.get("Medication/" + plain.rsplit("/", 1)[-1])
         if med is not None:
             return raw.obj(med, "code"), med, None
     return None, None, MappingIssue(ref, f"medicationReference {reference!r} not found")

@@ -188,6 +188,19 @@ RESOLUTION = [
         },
     ),
     (
+        "absolute versioned reference",
+        {
+            "medication": LORAZEPAM_MED,
+            "meds": med_request(
+                None,
+                medicationReference={
+                    "reference": "https://ehr.example/fhir/Medication/med1/_history/3"
+                },
+                dosage=TWO_TABS_BID,
+            ),
+        },
+    ),
+    (
         "urn:uuid fullUrl",
         {
             "meds": {
