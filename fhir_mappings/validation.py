@@ -142,7 +142,7 @@ def _element_problem(model_name: str, value: Any) -> str | None:
         _model(model_name).model_validate(value)
     except ValueError as exc:
         return _errors(exc)
-    except (TypeError, RecursionError, AttributeError) as exc:
+    except Exception as exc:  # fhir_core raises KeyError and others on odd shapes
         return type(exc).__name__
     return None
 
@@ -176,6 +176,6 @@ def validation_problem(resource: dict[str, Any]) -> str | None:
         model.model_validate(resource)
     except ValueError as exc:
         return f"invalid R4: {_errors(exc)}"
-    except (TypeError, RecursionError, AttributeError) as exc:
+    except Exception as exc:  # fhir_core raises KeyError and others on odd shapes
         return f"invalid R4: {type(exc).__name__}"
     return None
