@@ -98,6 +98,26 @@ CONDITIONS: list[tuple[str, dict[str, Any], set[str], tuple[str, ...]]] = [
         ("name:inflammatory myopathies",),
     ),
     (
+        "back spasm by name",
+        condition(None, text="Spasm of back muscles"),
+        {"spasm"},
+        ("name:spasm of back muscles",),
+    ),
+    (
+        "leg cramps by name",
+        condition(None, text="Nocturnal leg cramps"),
+        {"spasm"},
+        ("name:cramps",),
+    ),
+    ("menstrual cramps are not spasm scope", condition(None, text="Menstrual cramps"), set(), ()),
+    ("esophageal spasm is not spasm scope", condition(None, text="Esophageal spasm"), set(), ()),
+    (
+        "ICD-10-CM M36.0",
+        condition("M36.0", system=ICD10CM),
+        {"myopathy", "dermatomyositis"},
+        ("icd10cm:M36.0",),
+    ),
+    (
         "calcinosis by name",
         condition(None, text="Calcinosis cutis"),
         {"calcinosis"},
