@@ -226,3 +226,66 @@ def test_markdown_detail_is_rendered_safely(served: tuple[str, Flask], page: Pag
     assert result["strong"] == "Dose"
     assert result["links"] == ["https://example.org"]
     assert result["cells"] == 2 and result["items"] == 2
+
+
+A11Y_AUDIT = """() => {
+    const lum = (rgb) => {
+        const [r, g, b] = rgb.match(/[\\d.]+/g).slice(0, 3).map(Number).map((v) => {
+            v /= 255;
+            return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const background = (node) => {
+        for (let n = node; n; n = n.parentElement) {
+            const bg = getComputedStyle(n).backgroundColor;
+            if (bg && !bg.startsWith("rgba(0, 0, 0, 0)") && bg !== "transparent") { return bg; }
+        }
+        return "rgb(255, 255, 255)";
+    };
+    const ratio = (node) => {
+        const a = lum(getComputedStyle(node).color), b = lum(background(node));
+        return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    };
+    const unlabeled = Array.from(document.querySelectorAll("input, select, textarea, button"))
+        .filter((c) => !(c.labels && c.labels.length) && !c.getAttribute("aria-label")
+            && !c.textContent.trim())
+        .map((c) => c.outerHTML.slice(0, 80));
+    const texts = Array.from(document.querySelectorAll(
+        "h1, h2, h3, p, li, label, summary, button, a, .indicator, .rec-id, td, th, span"))
+        .filter((n) => n.offsetParent !== null && n.textContent.trim());
+    const low = texts.filter((n) => ratio(n) < 4.5)
+        .map((n) => n.tagName + "." + n.className + " " + ratio(n).toFixed(2) + " "
+            + n.textContent.trim().slice(0, 30));
+    return { unlabeled, low, checked: texts.length };
+}"""
+
+
+def test_controls_are_labelled_contrast_is_aa_and_focus_is_visible(
+    served: tuple[str, Flask], page: Page
+) -> None:
+    base, _ = served
+    scenario, card = scenario_with_delete_suggestion()
+    open_patient(page, base, scenario)
+    page.get_by_role("button", name="Check draft orders (order-select)").click()
+    shown = page.locator("article.card", has_text=card["summary"])
+    shown.locator("summary", has_text="Override").click()
+    expect(shown.get_by_label("Override reason")).to_be_visible()
+    audit = page.evaluate(A11Y_AUDIT)
+    assert audit["checked"] > 30
+    assert audit["unlabeled"] == []
+    assert audit["low"] == [], "text below WCAG AA contrast (4.5:1)"
+    open_patient(page, base, scenario)
+    page.keyboard.press("Tab")
+    focused = page.evaluate(
+        "(() => { const s = getComputedStyle(document.activeElement);"
+        " return [document.activeElement.className, s.outlineStyle, s.outlineWidth]; })()"
+    )
+    assert focused == ["skip-link", "solid", "3px"]
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    for path in ("/console/", "/console/report"):
+        page.goto(base + path)
+        page.wait_for_load_state("load")
+        audit = page.evaluate(A11Y_AUDIT)
+        assert audit["unlabeled"] == [] and audit["low"] == [], path

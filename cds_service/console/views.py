@@ -14,7 +14,7 @@ from cds_service.console.drugs import drug_choices
 from cds_service.console.options import DOSE_UNITS, FREQUENCIES, ROUTES
 from cds_service.console.summary import PatientCase, build_case
 from cds_service.errors import CDSError, InvalidRequest
-from cds_service.fixtures import Scenario, iter_scenarios
+from cds_service.fixtures import Scenario, iter_scenarios, load_scenario
 from cds_service.registry import Registry
 from cds_service.security.flask_auth import public
 from cds_service.security.local_issuer import LocalIssuer
@@ -75,10 +75,11 @@ def index() -> str:
 
 
 def _find(name: str) -> Scenario:
-    for scenario in _scenarios():
-        if scenario.name == name:
-            return scenario
-    raise UnknownPatient(f"no fixture scenario named {name!r}")
+    """One scenario directory by name; never a path outside FIXTURES_DIR."""
+    path = Path(current_app.config["FIXTURES_DIR"]) / name
+    if "/" in name or "\\" in name or name.startswith(".") or not (path / "request.json").is_file():
+        raise UnknownPatient(f"no fixture scenario named {name!r}")
+    return load_scenario(path)
 
 
 def _default_ck_uln() -> float | None:
@@ -106,7 +107,10 @@ def _page_data(scenario: Scenario, case: PatientCase) -> dict[str, Any]:
         "selections": context.get("selections") or [],
         "trends": case.trends,
         "ckDefaultUln": _default_ck_uln(),
-        "drugs": drug_choices(terminology, _scenarios()),
+        # A generator: the fixtures are read only when the terminology lists no drugs.
+        "drugs": drug_choices(
+            terminology, iter_scenarios(Path(current_app.config["FIXTURES_DIR"]))
+        ),
         "routes": ROUTES,
         "units": DOSE_UNITS,
         "frequencies": FREQUENCIES,
