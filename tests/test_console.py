@@ -11,6 +11,7 @@ import orjson
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from markupsafe import escape
 
 from cds_service.console.drugs import drug_choices
 from cds_service.console.issuer import CONSOLE_ISS, load_console_issuer
@@ -92,8 +93,11 @@ def test_patient_page_carries_trends_prefetch_and_drugs(console_client: FlaskCli
 
 
 def test_order_scenario_page_starts_with_its_draft_orders(console_client: FlaskClient) -> None:
-    name, _ = scenario_with_delete_suggestion()
-    data = page_data(console_client.get(f"/console/patients/{name}").get_data(as_text=True))
+    name, card = scenario_with_delete_suggestion()
+    html = console_client.get(f"/console/patients/{name}").get_data(as_text=True)
+    assert "Expected cards for this scenario" in html
+    assert escape(card["summary"]) in html
+    data = page_data(html)
     assert data["draft"], "the scenario's draft orders are on the page"
     assert data["selections"]
 
@@ -103,10 +107,11 @@ def test_report_page_points_at_the_persistence_report(console_client: FlaskClien
     assert data["reportUrl"] == "/cds-services/_reports/overrides"
 
 
-def test_unknown_patient_is_a_json_404(console_client: FlaskClient) -> None:
-    response = console_client.get("/console/patients/nobody")
+@pytest.mark.parametrize("name", ["nobody", ".hidden", "..", "cau-2-fires%2F..%2F.."])
+def test_unknown_patient_is_a_json_404(console_client: FlaskClient, name: str) -> None:
+    response = console_client.get(f"/console/patients/{name}")
     assert response.status_code == 404
-    assert response.get_json()["error"]["code"] == "unknown_patient"
+    assert response.get_json()["error"]["code"] in ("unknown_patient", "not_found")
 
 
 def test_console_pages_forbid_inline_script(console_client: FlaskClient) -> None:

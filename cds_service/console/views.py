@@ -123,7 +123,12 @@ def patient(name: str) -> str:
     """One patient: fire hooks, compose orders, see cards, trends and raw JSON."""
     scenario = _find(name)
     case = build_case(scenario, _registry(), datetime.now(UTC))
-    return render_template("console/patient.html", case=case, data=_page_data(scenario, case))
+    return render_template(
+        "console/patient.html",
+        case=case,
+        expected=scenario.expected,
+        data=_page_data(scenario, case),
+    )
 
 
 def _report_url() -> str:

@@ -131,6 +131,27 @@
     var cards = (result.body && result.body.cards) || [];
     say(serviceId + " answered " + cards.length + " card" + (cards.length === 1 ? "" : "s") + " in " + ms + " ms.");
     renderCards(cards, serviceId);
+    renderNotes(result.body || {});
+  }
+
+  /* What the service could not see, and system actions: shown above the cards. */
+  function renderNotes(body) {
+    var box = $("cards");
+    var missing = (body.extension || {})["org.cds-myopathy.unavailable-inputs"] || {};
+    var keys = Object.keys(missing);
+    if (keys.length) {
+      box.insertBefore(el("div", { "class": "note" }, [
+        el("p", { text: "The service could not use these inputs:" }),
+        el("ul", {}, keys.map(function (k) { return el("li", { text: k + ": " + missing[k] }); }))
+      ]), box.firstChild);
+    }
+    var actions = body.systemActions || [];
+    if (actions.length) {
+      box.appendChild(el("div", { "class": "note" }, [
+        el("p", { text: "System actions (an EHR would apply these without asking):" }),
+        el("ul", {}, actions.map(function (a) { return el("li", { text: a.type + ": " + (a.description || "") }); }))
+      ]));
+    }
   }
 
   function firePatientView() {
