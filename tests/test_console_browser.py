@@ -116,8 +116,10 @@ def test_card_suggestion_changes_the_draft_and_accept_is_stored(
     expect(shown).to_have_attribute("data-recommendation", card["recommendationId"])
     shot(page, "order-select-card")
 
-    shown.get_by_role("button", name=re.compile(re.escape(suggestion["label"]))).click()
+    button = shown.get_by_role("button", name=re.compile(re.escape(suggestion["label"])))
+    button.click()
     expect(page.locator(f'#draft-list [data-ref="{target}"]')).to_have_count(0)
+    expect(button).to_be_disabled()
     expect(shown.locator(".card-status")).to_contain_text("Feedback stored")
     shot(page, "suggestion-applied")
     rows = stored(app, card["recommendationId"])

@@ -203,7 +203,7 @@
     var buttons = (card.suggestions || []).map(function (s) {
       return el("button", { type: "button", "class": s.isRecommended ? "suggestion primary" : "suggestion",
         text: s.label + (s.isRecommended ? " (recommended)" : ""),
-        onclick: function () { accept(card, s, serviceId, node, status); } });
+        onclick: function (event) { event.currentTarget.disabled = true; accept(card, s, serviceId, node, status); } });
     });
     if (buttons.length) {
       node.appendChild(el("div", { "class": "suggestions", role: "group", "aria-label": "Suggestions" }, buttons));
