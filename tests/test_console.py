@@ -74,6 +74,19 @@ def test_index_lists_every_fixture_patient_with_a_summary(console_client: FlaskC
     assert "weight 68 kg (3 d ago)" in text
 
 
+def test_a_broken_fixture_is_named_and_the_others_still_listed(tmp_path: Path) -> None:
+    app = console_app(tmp_path)
+    broken = Path(app.config["FIXTURES_DIR"]) / "zz-broken"
+    broken.mkdir()
+    (broken / "request.json").write_text("{not json")
+    response = app.test_client().get("/console/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "could not be read" in html and "zz-broken" in html
+    assert 'href="/console/patients/console-dm-trend"' in html
+    assert app.test_client().get("/console/patients/zz-broken").status_code == 404
+
+
 def test_patient_page_carries_trends_prefetch_and_drugs(console_client: FlaskClient) -> None:
     response = console_client.get("/console/patients/console-dm-trend")
     assert response.status_code == 200

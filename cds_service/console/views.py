@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from cds_service.registry import Registry
 from cds_service.security.flask_auth import public
 from cds_service.security.local_issuer import LocalIssuer
 
+log = logging.getLogger("cds_service.console")
 bp = Blueprint(
     "console",
     __name__,
@@ -41,10 +43,6 @@ class ForeignOrigin(CDSError):
 def _registry() -> Registry:
     registry: Registry = current_app.extensions["cds_registry"]
     return registry
-
-
-def _scenarios() -> list[Scenario]:
-    return list(iter_scenarios(Path(current_app.config["FIXTURES_DIR"])))
 
 
 def _services_by_hook() -> dict[str, str]:
@@ -70,8 +68,17 @@ def _same_origin(url: str, other: str) -> bool:
 def index() -> str:
     """The fixture patients with a one-line clinical summary each."""
     now = datetime.now(UTC)
-    cases = [build_case(s, _registry(), now) for s in _scenarios()]
-    return render_template("console/index.html", cases=cases)
+    cases, broken = [], []
+    root = Path(current_app.config["FIXTURES_DIR"])
+    for path in sorted(root.iterdir()) if root.is_dir() else []:
+        if not (path / "request.json").is_file():
+            continue
+        try:
+            cases.append(build_case(load_scenario(path, now), _registry(), now))
+        except Exception as exc:  # one broken fixture must not hide the others
+            log.warning("console: fixture %s cannot be shown: %s", path.name, type(exc).__name__)
+            broken.append(path.name)
+    return render_template("console/index.html", cases=cases, broken=broken)
 
 
 def _find(name: str) -> Scenario:
@@ -79,7 +86,11 @@ def _find(name: str) -> Scenario:
     path = Path(current_app.config["FIXTURES_DIR"]) / name
     if "/" in name or "\\" in name or name.startswith(".") or not (path / "request.json").is_file():
         raise UnknownPatient(f"no fixture scenario named {name!r}")
-    return load_scenario(path)
+    try:
+        return load_scenario(path)
+    except (OSError, ValueError) as exc:  # orjson's decode error is a ValueError
+        log.warning("console: fixture %s cannot be read: %s", name, type(exc).__name__)
+        raise UnknownPatient(f"fixture scenario {name!r} cannot be read") from None
 
 
 def _default_ck_uln() -> float | None:
