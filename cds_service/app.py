@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from flask import Flask
 
-from cds_service import api, console, http_errors, persistence, security, web
+from cds_service import api, console, floor, http_errors, persistence, security, web
 from cds_service.config import load_settings
 from cds_service.fhir import prefetch as fhir_prefetch
 from cds_service.guideline import load_engine
@@ -47,5 +47,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     if settings["CONSOLE"]:
         console.init_app(app)  # after security: it trusts the console's issuer in-process
+    floor.init_app(app)
     log.info("knowledge %s loaded; profile %s", engine.version, settings["PROFILE"])
     return app

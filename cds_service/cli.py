@@ -10,6 +10,8 @@ from collections.abc import Sequence
 # Each module has register(subparsers) adding its sub-command(s) with set_defaults(func=...).
 COMMAND_MODULES = [
     "cds_service.serve",
+    "cds_service.fhir.server_cli",
+    "cds_service.replay",
     "cds_service.persistence.commands",
 ]
 

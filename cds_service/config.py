@@ -45,16 +45,21 @@ DEFAULTS: dict[str, Any] = {
     "FHIR_MAX_RESPONSE_BYTES": 32 * 1024 * 1024,
     "FHIR_MAX_RETRIES": 2,
     "FHIR_RETRY_BACKOFF_SECONDS": 0.05,
-    "FHIR_MAX_WORKERS": 16,
+    "FHIR_MAX_WORKERS": 32,
     # Persistence (issue 7).
     "DATABASE_URL": "",
+    "DATABASE_TIMEOUT_SECONDS": 5.0,
+    "DATABASE_POOL_SIZE": 5,
     "AUDIT_HASH_KEY": "",
     "AUDIT_RETENTION_DAYS": 365,
+    "AUDIT_QUEUE_SIZE": 10000,
     # Tester's console (issue 9).
     "CONSOLE": False,
     "FIXTURES_DIR": "fixtures",
     # Guideline knowledge: a site may point at its own overrides file (issue 4).
     "SITE_POLICY_FILE": "",
+    # Benchmarks (issue 8): serve the floor endpoint POST /_bench/empty-cards. Never in production.
+    "BENCH_FLOOR_ENDPOINT": False,
 }
 
 # What the "local" profile changes: a developer's laptop, never a hospital network.

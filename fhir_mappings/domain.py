@@ -46,7 +46,7 @@ class ReferenceRange:
 class Measurement:
     """One Observation value (or component) normalised to its quantity's canonical unit."""
 
-    kind: str  # value-set key: "ck", "weight", "troponin_i", "bp_systolic", ...
+    kind: str  # value-set key: "ck", "weight", "troponin", "bp_systolic", ...
     value: float | None  # canonical unit; None when only text/coded presence exists
     unit: str | None  # canonical UCUM unit
     effective: datetime | None
@@ -58,7 +58,7 @@ class Measurement:
     status: str | None = None
     original_value: float | None = None
     original_unit: str | None = None
-    analyte: str | None = None  # sub-kind: "troponin_i", "hs_troponin_t", "hs_crp", ...
+    analyte: str | None = None  # sub-kind: "troponin_i", "troponin_t_hs", "crp_hs", ...
     code: str | None = None  # the matched code, e.g. LOINC "10839-9"
     unusable_reason: str | None = None  # why value is None although a value was sent
 
@@ -155,12 +155,14 @@ def upper_limit_of(m: Measurement, default_upper_limit: float | None) -> float |
 
 
 def is_above_upper_limit(m: Measurement, default_upper_limit: float | None) -> bool | None:
-    """None when the value or the limit is unknown; '>' comparators count as their bound."""
+    """None when the value or the limit is unknown, or a comparator leaves it open."""
     limit = upper_limit_of(m, default_upper_limit)
     if m.value is None or limit is None:
         return None
-    if m.comparator in ("<", "<=") and m.value <= limit:
-        return False
+    if m.comparator in ("<", "<="):
+        return False if m.value <= limit else None
+    if m.comparator in (">", ">="):
+        return True if m.value >= limit else None
     return m.value > limit
 
 
@@ -262,7 +264,8 @@ class PatientState:
     """Everything known about the patient at the time of the hook."""
 
     patient: Patient | None
-    series: dict[str, Series] = field(default_factory=dict)  # keyed by measurement kind
+    # keyed by measurement kind ("troponin"), and by analyte ("troponin_i_hs") for a subset
+    series: dict[str, Series] = field(default_factory=dict)
     conditions: tuple[Condition, ...] = ()
     allergies: tuple[Allergy, ...] = ()
     medications: tuple[Medication, ...] = ()  # on record (active, stopped, completed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -259,7 +260,8 @@ def _route(
     texts = [raw.concept_text(route)]
     for text in texts:
         if text:
-            words = f" {re.sub(r'[^a-z ]', ' ', normalize_text(text))} "
+            letters = normalize_text(text).replace(".", "")
+            words = f" {re.sub(r'[^a-z ]', ' ', letters)} "
             for word, value in ROUTE_WORDS:
                 if f" {word} " in words:
                     return value
@@ -290,6 +292,9 @@ def map_dose(
         acc.unknown.append("no dose quantity")
     per_day = _per_day(raw.obj(dosage, "timing"), acc)
     mg_day = mg * per_day if mg is not None and per_day is not None else None
+    if any(v is not None and not math.isfinite(v * 7) for v in (mg, per_day, mg_day)):
+        acc.unknown.append("dose or frequency out of range")
+        mg = per_day = mg_day = None
     as_needed = dosage.get("asNeededBoolean") is True or isinstance(
         dosage.get("asNeededCodeableConcept"), dict
     )
@@ -341,6 +346,12 @@ def _daily_use(dose: Dose | None, quantity: dict[str, Any]) -> float | None:
     return dose.dose_value * dose.administrations_per_day if same and q_unit else None
 
 
+def _first_repeat(request: dict[str, Any]) -> dict[str, Any]:
+    for dosage in raw.objs(request, "dosageInstruction"):
+        return raw.obj(raw.obj(dosage, "timing"), "repeat")
+    return {}
+
+
 def map_course(request: dict[str, Any], dose: Dose | None, now: datetime) -> Course:
     """Intended duration (first known of the sources below) and, when active, time elapsed."""
     dispense = raw.obj(request, "dispenseRequest")
@@ -354,6 +365,9 @@ def map_course(request: dict[str, Any], dose: Dose | None, now: datetime) -> Cou
             days, source = duration_days(raw.obj(rep, "boundsDuration")), "boundsDuration"
         if days is None and raw.obj(rep, "boundsPeriod"):
             days, source = _span(raw.obj(rep, "boundsPeriod")), "boundsPeriod"
+    count = raw.number(_first_repeat(request), "count")
+    if days is None and count and dose is not None and dose.administrations_per_day:
+        days, source = count / dose.administrations_per_day, "timing.repeat.count"
     supply = duration_days(raw.obj(dispense, "expectedSupplyDuration"))
     if days is None and supply is not None:
         days = supply * fills

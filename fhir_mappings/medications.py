@@ -75,7 +75,13 @@ def map_medication_request(
     for dosage in raw.objs(request, "dosageInstruction"):
         texts.append(raw.string(dosage, "text"))
     name = raw.concept_text(concept) or next((t for t in texts if t), None) or "unnamed medication"
-    cls = classify(codings, texts, term)
+    # The Medication's ingredient codes classify too (a product code we do not list, say).
+    ingredient_concepts = [
+        raw.obj(i, "itemCodeableConcept") for i in raw.objs(med_resource, "ingredient")
+    ]
+    ingredient_codings = tuple(c for ic in ingredient_concepts for c in raw.codings(ic))
+    texts += [raw.string(ic, "text") for ic in ingredient_concepts]
+    cls = classify(codings + ingredient_codings, texts, term)
     if not cls.ingredients and not cls.classes and not codings and name == "unnamed medication":
         issues.append(MappingIssue(ref or "MedicationRequest/?", "no medication named"))
     strength = (strength_from_medication(med_resource) if med_resource else None) or (

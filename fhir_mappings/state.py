@@ -98,7 +98,13 @@ class _Mapper:
 
     def valid(self, res: dict[str, Any]) -> dict[str, Any] | None:
         fixed = repair(res)
-        problem = validation_problem(fixed)
+        checked = fixed
+        if fixed.get("resourceType") == "MedicationRequest" and not (
+            "medicationCodeableConcept" in fixed or "medicationReference" in fixed
+        ):
+            # Drafts may not name a drug yet: validate the rest, report the gap when mapping.
+            checked = {**fixed, "medicationCodeableConcept": {"text": "unnamed"}}
+        problem = validation_problem(checked)
         if problem:
             self.issues.append(MappingIssue(_ref(res), problem))
             return None
@@ -161,15 +167,18 @@ class _Mapper:
         if fixed is None:
             return
         codings = raw.codings(fixed.get("code"))
-        self.service_requests += codings
-        self.sr_kinds |= service_request_kinds(
-            codings, raw.concept_text(fixed.get("code")), self.term
-        )
+        text = raw.concept_text(fixed.get("code"))
+        # A text-only request is kept as a Coding without system/code so it can be shown.
+        self.service_requests += codings or ((Coding(None, None, text),) if text else ())
+        self.sr_kinds |= service_request_kinds(codings, text, self.term)
 
     def series(self) -> dict[str, Series]:
+        """One series per kind, plus one per analyte ("troponin_i_hs") as a subset of its kind."""
         by_kind: dict[str, list[Measurement]] = {}
         for m in self.measurements:
             by_kind.setdefault(m.kind, []).append(m)
+            if m.analyte and m.analyte != m.kind:
+                by_kind.setdefault(m.analyte, []).append(m)
         return {
             kind: Series(kind, tuple(sorted(items, key=lambda m: raw.aware(m.effective))))  # type: ignore[arg-type]
             for kind, items in by_kind.items()

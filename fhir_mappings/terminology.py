@@ -280,6 +280,9 @@ class _Builder:
                 key = (c.system, c.code)
                 _need(key not in out, where, f"code {c.code} is already in another kind")
                 out[key] = ObservationKind(str(kind), q, e.get("analyte"))
+        for hit in out.values():
+            clash = hit.analyte in kind_q and hit.analyte != hit.kind
+            _need(not clash, f"observations.{hit.kind}", f"analyte {hit.analyte} is a kind")
         return out, kind_q
 
     def drugs(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from fhir_mappings.terminology import Quantity
@@ -19,7 +20,9 @@ class Normalised:
 def normalise(quantity: Quantity, value: float, code: str | None, unit: str | None) -> Normalised:
     """Convert value to the quantity's canonical unit; unknown units are unusable, never assumed."""
     if quantity.keep_original_unit:
-        return Normalised(value, code or unit)
+        if code or unit:
+            return Normalised(value, code or unit)
+        return Normalised(None, None, f"no unit given for a {quantity.name} value")
     for candidate in (code, unit):
         if not candidate:
             continue
@@ -27,7 +30,10 @@ def normalise(quantity: Quantity, value: float, code: str | None, unit: str | No
             candidate.strip().casefold()
         )
         if rule is not None:
-            return Normalised(value * rule.factor + rule.offset, quantity.canonical)
+            converted = value * rule.factor + rule.offset
+            if not math.isfinite(converted):
+                return Normalised(None, None, f"{quantity.name} value out of range")
+            return Normalised(converted, quantity.canonical)
     if not code and not unit:
         return Normalised(None, None, f"no unit given for a {quantity.name} value")
     shown = code if code == unit or not unit else f"{code or ''} ({unit})"

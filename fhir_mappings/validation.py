@@ -6,6 +6,8 @@ from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 
+from fhir_mappings.memo import ContentMemo, memoize_by_content
+
 # Fields that R4 defines as arrays but real clients send as a single object (the CDS Hooks
 # order-sign example sends doseAndRate and the sandbox sends reasonCode as objects).
 _LIST_FIELDS = {
@@ -77,6 +79,40 @@ def repair(resource: dict[str, Any]) -> dict[str, Any]:
     return fixed
 
 
+# Observations are validated on the elements the mapping reads (narrative, subject,
+# encounter, category, performer... are not read, and validating them doubled the cost).
+_OBSERVATION_READ = frozenset(
+    {
+        "resourceType",
+        "id",
+        "status",
+        "code",
+        "component",
+        "issued",
+        "referenceRange",
+        "interpretation",
+        "dataAbsentReason",
+    }
+)
+
+
+def validated_part(resource: dict[str, Any]) -> dict[str, Any]:
+    """The part of a resource that is validated: all of it, except for Observations."""
+    if resource.get("resourceType") != "Observation":
+        return resource
+    return {
+        k: v
+        for k, v in resource.items()
+        if k in _OBSERVATION_READ or k.startswith(("value", "effective"))
+    }
+
+
+# Building the R4B model costs ~0.1-0.2 ms a resource, and EHRs resend the same record on
+# every chart open: the verdict is remembered per content digest (same bytes, same verdict).
+VALIDATION_MEMO = ContentMemo()
+
+
+@memoize_by_content(VALIDATION_MEMO)
 def validation_problem(resource: dict[str, Any]) -> str | None:
     """None when the resource is valid R4 (R4B models); else a short reason without values."""
     try:
@@ -84,7 +120,7 @@ def validation_problem(resource: dict[str, Any]) -> str | None:
     except (KeyError, ValueError, TypeError):
         return f"unknown resourceType {str(resource.get('resourceType'))[:40]!r}"
     try:
-        model.model_validate(resource)
+        model.model_validate(validated_part(resource))
     except ValueError as exc:
         errors = getattr(exc, "errors", None)
         if callable(errors):

@@ -81,3 +81,37 @@ def as_bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
         "type": "collection",
         "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources],
     }
+
+
+class OffLoopbackGuard:
+    """Records (and blocks) any DNS lookup or connection that would leave this machine."""
+
+    LOOPBACK = ("127.", "::1", "localhost")
+
+    def __init__(self) -> None:
+        self.attempts: list[str] = []
+
+    def allowed(self, host: object) -> bool:
+        return isinstance(host, str) and host.startswith(self.LOOPBACK)
+
+    def install(self, monkeypatch: Any) -> OffLoopbackGuard:
+        import socket
+
+        real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
+
+        def connect(sock: socket.socket, address: Any) -> None:
+            host = address[0] if isinstance(address, tuple) else address
+            if not self.allowed(host):
+                self.attempts.append(f"connect {host}")
+                raise OSError("test guard: connection off loopback blocked")
+            real_connect(sock, address)
+
+        def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+            if not self.allowed(host):
+                self.attempts.append(f"resolve {host}")
+                raise OSError("test guard: name lookup off loopback blocked")
+            return real_getaddrinfo(host, *args, **kwargs)
+
+        monkeypatch.setattr(socket.socket, "connect", connect)
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+        return self

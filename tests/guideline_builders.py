@@ -139,7 +139,7 @@ def state(
     **kw: Any,
 ) -> PatientState:
     by_kind: dict[str, list[Measurement]] = {}
-    for m in sorted(measurements, key=lambda m: m.effective or NOW):
+    for m in sorted(measurements, key=lambda m: (m.effective or NOW).replace(tzinfo=UTC)):
         by_kind.setdefault(m.kind, []).append(m)
     return PatientState(
         patient=Patient(PATIENT_ID, None, 50, "female"),

@@ -1,13 +1,12 @@
 """Writes the guideline scenario fixtures (fixtures/<rec>-<branch>/); run as a module.
 
-`python -m tests.guideline_fixture_builder` regenerates patient.json / request.json /
-expected.json for every scenario below. Dates are relative ("@now-30d"), rolled at load time.
+`python -m tests.guideline_fixture_builder [names...]` regenerates patient.json,
+request.json and expected.json. Dates are relative ("@now-30d"), rolled at load time.
+The expected cards here are written by hand and reviewed; never copy them from output.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,24 +15,27 @@ ROOT = Path(__file__).resolve().parent.parent / "fixtures"
 SCT = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 UCUM = "http://unitsofmeasure.org"
 PID = "fx-patient"
 
 CONDITIONS = {
-    "dermatomyositis": ("396230008", "Dermatomyositis"),
-    "polymyositis": ("31384009", "Polymyositis"),
-    "spasm": ("45352006", "Spasm"),
-    "calcinosis": ("82650004", "Calcinosis"),
-    "hypertension": ("38341003", "Hypertensive disorder"),
+    "dermatomyositis": (SCT, "396230008", "Dermatomyositis"),
+    "polymyositis": (SCT, "31384009", "Polymyositis"),
+    "spasm": (SCT, "45352006", "Muscle spasm"),
+    "myocarditis": (SCT, "50920009", "Myocarditis"),
+    "calcinosis": (ICD10CM, "L94.2", "Calcinosis cutis"),
+    "hypertension": (SCT, "38341003", "Hypertensive disorder"),
 }
 DRUGS = {
     "diazepam": ("3322", "Diazepam 5 MG Oral Tablet"),
     "lorazepam": ("6470", "Lorazepam 1 MG Oral Tablet"),
     "acetaminophen": ("161", "Acetaminophen 500 MG Oral Tablet"),
-    "prednisone": ("8640", "predniSONE 5 MG Oral Tablet"),
-    "methotrexate": ("6851", "Methotrexate 2.5 MG Oral Tablet"),
+    "prednisone": ("8640", "predniSONE 20 MG Oral Tablet"),
+    "methotrexate": ("6851", "Methotrexate 25 MG/ML Injectable Solution"),
     "mycophenolate": ("68149", "Mycophenolate mofetil 500 MG Oral Tablet"),
     "cyclobenzaprine": ("21949", "Cyclobenzaprine 10 MG Oral Tablet"),
+    "methocarbamol": ("6845", "Methocarbamol 500 MG Oral Tablet"),
     "naproxen": ("7258", "Naproxen 500 MG Oral Tablet"),
     "ibuprofen": ("5640", "Ibuprofen 400 MG Oral Tablet"),
 }
@@ -45,11 +47,20 @@ LABS = {
     "ldh": ("14804-9", "LDH [Enzymatic activity/volume] in Serum or Plasma", "U/L"),
     "esr": ("4537-7", "ESR by Westergren method", "mm/h"),
     "crp": ("1988-5", "C reactive protein [Mass/volume] in Serum or Plasma", "mg/L"),
-    "troponin_i": ("10839-9", "Troponin I.cardiac [Mass/volume] in Serum or Plasma", "ng/mL"),
+    "troponin": ("10839-9", "Troponin I.cardiac [Mass/volume] in Serum or Plasma", "ng/L"),
     "weight": ("29463-7", "Body weight", "kg"),
     "glucose": ("2345-7", "Glucose [Mass/volume] in Serum or Plasma", "mg/dL"),
     "hba1c": ("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "%"),
 }
+TEXT_RESULTS = {
+    "ecg": ("11524-6", "EKG study", "Sinus rhythm, no conduction abnormality"),
+    "anti_pmscl": ("105554-0", "PM-Scl-100 Ab", "Negative"),
+    "anti_u1rnp": ("29374-6", "U1 small nuclear RNP Ab", "Negative"),
+    "anti_la": ("17791-5", "SSB Ab", "Negative"),
+    "anti_ro": ("17792-3", "SSA Ab", "Negative"),
+    "anti_sm": ("11090-8", "Sm Ab", "Negative"),
+}
+ROUTES = {"oral": ("26643006", "Oral route"), "subcutaneous": ("34206005", "Subcutaneous route")}
 
 
 class Patient:
@@ -61,7 +72,7 @@ class Patient:
                 "resourceType": "Patient",
                 "id": PID,
                 "gender": "female",
-                "birthDate": "1974-03-02",
+                "birthDate": "@today-52y",
                 "name": [{"family": "Fixture", "given": ["Pat"]}],
             }
         ]
@@ -71,41 +82,36 @@ class Patient:
         self.n += 1
         return f"{prefix}{self.n}"
 
-    def condition(
-        self,
-        kind: str,
-        status: str = "active",
-        severity: str | None = None,
-    ) -> Patient:
-        code, display = CONDITIONS[kind]
-        res: dict[str, Any] = {
-            "resourceType": "Condition",
-            "id": self._id("cond"),
-            "clinicalStatus": {
-                "coding": [
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                        "code": status,
-                    }
-                ]
-            },
-            "code": {
-                "coding": [{"system": SCT, "code": code, "display": display}],
-                "text": display,
-            },
-            "subject": {"reference": f"Patient/{PID}"},
-            "onsetDateTime": "@now-120d",
-        }
-        if severity:
-            res["severity"] = {"coding": [{"system": SCT, "code": "24484000", "display": "Severe"}]}
-        self.resources.append(res)
+    def condition(self, kind: str, status: str = "active") -> Patient:
+        system, code, display = CONDITIONS[kind]
+        self.resources.append(
+            {
+                "resourceType": "Condition",
+                "id": self._id("cond"),
+                "clinicalStatus": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                            "code": status,
+                        }
+                    ]
+                },
+                "code": {
+                    "coding": [{"system": system, "code": code, "display": display}],
+                    "text": display,
+                },
+                "subject": {"reference": f"Patient/{PID}"},
+                "onsetDateTime": "@now-120d",
+                "recordedDate": "@now-120d",
+            }
+        )
         return self
 
     def lab(self, kind: str, value: float, days_ago: int, high: float | None = None) -> Patient:
         code, display, unit = LABS[kind]
         res: dict[str, Any] = {
             "resourceType": "Observation",
-            "id": self._id(f"{kind.replace('_', '')}-"),
+            "id": self._id(f"{kind}-"),
             "status": "final",
             "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
             "subject": {"reference": f"Patient/{PID}"},
@@ -119,15 +125,121 @@ class Patient:
         self.resources.append(res)
         return self
 
-    def med(
-        self,
-        drug: str,
-        days_ago: int = 10,
-        status: str = "active",
-        **dosage: Any,
-    ) -> Patient:
+    def text_result(self, kind: str, days_ago: int) -> Patient:
+        code, display, text = TEXT_RESULTS[kind]
+        self.resources.append(
+            {
+                "resourceType": "Observation",
+                "id": self._id(f"{kind.replace('_', '')}-"),
+                "status": "final",
+                "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
+                "subject": {"reference": f"Patient/{PID}"},
+                "effectiveDateTime": f"@now-{days_ago}d",
+                "valueString": text,
+            }
+        )
+        return self
+
+    def blood_pressure(self, systolic: float, diastolic: float, days_ago: int) -> Patient:
+        def component(code: str, display: str, value: float) -> dict[str, Any]:
+            return {
+                "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
+                "valueQuantity": {
+                    "value": value,
+                    "unit": "mm[Hg]",
+                    "system": UCUM,
+                    "code": "mm[Hg]",
+                },
+            }
+
+        self.resources.append(
+            {
+                "resourceType": "Observation",
+                "id": self._id("bp-"),
+                "status": "final",
+                "code": {
+                    "coding": [
+                        {"system": LOINC, "code": "85354-9", "display": "Blood pressure panel"}
+                    ]
+                },
+                "subject": {"reference": f"Patient/{PID}"},
+                "effectiveDateTime": f"@now-{days_ago}d",
+                "component": [
+                    component("8480-6", "Systolic blood pressure", systolic),
+                    component("8462-4", "Diastolic blood pressure", diastolic),
+                ],
+            }
+        )
+        return self
+
+    def workup(self, days_ago: int = 20, ck: float = 160) -> Patient:
+        """The complete ASSESS-1 work-up, all within the look-back window."""
+        for kind, value in (
+            ("ck", ck),
+            ("aldolase", 6),
+            ("ast", 30),
+            ("alt", 28),
+            ("ldh", 200),
+            ("esr", 12),
+            ("crp", 4),
+            ("troponin", 5),
+        ):
+            self.lab(kind, value, days_ago)
+        for kind in TEXT_RESULTS:
+            self.text_result(kind, days_ago)
+        return self
+
+    def med(self, drug: str, days_ago: int = 10, status: str = "active", **dosage: Any) -> Patient:
         self.resources.append(
             medication_request(self._id("med"), drug, status, f"@now-{days_ago}d", **dosage)
+        )
+        return self
+
+    def allergy(self, drug: str) -> Patient:
+        code, _ = DRUGS[drug]
+        self.resources.append(
+            {
+                "resourceType": "AllergyIntolerance",
+                "id": self._id("allergy"),
+                "clinicalStatus": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                            "code": "active",
+                        }
+                    ]
+                },
+                "type": "intolerance",
+                "category": ["medication"],
+                "code": {
+                    "coding": [{"system": RXNORM, "code": code, "display": drug}],
+                    "text": drug,
+                },
+                "patient": {"reference": f"Patient/{PID}"},
+                "recordedDate": "@now-200d",
+            }
+        )
+        return self
+
+    def physio_referral(self) -> Patient:
+        self.resources.append(
+            {
+                "resourceType": "ServiceRequest",
+                "id": self._id("sr"),
+                "status": "active",
+                "intent": "order",
+                "code": {
+                    "coding": [
+                        {
+                            "system": SCT,
+                            "code": "306170007",
+                            "display": "Referral to physiotherapy service",
+                        }
+                    ]
+                },
+                "subject": {"reference": f"Patient/{PID}"},
+                "authoredOn": "@now-5d",
+            }
         )
         return self
 
@@ -149,16 +261,18 @@ def medication_request(
     authored: str,
     *,
     mg: float = 0,
+    freq: int = 1,
     per: float = 1,
     unit: str = "d",
     route: str = "oral",
     supply_days: int | None = None,
+    tablets: int | None = None,
+    reason: str | None = None,
 ) -> dict[str, Any]:
+    """MedicationRequest; `tablets` doses in tablets with a dispense quantity instead of mg."""
     code, text = DRUGS[drug]
-    routes = {
-        "oral": ("26643006", "Oral route"),
-        "subcutaneous": ("34206005", "Subcutaneous route"),
-    }
+    if drug == "methotrexate" and route == "oral":
+        text = "Methotrexate 2.5 MG Oral Tablet"
     res: dict[str, Any] = {
         "resourceType": "MedicationRequest",
         "id": rid,
@@ -171,29 +285,47 @@ def medication_request(
         "subject": {"reference": f"Patient/{PID}"},
         "authoredOn": authored,
     }
-    if mg:
+    if reason:
+        res["statusReason"] = {"text": reason}
+    if mg or tablets:
+        dose = (
+            {"value": mg, "unit": "mg", "system": UCUM, "code": "mg"}
+            if mg
+            else {
+                "value": 1,
+                "unit": "tablet",
+                "system": "http://terminology.hl7.org/CodeSystem/v3-orderableDrugForm",
+                "code": "TAB",
+            }
+        )
         res["dosageInstruction"] = [
             {
-                "timing": {"repeat": {"frequency": 1, "period": per, "periodUnit": unit}},
+                "timing": {"repeat": {"frequency": freq, "period": per, "periodUnit": unit}},
                 "route": {
                     "coding": [
-                        {"system": SCT, "code": routes[route][0], "display": routes[route][1]}
+                        {"system": SCT, "code": ROUTES[route][0], "display": ROUTES[route][1]}
                     ]
                 },
-                "doseAndRate": [
-                    {"doseQuantity": {"value": mg, "unit": "mg", "system": UCUM, "code": "mg"}}
-                ],
+                "doseAndRate": [{"doseQuantity": dose}],
             }
         ]
+    dispense: dict[str, Any] = {}
     if supply_days is not None:
-        res["dispenseRequest"] = {
-            "expectedSupplyDuration": {
-                "value": supply_days,
-                "unit": "days",
-                "system": UCUM,
-                "code": "d",
-            }
+        dispense["expectedSupplyDuration"] = {
+            "value": supply_days,
+            "unit": "days",
+            "system": UCUM,
+            "code": "d",
         }
+    if tablets:
+        dispense["quantity"] = {
+            "value": tablets,
+            "unit": "tablet",
+            "system": "http://terminology.hl7.org/CodeSystem/v3-orderableDrugForm",
+            "code": "TAB",
+        }
+    if dispense:
+        res["dispenseRequest"] = dispense
     return res
 
 
@@ -228,22 +360,54 @@ def patient_view() -> dict[str, Any]:
     }
 
 
+def with_failed_prefetch(
+    request: dict[str, Any],
+    patient: Patient,
+    *failed: str,
+) -> dict[str, Any]:
+    """Prefetch computed from the patient, with `failed` keys replaced by OperationOutcome."""
+    from cds_service.fhir_search import InMemoryFhir
+    from cds_service.prefetch import fill_template
+    from cds_service.registry import PREFETCH
+
+    store = InMemoryFhir(patient.resources)
+    context = request["context"]
+    prefetch = {key: store.query(fill_template(t, context)) for key, t in PREFETCH.items()}
+    for key in failed:
+        prefetch[key] = {
+            "resourceType": "OperationOutcome",
+            "issue": [
+                {"severity": "error", "code": "timeout", "diagnostics": "lab system did not answer"}
+            ],
+        }
+    return {**request, "prefetch": prefetch}
+
+
 def draft(drug: str, rid: str = "draft1", **dosage: Any) -> dict[str, Any]:
     return medication_request(rid, drug, "draft", "@now", **dosage)
+
+
+Action = tuple[str, str | None]  # ("delete", "MedicationRequest/x") | ("create", "ServiceRequest")
 
 
 def card(
     rec: str,
     indicator: str,
     summary: str,
-    suggestions: list[tuple[str, list[tuple[str, str | None]]]] | None = None,
+    suggestions: list[tuple[str, list[Action]]] | None = None,
 ) -> dict[str, Any]:
+    """The golden projection: create/update name the resourceType, delete the resourceId."""
     out: dict[str, Any] = {"recommendationId": rec, "indicator": indicator, "summary": summary}
     if suggestions:
         out["suggestions"] = [
             {
                 "label": label,
-                "actions": [{"type": t, **({"resourceId": r} if r else {})} for t, r in actions],
+                "actions": [
+                    {"type": t, "resourceId": r}
+                    if t == "delete"
+                    else {"type": t, "resourceType": r}
+                    for t, r in actions
+                ],
             }
             for label, actions in suggestions
         ]
@@ -260,73 +424,3 @@ def scenario(name: str) -> Callable[[Callable[[], Scenario]], Callable[[], Scena
         return fn
 
     return register
-
-
-BENZO_SUMMARY = "Remove the diazepam order: benzodiazepines show no pain benefit here (ref 6)"
-
-
-@scenario("cau-2-fires")
-def _cau2_fires() -> Scenario:
-    return (
-        Patient().condition("spasm"),
-        order_select(draft("diazepam", mg=5, per=1)),
-        [
-            card(
-                "CAU-2",
-                "warning",
-                BENZO_SUMMARY,
-                [("Remove the diazepam draft order", [("delete", "MedicationRequest/draft1")])],
-            )
-        ],
-    )
-
-
-@scenario("cau-2-not-benzodiazepine")
-def _cau2_other() -> Scenario:
-    return (Patient().condition("spasm"), order_select(draft("acetaminophen", mg=500)), [])
-
-
-@scenario("cau-2-out-of-scope")
-def _cau2_scope() -> Scenario:
-    return (Patient().condition("hypertension"), order_select(draft("diazepam", mg=5)), [])
-
-
-@scenario("cau-2-missing-data")
-def _cau2_missing() -> Scenario:
-    # A sandbox-style draft with no medication: nothing to classify, so nothing is claimed.
-    bare = draft("diazepam", mg=5)
-    del bare["medicationCodeableConcept"]
-    return (Patient().condition("spasm"), order_select(bare), [])
-
-
-@scenario("cau-2-not-selected")
-def _cau2_context() -> Scenario:
-    # The benzodiazepine draft is not among the selections: context only, no card.
-    return (
-        Patient().condition("spasm"),
-        order_select(
-            draft("diazepam", "draft1", mg=5),
-            draft("acetaminophen", "draft2", mg=500),
-            selected=("MedicationRequest/draft2",),
-        ),
-        [],
-    )
-
-
-def write(names: list[str]) -> None:
-    for name, build in SCENARIOS.items():
-        if names and name not in names:
-            continue
-        patient, request, expected = build()
-        folder = ROOT / name
-        folder.mkdir(parents=True, exist_ok=True)
-        for filename, doc in (
-            ("patient.json", patient.bundle()),
-            ("request.json", request),
-            ("expected.json", expected),
-        ):
-            (folder / filename).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-
-
-if __name__ == "__main__":
-    write(sys.argv[1:])

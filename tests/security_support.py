@@ -83,6 +83,8 @@ def attacks(ec: LocalIssuer, rsa: LocalIssuer, aud: str) -> dict[str, tuple[str,
         "two tokens": (f"Bearer {ec.sign(aud)} {ec.sign(aud)}", "malformed"),
         "wrong typ": (bearer(ec.sign(aud, headers={"typ": "at+jwt"})), "typ"),
         "missing kid": (bearer(ec.sign(aud, headers={"kid": None})), "kid"),
+        "jti too long": (bearer(ec.sign(aud, jti="j" * 300)), "jti"),
+        "oversized header": (bearer(ec.sign(aud, claims={"pad": "x" * 20000})), "too long"),
     }
 
 

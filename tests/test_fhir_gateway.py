@@ -22,7 +22,7 @@ from cds_service.fhir.errors import (
 from cds_service.fhir.fixture_server import Faults, create_fhir_app, running_server
 from cds_service.fhir.gateway import Deadline, FhirGateway, FhirTarget, GatewaySettings
 from cds_service.fhir.store import FixtureStore
-from tests.fhir_helpers import LOINC, PATIENT_ID, TOKEN, patient_resources
+from tests.fhir_helpers import LOINC, PATIENT_ID, TOKEN, OffLoopbackGuard, patient_resources
 
 LOOPBACK = ServerPolicy.from_settings("http://127.0.0.1", allow_loopback_http=True)
 CK = f"Observation?patient={PATIENT_ID}&code={LOINC}|2157-6&_sort=-date"
@@ -35,6 +35,14 @@ QUERIES = {
     "allergies": f"AllergyIntolerance?patient={PATIENT_ID}",
     "orders": f"ServiceRequest?patient={PATIENT_ID}",
 }
+
+
+@pytest.fixture(autouse=True)
+def guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[OffLoopbackGuard]:
+    """No test here may reach beyond loopback, even if the allow-list were broken."""
+    installed = OffLoopbackGuard().install(monkeypatch)
+    yield installed
+    assert installed.attempts == []
 
 
 def gateway(budget: float = 2.0, **settings: float) -> FhirGateway:
@@ -227,10 +235,21 @@ def test_token_and_patient_id_never_reach_the_logs(caplog: pytest.LogCaptureFixt
     logging.getLogger("urllib3.connectionpool").addFilter(_drop_debug)
     caplog.set_level(logging.DEBUG)
     gw = gateway()
-    with served(Faults(mode="5xx", rate=0.5)) as target:
+    with served(Faults(mode="5xx", rate=0.5, only_types=frozenset({"Observation"}))) as target:
         results = gw.fetch_many(target, QUERIES, gw.deadline())
         gw.fetch_many(FhirTarget(target.base, "bad-" + TOKEN), QUERIES, gw.deadline())
     assert results["patient"]["id"] == PATIENT_ID
     assert caplog.records, "the gateway logs a summary of each fetch"
     assert TOKEN not in caplog.text
     assert PATIENT_ID not in caplog.text
+
+
+def test_one_session_and_pool_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cds_service.fhir.gateway as module
+
+    gw = gateway()
+    assert gw.session is gateway().session
+    assert gw.pool is gw.pool
+    parent_session = gw.session
+    monkeypatch.setattr(module.os, "getpid", lambda: -1)  # as after a gunicorn fork
+    assert gw.session is not parent_session

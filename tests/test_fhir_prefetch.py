@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,11 +21,19 @@ from cds_service.fhir_search import InMemoryFhir
 from cds_service.hooks import parse_hook_request
 from cds_service.prefetch import ResolvedPrefetch, fill_template
 from tests.conftest import make_app
-from tests.fhir_helpers import PATIENT_ID, TOKEN, patient_resources
+from tests.fhir_helpers import PATIENT_ID, TOKEN, OffLoopbackGuard, patient_resources
 
 SERVICE = "myopathy-patient-view"
 REQUIRED = {"patient", "conditions"}
 OBSERVATION_KEYS = {"weight", "labs", "vitals"}
+
+
+@pytest.fixture(autouse=True)
+def guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[OffLoopbackGuard]:
+    """No test here may reach beyond loopback, even if the allow-list were broken."""
+    installed = OffLoopbackGuard().install(monkeypatch)
+    yield installed
+    assert installed.attempts == []
 
 
 @pytest.fixture
@@ -38,7 +47,7 @@ def fhir_app(tmp_path: Path) -> Flask:
 
 
 @contextmanager
-def fhir_server(faults: Faults | None = None) -> Iterator[tuple[str, list[str]]]:
+def fhir_server(faults: Faults | None = None) -> Iterator[tuple[str, deque[str]]]:
     """The fixture server (token required); yields its URL and the log of data requests."""
     app = create_fhir_app(FixtureStore(patient_resources()), faults, required_token=TOKEN)
     with running_server(app) as url:
@@ -95,7 +104,7 @@ def test_complete_prefetch_needs_no_server(fhir_app: Flask) -> None:
         status, payload = call(fhir_app, hook_body(url, full_prefetch(fhir_app)))
     assert status == 200
     assert unavailable(payload) == {}
-    assert seen == []
+    assert list(seen) == []
 
 
 def test_absent_keys_are_fetched_and_match_full_prefetch(fhir_app: Flask) -> None:
@@ -116,7 +125,7 @@ def test_partial_prefetch_fetches_only_the_missing_keys(fhir_app: Flask) -> None
         resolved = resolve(fhir_app, hook_body(url, sent))
     assert resolved.unavailable == {}
     assert set(resolved.data) == set(full_prefetch(fhir_app))
-    assert seen == ["GET /Observation"] * 3
+    assert list(seen) == ["GET /Observation"] * 3
 
 
 def test_null_means_no_data_and_is_not_fetched(fhir_app: Flask) -> None:
@@ -126,7 +135,7 @@ def test_null_means_no_data_and_is_not_fetched(fhir_app: Flask) -> None:
         status, payload = call(fhir_app, hook_body(url, sent))
     assert resolved.data["allergies"] is None
     assert resolved.unavailable == {}
-    assert (status, unavailable(payload), seen) == (200, {}, [])
+    assert (status, unavailable(payload), list(seen)) == (200, {}, [])
 
 
 def test_operation_outcome_is_refetched_when_a_server_is_available(fhir_app: Flask) -> None:
@@ -136,7 +145,7 @@ def test_operation_outcome_is_refetched_when_a_server_is_available(fhir_app: Fla
         resolved = resolve(fhir_app, hook_body(url, sent))
     assert resolved.data["labs"]["resourceType"] == "Bundle"
     assert len(resolved.data["labs"]["entry"]) == 5
-    assert seen == ["GET /Observation"]
+    assert list(seen) == ["GET /Observation"]
 
 
 def test_operation_outcome_without_server(fhir_app: Flask) -> None:
@@ -163,7 +172,7 @@ def test_paginated_prefetch_bundle_is_followed(fhir_app: Flask) -> None:
     assert [e["resource"]["id"] for e in resolved.data["labs"]["entry"]] == [
         f"ck-{PATIENT_ID}-{i}" for i in range(5)
     ]
-    assert seen == ["GET /Observation"] * 2
+    assert list(seen) == ["GET /Observation"] * 2
 
 
 def test_paginated_prefetch_with_offsite_next_link_is_unavailable(fhir_app: Flask) -> None:
@@ -176,7 +185,7 @@ def test_paginated_prefetch_with_offsite_next_link_is_unavailable(fhir_app: Flas
         status, payload = call(fhir_app, hook_body(url, full_prefetch(fhir_app) | {"labs": page}))
     assert status == 200
     assert "outside the allowed server" in unavailable(payload)["labs"]
-    assert seen == []
+    assert list(seen) == []
 
 
 def test_paginated_prefetch_without_server_is_unavailable_not_silently_partial(
@@ -234,7 +243,7 @@ def test_failing_server_gives_412_or_a_degraded_answer_within_the_budget(
         status, payload = call(app, hook_body(url))
         elapsed = time.monotonic() - started
     assert status == expect_status
-    assert elapsed < budget + 0.35  # the budget plus the service's own work on a busy machine
+    assert elapsed < budget + 0.5  # the budget plus the service's own work on a busy machine
     if status == 200:
         keys = {"Observation": OBSERVATION_KEYS, "MedicationRequest": {"medications"}}
         assert set(unavailable(payload)) == keys[next(iter(types))]
@@ -253,12 +262,18 @@ def test_failing_server_gives_412_or_a_degraded_answer_within_the_budget(
         "http://127.0.0.1@evil.com/fhir",
         "https://ehr.example.org/fhir",
         "http://10.0.0.7/fhir",
+        "http://127.0.0.2:9/fhir",
     ],
 )
 def test_untrusted_fhir_server_is_refused_with_403_and_never_contacted(
-    fhir_app: Flask, server: str
+    fhir_app: Flask, server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    sent: list[str] = []
+    gateway = fhir_app.extensions["cds_fhir_gateway"]
+    real_send = gateway._send
+    monkeypatch.setattr(gateway, "_send", lambda *a: sent.append(a[1]) or real_send(*a))
     status, payload = call(fhir_app, hook_body(server))
+    assert sent == []
     assert status == 403
     assert payload["error"]["code"] == "fhir_server_not_allowed"
     assert set(payload["error"]["details"]["keys"]) == set(full_prefetch(fhir_app))

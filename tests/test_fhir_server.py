@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from cds_service.fhir.fixture_server import Faults, create_fhir_app, load_store, running_server
+from cds_service.cli import main
+from cds_service.fhir.fixture_server import (
+    Faults,
+    create_fhir_app,
+    create_fixture_wsgi,
+    load_store,
+    running_server,
+)
 from cds_service.fhir.store import FixtureStore
 from tests.fhir_helpers import LOINC, PATIENT_ID, as_bundle, patient_resources
 
@@ -201,3 +208,36 @@ def test_fixture_directory_loading(tmp_path: Path) -> None:
     store = load_store(tmp_path)
     assert store.read("Patient", PATIENT_ID) is not None
     assert len(store.by_type["Observation"]) == 6
+
+
+def test_cli_without_fixtures_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fhir-server", "--fixtures", str(tmp_path), "--port", "0"]) == 2
+    assert "no fixtures found" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "options", [["--fault-rate", "1.5"], ["--fault-on", "Claim"], ["--fault", "explode"]]
+)
+def test_cli_rejects_bad_fault_options(options: list[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["fhir-server", *options])
+    assert info.value.code == 2
+
+
+def test_each_scenario_is_its_own_base_and_the_root_serves_the_union() -> None:
+    a = FixtureStore([{"resourceType": "Patient", "id": "same", "gender": "female"}])
+    b = FixtureStore(
+        [
+            {"resourceType": "Patient", "id": "same", "gender": "male"},
+            {"resourceType": "Patient", "id": "only-b"},
+        ]
+    )
+    with running_server(create_fixture_wsgi({"a": a, "b": b})) as url:
+        assert get(f"{url}/a/Patient/same").json()["gender"] == "female"
+        assert get(f"{url}/b/Patient/same").json()["gender"] == "male"
+        assert get(f"{url}/a/Patient/only-b").status_code == 404
+        assert get(f"{url}/Patient/only-b").status_code == 200
+        assert get(f"{url}/Patient", _id="same").json()["total"] == 1
+        page = get(f"{url}/b/Patient", _count="1").json()
+        (next_url,) = [link["url"] for link in page["link"] if link["relation"] == "next"]
+        assert next_url.startswith(f"{url}/b/Patient?")

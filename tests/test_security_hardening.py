@@ -146,6 +146,16 @@ def test_default_rate_limit_leaves_room_for_a_busy_hospital(tmp_path: Path) -> N
     assert codes == {200}
 
 
+def test_unreachable_redis_fails_closed_for_auth_and_open_for_rate_limits(tmp_path: Path) -> None:
+    dead = "redis://127.0.0.1:1/0"
+    secured = secure_app(tmp_path, REDIS_URL=dead).test_client()
+    response = secured.get(DISCOVERY, headers=EC.authorization(BASE + DISCOVERY))
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "service_unavailable"
+    open_client = make_app(tmp_path, REDIS_URL=dead).test_client()
+    assert open_client.get(DISCOVERY).status_code == 200
+
+
 # --- Log hygiene ------------------------------------------------------------------------------
 
 PATIENT = "PATIENT-ZX81-SECRET"
@@ -170,7 +180,8 @@ def test_logs_hold_no_patient_id_token_or_prefetch(
         assert aud.status_code == 401
         invalid = client.post(PV, json=bad_body, headers=EC.authorization(BASE + PV))
         assert invalid.status_code == 400
-        assert client.post(PV, json=body, headers={"Authorization": f"Bearer {PATIENT}"})
+        garbage = client.post(PV, json=body, headers={"Authorization": f"Bearer {PATIENT}"})
+        assert garbage.status_code == 401
     logged = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
     assert "authentication refused" in logged
     for secret in (PATIENT, good, good.rsplit(".", 1)[-1], wrong_aud, "Zyxwvut-Prefetch"):

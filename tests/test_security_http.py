@@ -161,6 +161,13 @@ def test_unknown_paths_are_guarded_too(secure: FlaskClient) -> None:
     assert_401(secure.get("/reports/overrides.json"))
 
 
+def test_json_report_endpoint_needs_a_token(secure: FlaskClient) -> None:
+    report = "/cds-services/_reports/overrides"
+    assert_401(secure.get(report))
+    signed = secure.get(report, headers=EC.authorization(BASE + report))
+    assert signed.status_code == 200, signed.get_data(as_text=True)
+
+
 def test_disabled_auth_is_logged_loudly_and_lets_calls_through(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -250,7 +257,8 @@ def redis_prefix() -> Iterator[tuple[str, str]]:
     prefix = f"cds-test-{uuid.uuid4().hex}:"
     yield url, prefix
     client = redis.Redis.from_url(url)
-    for key in client.scan_iter(match=f"{prefix}*"):
+    # flask-limiter's keys start with its own "LIMITS:LIMITER/" before our prefix.
+    for key in client.scan_iter(match=f"*{prefix}*"):
         client.delete(key)
     client.close()
 
@@ -265,3 +273,17 @@ def test_two_workers_sharing_redis_refuse_a_replay(
     headers = EC.authorization(BASE + DISCOVERY)
     assert worker_a.get(DISCOVERY, headers=headers).status_code == 200
     assert_401(worker_b.get(DISCOVERY, headers=headers))
+
+
+@pytest.mark.redis
+def test_two_workers_sharing_redis_share_the_rate_limit(
+    tmp_path: Path, redis_prefix: tuple[str, str]
+) -> None:
+    url, prefix = redis_prefix
+    settings = {"REDIS_URL": url, "REDIS_KEY_PREFIX": prefix, "RATE_LIMIT": "2 per minute"}
+    worker_a = secure_app(tmp_path, **settings).test_client()
+    worker_b = secure_app(tmp_path, **settings).test_client()
+    assert worker_a.get(DISCOVERY, headers=EC.authorization(BASE + DISCOVERY)).status_code == 200
+    assert worker_b.get(DISCOVERY, headers=EC.authorization(BASE + DISCOVERY)).status_code == 200
+    limited = worker_a.get(DISCOVERY, headers=EC.authorization(BASE + DISCOVERY))
+    assert limited.status_code == 429

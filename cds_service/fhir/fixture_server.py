@@ -5,15 +5,18 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
 from flask import Flask, Response, request
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from cds_service.fhir.store import SEARCH_TYPES, FixtureStore
@@ -138,7 +141,8 @@ def create_fhir_app(
     app = Flask("cds_fixture_fhir")
     faults = faults or Faults()
     app.extensions["fixture_faults"] = faults
-    seen: list[str] = []  # "GET /Observation" per data request, for tests and benchmarks
+    # "GET /Observation" per data request, for tests and benchmarks (bounded: long runs).
+    seen: deque[str] = deque(maxlen=10000)
     app.extensions["fixture_requests"] = seen
 
     @app.after_request
@@ -201,7 +205,7 @@ def create_fhir_app(
     return app
 
 
-class _QuietHandler(WSGIRequestHandler):
+class QuietRequestHandler(WSGIRequestHandler):
     """No access log: request lines carry patient ids."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -209,9 +213,9 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 @contextmanager
-def running_server(app: Flask, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def running_server(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve `app` on a threaded werkzeug server in a background thread; yield its base URL."""
-    server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
+    server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler)
     thread = threading.Thread(
         target=server.serve_forever,
         kwargs={"poll_interval": 0.05},
@@ -227,10 +231,34 @@ def running_server(app: Flask, host: str = "127.0.0.1", port: int = 0) -> Iterat
         thread.join(timeout=5)
 
 
-def load_store(fixtures_dir: str | Path | None, bundles: Iterable[str | Path] = ()) -> FixtureStore:
-    """Every fixtures/*/patient.json bundle plus any extra (e.g. Synthea) bundle files."""
-    paths: list[Path] = []
+def load_stores(
+    fixtures_dir: str | Path | None, bundles: Iterable[str | Path] = ()
+) -> dict[str, FixtureStore]:
+    """One store per fixtures/<scenario>/patient.json and per extra bundle file (by file stem)."""
+    paths: dict[str, Path] = {}
     if fixtures_dir:
-        paths.extend(sorted(Path(fixtures_dir).glob("*/patient.json")))
-    paths.extend(Path(p) for p in bundles)
-    return FixtureStore.from_files(paths)
+        paths.update((p.parent.name, p) for p in sorted(Path(fixtures_dir).glob("*/patient.json")))
+    paths.update((Path(p).stem, Path(p)) for p in bundles)
+    now = datetime.now(UTC)
+    return {name: FixtureStore.from_files([path], now) for name, path in paths.items()}
+
+
+def load_store(fixtures_dir: str | Path | None, bundles: Iterable[str | Path] = ()) -> FixtureStore:
+    """All fixture patients and extra bundles in one store (the first of duplicate ids wins)."""
+    return FixtureStore.merged(load_stores(fixtures_dir, bundles).values())
+
+
+def create_fixture_wsgi(
+    stores: Mapping[str, FixtureStore], faults: Faults | None = None, **options: Any
+) -> DispatcherMiddleware:
+    """All patients at `/`, and each scenario (or bundle) alone at `/<name>` as its own base.
+
+    Scenario fixtures share patient ids (fx-patient), so the per-scenario base is the one to
+    point a client at; the root serves the union for patients with distinct ids.
+    """
+    faults = faults or Faults()
+    root = create_fhir_app(FixtureStore.merged(stores.values()), faults, **options)
+    mounts = {
+        f"/{name}": create_fhir_app(store, faults, **options) for name, store in stores.items()
+    }
+    return DispatcherMiddleware(root, mounts)  # type: ignore[arg-type]

@@ -62,7 +62,7 @@ class GatewaySettings:
     max_response_bytes: int = 32 * 1024 * 1024
     max_retries: int = 2
     backoff: float = 0.05
-    max_workers: int = 16
+    max_workers: int = 32
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> GatewaySettings:
@@ -117,6 +117,9 @@ def process_session_and_pool(max_workers: int) -> tuple[requests.Session, Thread
     """The per-process connection pool and fetch threads."""
     with _process_lock:
         if _process_state.get("pid") != os.getpid():
+            if _process_state:  # inherited over a fork: this process must not use them
+                _process_state["session"].close()
+                _process_state["pool"].shutdown(wait=False, cancel_futures=True)
             _process_state.clear()
             _process_state.update(
                 pid=os.getpid(),
@@ -145,7 +148,15 @@ class FhirGateway:
     def __init__(self, settings: GatewaySettings, policy: ServerPolicy) -> None:
         self.settings = settings
         self.policy = policy
-        self.session, self.pool = process_session_and_pool(settings.max_workers)
+
+    # Looked up on use, not kept: an app built before a gunicorn fork must not share sockets.
+    @property
+    def session(self) -> requests.Session:
+        return process_session_and_pool(self.settings.max_workers)[0]
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        return process_session_and_pool(self.settings.max_workers)[1]
 
     def deadline(self) -> Deadline:
         return Deadline(self.settings.budget)

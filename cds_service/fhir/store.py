@@ -64,3 +64,21 @@ class FixtureStore(InMemoryFhir):
         for path in paths:
             resources.extend(bundle_resources(roll(orjson.loads(Path(path).read_bytes()), now)))
         return cls(resources)
+
+    @classmethod
+    def from_bundle(cls, bundle: Mapping[str, Any]) -> FixtureStore:
+        """One already-rolled bundle (a loaded fixtures.Scenario's patient_bundle)."""
+        return cls(bundle_resources(bundle))
+
+    @classmethod
+    def merged(cls, stores: Iterable[InMemoryFhir]) -> FixtureStore:
+        """One store holding every resource once: the first of a duplicate type/id wins."""
+        seen: set[tuple[str, str]] = set()
+        resources: list[dict[str, Any]] = []
+        for store in stores:
+            for rtype, items in store.by_type.items():
+                for resource in items:
+                    if (rtype, resource["id"]) not in seen:
+                        seen.add((rtype, resource["id"]))
+                        resources.append(resource)
+        return cls(resources)

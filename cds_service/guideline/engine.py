@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from cds_service.guideline.knowledge import RULE_IDS, Knowledge
 from cds_service.guideline.rules import RULES
 from fhir_mappings.domain import OrderContext, PatientState
 
+LOG = logging.getLogger(__name__)
 Rule = Callable[[RuleContext], list[CardIntent]]
 
 
@@ -45,7 +47,7 @@ class GuidelineEngine:
             rec = self.knowledge.recommendations[rec_id]
             if hook not in rec.hooks or rec_id not in self.rules:
                 continue
-            for intent in self.rules[rec_id](ctx):
+            for intent in self._safe(rec_id, ctx):
                 key = (intent.recommendation_id, intent.problem)
                 if key in seen:
                     continue
@@ -54,6 +56,14 @@ class GuidelineEngine:
         order = {rec_id: i for i, rec_id in enumerate(RULE_IDS)}
         out.sort(key=lambda i: (INDICATOR_RANK[i.indicator], order[i.recommendation_id]))
         return out
+
+    def _safe(self, rec_id: str, ctx: RuleContext) -> list[CardIntent]:
+        """One rule's intents; a rule that fails is logged and skipped, never a 500."""
+        try:
+            return self.rules[rec_id](ctx)
+        except Exception:  # a defect in one rule must not silence the others
+            LOG.exception("guideline rule %s failed; its card is omitted", rec_id)
+            return []
 
     def run(
         self,

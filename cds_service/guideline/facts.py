@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cds_service.guideline.knowledge import Knowledge
 from fhir_mappings.domain import (
     GLUCOCORTICOID,
+    Condition,
     Measurement,
     Medication,
     OrderContext,
     PatientState,
     Series,
 )
+
+_EPOCH = datetime(1900, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,19 @@ class RuleContext:
     def days_since(self, when: datetime | None) -> float | None:
         if when is None:
             return None
-        return (self.now - when).total_seconds() / 86400.0
+        return (aware(self.now) - aware(when)).total_seconds() / 86400.0
+
+
+def running_days(ctx: RuleContext, m: Medication) -> float | None:
+    """Days an active medication has run: the mapping's elapsed days, else since authoredOn."""
+    if m.course and m.course.elapsed_days is not None:
+        return m.course.elapsed_days
+    return ctx.days_since(m.authored_on)
+
+
+def aware(when: datetime) -> datetime:
+    """Naive datetimes are taken as UTC, so comparisons never mix the two kinds."""
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def systemic_glucocorticoids(ctx: RuleContext) -> tuple[Medication, ...]:
@@ -93,15 +108,7 @@ def series(state: PatientState, kinds: Iterable[str]) -> tuple[Measurement, ...]
                 continue
             seen.add(key)
             items.append(m)
-    return tuple(
-        sorted(
-            items,
-            key=lambda m: (
-                m.effective
-                or datetime.min.replace(tzinfo=m.effective.tzinfo if m.effective else None)
-            ),
-        )
-    )
+    return tuple(sorted(items, key=lambda m: aware(m.effective or _EPOCH)))
 
 
 def valued(items: Iterable[Measurement]) -> tuple[Measurement, ...]:
@@ -109,8 +116,8 @@ def valued(items: Iterable[Measurement]) -> tuple[Measurement, ...]:
 
 
 def within(items: Iterable[Measurement], now: datetime, days: float) -> tuple[Measurement, ...]:
-    since = now - timedelta(days=days)
-    return tuple(m for m in items if m.effective is not None and m.effective >= since)
+    since = aware(now) - timedelta(days=days)
+    return tuple(m for m in items if m.effective is not None and aware(m.effective) >= since)
 
 
 def upper_limit(m: Measurement, default: float | None) -> tuple[float | None, str]:
@@ -131,9 +138,22 @@ def is_high(m: Measurement) -> bool | None:
     return None
 
 
+def qualified(resource_type: str, rid: str | None) -> str:
+    """ "Type/id" whether or not the mapping kept the type prefix; the type alone if no id."""
+    if not rid:
+        return resource_type
+    return rid if "/" in rid else f"{resource_type}/{rid}"
+
+
 def ref(m: Measurement, label: str) -> str:
     """Provenance string for a measurement."""
-    return f"{m.resource_id or 'Observation'} ({label} {fmt_value(m)}, {fmt_date(m.effective)})"
+    where = qualified("Observation", m.resource_id)
+    return f"{where} ({label} {fmt_value(m)}, {fmt_date(m.effective)})"
+
+
+def cond_ref(c: Condition) -> str:
+    """Provenance string for a condition."""
+    return f"{qualified('Condition', c.resource_id)} ({c.text or 'condition'})"
 
 
 def med_ref(m: Medication) -> str:
@@ -150,11 +170,15 @@ def fmt_num(value: float | None) -> str:
     return f"{value:.0f}" if abs(value - round(value)) < 1e-9 else f"{value:.1f}"
 
 
+UNIT_DISPLAY = {"mm[Hg]": "mmHg", "[lb_av]": "lb"}
+
+
 def fmt_value(m: Measurement) -> str:
     if m.value is None:
         return m.text or "result without a value"
     comparator = m.comparator or ""
-    return f"{comparator}{fmt_num(m.value)} {m.unit or ''}".strip()
+    unit = UNIT_DISPLAY.get(m.unit or "", m.unit or "")
+    return f"{comparator}{fmt_num(m.value)} {unit}".strip()
 
 
 def trend_table(items: Iterable[Measurement], label: str) -> str:

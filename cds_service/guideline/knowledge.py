@@ -98,6 +98,7 @@ class Knowledge:
     routes: Mapping[str, CodeRef]
     physio_referral: CodeRef
     physio_on_record: frozenset[tuple[str, str]]
+    physio_on_record_kinds: frozenset[str]
     workup: tuple[WorkupItem, ...]
     ck_order: CodeRef
     override_reasons: Mapping[str, str]
@@ -251,6 +252,7 @@ def parse_knowledge(raw: Any) -> Knowledge:
         physio_on_record=frozenset(
             (systems[c["system"]], str(c["code"])) for c in physio.get("on_record", [])
         ),
+        physio_on_record_kinds=frozenset(physio.get("on_record_kinds", [])),
         workup=workup,
         ck_order=_code(_need(orderables, "ck_order", "orderables", Mapping), systems, "ck_order"),
         override_reasons={str(k): str(v) for k, v in reasons.items()},

@@ -14,8 +14,8 @@ from sqlalchemy import Engine, insert
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from cds_service.persistence.feedback import mark_known
 from cds_service.persistence.db import write_transaction
+from cds_service.persistence.feedback import mark_known
 from cds_service.persistence.models import HookCall, IssuedCard
 
 log = logging.getLogger(__name__)

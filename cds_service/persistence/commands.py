@@ -5,16 +5,39 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
+from functools import wraps
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from cds_service.config import load_settings
+from cds_service.errors import CDSError
 from cds_service.persistence import migrate
 from cds_service.persistence.report import PERIODS, ReportFilter, override_report
 from cds_service.persistence.retention import purge_audit
 from cds_service.persistence.store import ensure_schema, open_engine
 
 
+def _friendly(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A clear one-line message and exit status 2 instead of a traceback."""
+
+    @wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except CDSError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+        except SQLAlchemyError as exc:
+            # The class names the failure; the message may quote connection details.
+            print(f"error: database unavailable ({type(exc).__name__})", file=sys.stderr)
+        return 2
+
+    return run
+
+
+@_friendly
 def _upgrade(args: argparse.Namespace) -> int:
     engine = open_engine(load_settings())
     try:
@@ -27,6 +50,7 @@ def _upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+@_friendly
 def _current(_args: argparse.Namespace) -> int:
     engine = open_engine(load_settings())
     try:
@@ -37,9 +61,13 @@ def _current(_args: argparse.Namespace) -> int:
     return 0 if state.up_to_date else 1
 
 
+@_friendly
 def _purge(args: argparse.Namespace) -> int:
     settings = load_settings()
     days = args.days if args.days is not None else int(settings["AUDIT_RETENTION_DAYS"])
+    if days < 1:
+        print("retention must be at least 1 day", file=sys.stderr)
+        return 2
     engine = open_engine(settings)
     try:
         ensure_schema(engine, auto_upgrade=False)
@@ -60,6 +88,7 @@ def _day(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+@_friendly
 def _report(args: argparse.Namespace) -> int:
     flt = ReportFilter(
         period=args.period,
@@ -86,13 +115,17 @@ def format_table(data: dict[str, Any]) -> str:
     header = ("period", "recommendation", "shown", "accepted", "overridden", "rate", "top reason")
     lines = [header]
     for row in data["rows"]:
-        rate = row["override_rate"]
-        reasons = row["top_override_reasons"]
-        top = f"{reasons[0]['display'] or reasons[0]['code']} ({reasons[0]['count']})" if reasons else ""
+        rate = row.get("overrideRate")
+        reasons = row.get("topOverrideReasons", [])
+        top = (
+            f"{reasons[0].get('display') or reasons[0].get('code')} ({reasons[0]['count']})"
+            if reasons
+            else ""
+        )
         lines.append(
             (
-                row["period_start"],
-                row["recommendation_id"] or "-",
+                row["periodStart"],
+                row.get("recommendationId", "-"),
                 str(row["shown"]),
                 str(row["accepted"]),
                 str(row["overridden"]),
@@ -101,7 +134,9 @@ def format_table(data: dict[str, Any]) -> str:
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
+    text = "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    )
     return f"{text}\nfeedback for cards not in the audit trail: {data['feedbackForUnknownCards']}"
 
 

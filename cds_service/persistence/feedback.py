@@ -42,16 +42,7 @@ class FeedbackItem:
 
 def item_from_wire(data: Mapping[str, Any]) -> FeedbackItem:
     """Build an item from a feedback entry as loaded by the schema (camelCase keys)."""
-    timestamp = data["outcomeTimestamp"]
-    if isinstance(timestamp, str):
-        try:
-            timestamp = datetime.fromisoformat(timestamp.upper())
-        except ValueError:
-            raise InvalidRequest(
-                "invalid feedback", details={"outcomeTimestamp": ["not a valid date-time"]}
-            ) from None
-    if timestamp.tzinfo is None:
-        timestamp = timestamp.replace(tzinfo=UTC)
+    timestamp = _utc(data["outcomeTimestamp"])
     reason_block = data.get("overrideReason") or {}
     coding = reason_block.get("reason") or {}
     suggestions = tuple(str(s["id"]) for s in data.get("acceptedSuggestions") or ())
@@ -61,11 +52,29 @@ def item_from_wire(data: Mapping[str, Any]) -> FeedbackItem:
         outcome=str(data["outcome"]),
         outcome_timestamp=timestamp,
         accepted_suggestions=suggestions,
-        reason_system=coding.get("system"),
-        reason_code=coding.get("code"),
-        reason_display=coding.get("display"),
-        user_comment=reason_block.get("userComment"),
+        reason_system=_text(coding.get("system")),
+        reason_code=_text(coding.get("code")),
+        reason_display=_text(coding.get("display")),
+        user_comment=_text(reason_block.get("userComment")),
     )
+
+
+def _utc(value: str | datetime) -> datetime:
+    """outcomeTimestamp in UTC; a date-time the calendar or UTC cannot hold is a 400."""
+    try:
+        parsed = datetime.fromisoformat(value.upper()) if isinstance(value, str) else value
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise InvalidRequest(
+            "invalid feedback", details={"outcomeTimestamp": ["not a valid date-time"]}
+        ) from None
+
+
+def _text(value: Any) -> str | None:
+    # PostgreSQL text cannot hold NUL; JSON can. Dropping it beats refusing the feedback.
+    return None if value is None else str(value).replace("\x00", "")
 
 
 @dataclass(frozen=True)
@@ -77,14 +86,21 @@ class FeedbackResult:
     unknown_cards: list[str] = field(default_factory=list)
 
 
-def record_feedback(engine: Engine, service_id: str, items: Sequence[FeedbackItem]) -> FeedbackResult:
+def record_feedback(
+    engine: Engine, service_id: str, items: Sequence[FeedbackItem]
+) -> FeedbackResult:
     """Insert every item in one committed transaction; identical retries are skipped."""
+    with write_transaction(engine) as conn:
+        return store_items(conn, service_id, items)
+
+
+def store_items(conn: Connection, service_id: str, items: Sequence[FeedbackItem]) -> FeedbackResult:
+    """The inserts of one feedback request, inside the caller's transaction."""
     unique = list(dict.fromkeys(items))
     now = datetime.now(UTC)
-    with write_transaction(engine) as conn:
-        known = _issued_cards(conn, service_id, {item.card for item in unique})
-        rows = [_row(service_id, item, item.card in known, now) for item in unique]
-        stored = _insert_ignoring_duplicates(conn, rows) if rows else 0
+    known = _issued_cards(conn, service_id, {item.card for item in unique})
+    rows = [_row(service_id, item, item.card in known, now) for item in unique]
+    stored = _insert_ignoring_duplicates(conn, rows) if rows else 0
     unknown = sorted({item.card for item in unique} - known)
     return FeedbackResult(stored=stored, duplicates=len(items) - stored, unknown_cards=unknown)
 

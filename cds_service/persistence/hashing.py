@@ -34,7 +34,7 @@ class PatientHasher:
 
 
 def resolve_key(configured: str, engine: Engine, data_dir: str) -> bytes:
-    """AUDIT_HASH_KEY if set; else a generated key persisted beside the data so hashes stay stable."""
+    """AUDIT_HASH_KEY if set; else a generated, persisted key, so hashes stay stable."""
     if configured:
         return configured.encode("utf-8")
     if is_sqlite(engine):

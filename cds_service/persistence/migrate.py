@@ -35,7 +35,8 @@ class SchemaState:
 
     @property
     def describe(self) -> str:
-        return f"database at {', '.join(self.current) or 'no schema'}, code needs {', '.join(self.head)}"
+        current = ", ".join(self.current) or "no schema"
+        return f"database at {current}, code needs {', '.join(self.head)}"
 
 
 def schema_state(engine: Engine) -> SchemaState:

@@ -107,9 +107,10 @@ class Feedback(Base):
     # SHA-256 of the item's remaining content (suggestions, reason, comment).
     content_hash: Mapped[str] = mapped_column(String(64))
     accepted_suggestions: Mapped[list[str]] = mapped_column(JSON)
-    reason_system: Mapped[str | None] = mapped_column(String(512))
-    reason_code: Mapped[str | None] = mapped_column(String(128))
-    reason_display: Mapped[str | None] = mapped_column(String(512))
+    # Text: whatever length a client sends must not turn into a refused (503) write.
+    reason_system: Mapped[str | None] = mapped_column(Text)
+    reason_code: Mapped[str | None] = mapped_column(Text)
+    reason_display: Mapped[str | None] = mapped_column(Text)
     user_comment: Mapped[str | None] = mapped_column(Text)
     # False when no audit record shows the service issued this card (yet).
     card_known: Mapped[bool] = mapped_column(Boolean)

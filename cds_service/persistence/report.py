@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, String, and_, case, func, select, true
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
@@ -16,6 +17,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from cds_service.persistence.models import Feedback, IssuedCard
 
 PERIODS = ("day", "week", "month")
+Column = ColumnElement[Any] | QueryableAttribute[Any]
 TOP_REASONS = 5
 
 
@@ -26,7 +28,7 @@ class period_start(FunctionElement[str]):
     inherit_cache = True
     name = "period_start"
 
-    def __init__(self, period: str, column: ColumnElement[Any]) -> None:
+    def __init__(self, period: str, column: Column) -> None:
         if period not in PERIODS:
             raise ValueError(f"period must be one of {PERIODS}")
         self.period = period
@@ -47,9 +49,7 @@ def _period_sqlite(element: period_start, compiler: SQLCompiler, **kw: Any) -> s
 @compiles(period_start, "postgresql")
 def _period_postgresql(element: period_start, compiler: SQLCompiler, **kw: Any) -> str:
     column = compiler.process(next(iter(element.clauses)), **kw)
-    return (
-        f"to_char(date_trunc('{element.period}', {column} AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
-    )
+    return f"to_char(date_trunc('{element.period}', {column} AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
 
 
 @dataclass
@@ -78,9 +78,17 @@ class ReportRow:
         return round(self.overridden / answered, 4) if answered else None
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["override_rate"] = self.override_rate
-        return data
+        """camelCase like CDS Hooks; fields without a value are omitted."""
+        data: dict[str, Any] = {
+            "recommendationId": self.recommendation_id,
+            "periodStart": self.period_start,
+            "shown": self.shown,
+            "accepted": self.accepted,
+            "overridden": self.overridden,
+            "overrideRate": self.override_rate,
+            "topOverrideReasons": [_compact(asdict(r)) for r in self.top_override_reasons],
+        }
+        return _compact(data)
 
 
 @dataclass(frozen=True)
@@ -128,7 +136,9 @@ def override_report(engine: Engine, flt: ReportFilter) -> dict[str, Any]:
         )
         .join(Feedback, _feedback_join())
         .where(where, Feedback.outcome == "overridden")
-        .group_by(IssuedCard.recommendation_id, bucket, Feedback.reason_system, Feedback.reason_code)
+        .group_by(
+            IssuedCard.recommendation_id, bucket, Feedback.reason_system, Feedback.reason_code
+        )
     )
     unknown_q = select(func.count()).select_from(Feedback).where(Feedback.card_known.is_(False))
     if flt.service_id:
@@ -148,17 +158,23 @@ def override_report(engine: Engine, flt: ReportFilter) -> dict[str, Any]:
     ordered.sort(key=lambda r: r.period_start, reverse=True)
     for item in ordered:
         item.top_override_reasons = _top(item.top_override_reasons)
-    return {
+    payload = {
         "period": flt.period,
         "service": flt.service_id,
         "from": flt.since.isoformat() if flt.since else None,
-        "to": flt.until.isoformat() if flt.until else None,
+        "until": flt.until.isoformat() if flt.until else None,  # exclusive
         "rows": [item.to_json() for item in ordered],
         "feedbackForUnknownCards": unknown,
     }
+    return {k: v for k, v in payload.items() if v is not None}
 
 
-def _when(condition: ColumnElement[bool], value: ColumnElement[Any]) -> ColumnElement[Any]:
+def _compact(data: dict[str, Any]) -> dict[str, Any]:
+    """Drop None and empty lists, as the service does on the wire; `rows` stays."""
+    return {k: v for k, v in data.items() if v is not None and v != []}
+
+
+def _when(condition: ColumnElement[bool], value: Column) -> ColumnElement[Any]:
     return case((condition, value))
 
 

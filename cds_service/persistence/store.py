@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 
-from cds_service.errors import ConfigError, ServiceUnavailable
+from cds_service.errors import ConfigError, InvalidRequest, ServiceUnavailable
 from cds_service.persistence import migrate
 from cds_service.persistence.audit import AuditEntry, AuditWriter, CardEntry
 from cds_service.persistence.db import is_sqlite, make_engine, resolve_url
@@ -18,7 +18,9 @@ from cds_service.persistence.feedback import (
     FeedbackResult,
     item_from_wire,
     record_feedback,
+    store_items,
 )
+from cds_service.persistence.group_commit import GroupCommit
 from cds_service.persistence.hashing import PatientHasher, resolve_key
 from cds_service.persistence.report import ReportFilter, override_report
 from cds_service.persistence.retention import PurgeResult, purge_audit
@@ -71,10 +73,19 @@ def _known(engine: Engine) -> set[str]:
 class Store:
     """Feedback and audit persistence behind one object (`app.extensions["cds_store"]`)."""
 
-    def __init__(self, engine: Engine, hasher: PatientHasher, *, queue_size: int = 10_000) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        hasher: PatientHasher,
+        *,
+        queue_size: int = 10_000,
+        timeout_seconds: float = 5.0,
+    ) -> None:
         self.engine = engine
         self.hasher = hasher
         self.audit = AuditWriter(engine, capacity=queue_size)
+        # PostgreSQL groups concurrent commits itself; SQLite needs it done here.
+        self._group = GroupCommit(engine, timeout_seconds) if is_sqlite(engine) else None
 
     @classmethod
     def open(cls, settings: Mapping[str, Any]) -> Store:
@@ -88,7 +99,12 @@ class Store:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, PatientHasher(key), queue_size=int(settings.get("AUDIT_QUEUE_SIZE", 10_000)))
+        return cls(
+            engine,
+            PatientHasher(key),
+            queue_size=int(settings.get("AUDIT_QUEUE_SIZE", 10_000)),
+            timeout_seconds=float(settings.get("DATABASE_TIMEOUT_SECONDS", 5.0)),
+        )
 
     def record_feedback(
         self, service_id: str, items: Sequence[Mapping[str, Any] | FeedbackItem]
@@ -96,7 +112,13 @@ class Store:
         """Spec 'Feedback': commit every item, or raise 503 so the client retries."""
         parsed = [i if isinstance(i, FeedbackItem) else item_from_wire(i) for i in items]
         try:
-            result = record_feedback(self.engine, service_id, parsed)
+            if self._group is None:
+                result = record_feedback(self.engine, service_id, parsed)
+            else:
+                result = self._group.run(lambda conn: store_items(conn, service_id, parsed))
+        except DataError:
+            # The database refused the content itself: a retry would fail the same way.
+            raise InvalidRequest("feedback could not be stored as sent") from None
         except SQLAlchemyError as exc:
             log.error("feedback not stored: %s", type(exc).__name__)
             raise ServiceUnavailable("feedback could not be stored; retry later") from None
@@ -138,7 +160,9 @@ def feedback_body(result: FeedbackResult) -> dict[str, Any]:
     return body
 
 
-def card_entries(cards: Sequence[Mapping[str, Any]], rec_ids: Sequence[str]) -> tuple[CardEntry, ...]:
+def card_entries(
+    cards: Sequence[Mapping[str, Any]], rec_ids: Sequence[str]
+) -> tuple[CardEntry, ...]:
     """Cards as sent -> what the audit keeps (uuid, indicator, recommendation ids)."""
     return tuple(
         CardEntry(

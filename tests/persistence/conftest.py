@@ -12,13 +12,13 @@ import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from persistence_helpers import reset_postgres
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from cds_service import create_app
 from cds_service.persistence import migrate
 from cds_service.persistence.db import make_engine, resolve_url
-from persistence_helpers import reset_postgres
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -54,7 +54,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+def settings(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[dict[str, Any]]:
     """Store settings for the backend; the PostgreSQL database is emptied afterwards."""
     database_url = ""
     if backend == "postgresql":

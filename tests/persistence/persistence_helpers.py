@@ -36,7 +36,9 @@ def audit_entry(
         patient_hash=patient_hash,
         knowledge_version="test-1",
         missing_inputs={"weight": "not in prefetch"},
-        cards=tuple(CardEntry(uuid=u, indicator="warning", recommendation_ids=(r,)) for u, r in cards),
+        cards=tuple(
+            CardEntry(uuid=u, indicator="warning", recommendation_ids=(r,)) for u, r in cards
+        ),
     )
 
 
@@ -64,8 +66,8 @@ def feedback(
 
 
 def libpq_dsn(sqlalchemy_url: str) -> str:
-    return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(
-        hide_password=False
+    return (
+        make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
     )
 
 

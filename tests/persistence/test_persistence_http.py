@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -46,7 +48,10 @@ def test_hook_call_is_audited_with_hashed_patient(app: Flask, client: FlaskClien
     assert store.flush()
     with store.engine.connect() as conn:
         call = conn.execute(
-            text("SELECT hook_instance, service_id, hook, patient_hash, card_count FROM audit_hook_call")
+            text(
+                "SELECT hook_instance, service_id, hook, patient_hash, card_count"
+                " FROM audit_hook_call"
+            )
         ).one()
         issued = set(conn.execute(text("SELECT card_uuid FROM audit_card")).scalars())
     assert call.hook_instance == body["hookInstance"]
@@ -81,7 +86,9 @@ def test_feedback_is_stored_and_retry_is_idempotent(app: Flask, client: FlaskCli
     assert table_count(store_of(app).engine, "feedback") == 1
 
 
-def test_feedback_for_a_card_never_issued_is_kept_and_marked(app: Flask, client: FlaskClient) -> None:
+def test_feedback_for_a_card_never_issued_is_kept_and_marked(
+    app: Flask, client: FlaskClient
+) -> None:
     stranger = str(uuid.uuid4())
     response = post_feedback(client, feedback(stranger, reason=None))
     assert response.status_code == 200
@@ -96,12 +103,18 @@ def test_feedback_accepts_real_client_override_reason_without_display(
     assert "display" not in item["overrideReason"]["reason"]
     assert post_feedback(client, item).status_code == 200
     with store_of(app).engine.connect() as conn:
-        row = conn.execute(text("SELECT reason_code, reason_display, user_comment FROM feedback")).one()
+        row = conn.execute(
+            text("SELECT reason_code, reason_display, user_comment FROM feedback")
+        ).one()
     assert tuple(row) == ("not-applicable", None, "patient declined")
 
 
 def test_invalid_feedback_is_a_400_and_stores_nothing(app: Flask, client: FlaskClient) -> None:
-    bad = {"card": str(uuid.uuid4()), "outcome": "accepted", "outcomeTimestamp": "2026-11-20T10:00:00Z"}
+    bad = {
+        "card": str(uuid.uuid4()),
+        "outcome": "accepted",
+        "outcomeTimestamp": "2026-11-20T10:00:00Z",
+    }
     response = post_feedback(client, bad)  # accepted without acceptedSuggestions
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_request"
@@ -116,10 +129,10 @@ def test_report_endpoint_lives_under_cds_services(app: Flask, client: FlaskClien
     response = client.get("/cds-services/_reports/overrides?period=day")
     assert response.status_code == 200
     rows = response.get_json()["rows"]
-    assert [(r["recommendation_id"], r["shown"], r["overridden"], r["override_rate"]) for r in rows] == [
-        ("MON-1", 1, 1, 1.0)
-    ]
-    assert rows[0]["top_override_reasons"][0]["code"] == "declined"
+    assert [
+        (r["recommendationId"], r["shown"], r["overridden"], r["overrideRate"]) for r in rows
+    ] == [("MON-1", 1, 1, 1.0)]
+    assert rows[0]["topOverrideReasons"][0]["code"] == "declined"
     # Discovery still lists only the real services; the report path is not a service id.
     ids = {s["id"] for s in client.get("/cds-services").get_json()["services"]}
     assert not any(i.startswith("_") for i in ids)
@@ -130,3 +143,89 @@ def test_report_endpoint_rejects_bad_query(client: FlaskClient) -> None:
         response = client.get(f"/cds-services/_reports/overrides?{query}")
         assert response.status_code == 400, query
         assert response.get_json()["error"]["code"] == "invalid_request"
+
+
+def test_report_endpoint_requires_a_valid_jwt(settings: dict[str, Any], tmp_path: Path) -> None:
+    from conftest import migrate_url
+
+    from cds_service import create_app
+    from cds_service.security.local_issuer import LocalIssuer
+
+    if settings["DATABASE_URL"]:
+        migrate_url(settings["DATABASE_URL"], settings["DATA_DIR"])
+    base, issuer = "https://cds.example.org", LocalIssuer(iss="https://ehr.example.org")
+    issuers = tmp_path / "issuers.json"
+    issuers.write_text(json.dumps({"issuers": [issuer.issuer_entry()]}))
+    app = create_app(
+        {
+            **settings,
+            "AUTH": "required",
+            "TRUSTED_ISSUERS_FILE": str(issuers),
+            "PUBLIC_BASE_URL": base,
+        }
+    )
+    try:
+        client, path = app.test_client(), "/cds-services/_reports/overrides"
+        refused = client.get(path)
+        assert refused.status_code == 401
+        assert "rows" not in refused.get_data(as_text=True)
+        allowed = client.get(path, headers=issuer.authorization(base + path))
+        assert allowed.status_code == 200
+        assert allowed.get_json()["rows"] == []
+    finally:
+        store_of(app).close()
+
+
+def test_governance_flow_from_real_cards_to_the_report(app: Flask, client: FlaskClient) -> None:
+    """A guideline card is shown, the clinician overrides it, the report counts it."""
+    from cds_service.fixtures import build_request, load_scenario
+
+    scenario = load_scenario(Path(__file__).resolve().parents[2] / "fixtures" / "cau-2-fires")
+    expected_ids = {card["recommendationId"] for card in scenario.expected or []}
+    assert expected_ids == {"CAU-2"}
+    body = build_request(scenario, app.extensions["cds_registry"])
+    response = client.post(f"/cds-services/{scenario.service_id}", json=body)
+    assert response.status_code == 200
+    cards = response.get_json()["cards"]
+    assert cards
+    store = store_of(app)
+    assert store.flush()
+    with store.engine.connect() as conn:
+        audited = set(conn.execute(text("SELECT recommendation_id FROM audit_card")).scalars())
+    assert audited == expected_ids
+    override = {
+        "card": cards[0]["uuid"],
+        "outcome": "overridden",
+        "outcomeTimestamp": "2026-11-25T10:00:00-05:00",
+        # As real clients send it: code and system, no display, no comment.
+        "overrideReason": {"reason": {"system": "http://example.org/reasons", "code": "benefit"}},
+    }
+    posted = post_feedback(client, override, service=scenario.service_id)
+    assert posted.get_json() == {"stored": 1}
+    report = client.get(f"/cds-services/_reports/overrides?service={scenario.service_id}")
+    [row] = report.get_json()["rows"]
+    assert (row["recommendationId"], row["shown"], row["overridden"]) == ("CAU-2", 1, 1)
+    assert row["overrideRate"] == 1.0
+    assert row["topOverrideReasons"] == [
+        {"system": "http://example.org/reasons", "code": "benefit", "count": 1}
+    ]
+    assert "null" not in report.get_data(as_text=True)
+
+
+def test_odd_but_valid_feedback_content_is_stored_not_503(app: Flask, client: FlaskClient) -> None:
+    card = str(uuid.uuid4())
+    item = feedback(card, reason="r" * 2000, comment="line\u0000break")
+    item["overrideReason"]["reason"]["system"] = "urn:" + "s" * 3000
+    response = post_feedback(client, item)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert post_feedback(client, item).get_json()["duplicates"] == 1
+    with store_of(app).engine.connect() as conn:
+        code, comment = conn.execute(text("SELECT reason_code, user_comment FROM feedback")).one()
+    assert (len(code), comment) == (2000, "linebreak")
+
+
+def test_timestamp_outside_what_utc_can_hold_is_a_400(client: FlaskClient) -> None:
+    item = feedback(str(uuid.uuid4()), at="0001-01-01T00:30:00+01:00")
+    response = post_feedback(client, item)
+    assert response.status_code == 400
+    assert "outcomeTimestamp" in response.get_json()["error"]["details"]

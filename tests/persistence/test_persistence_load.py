@@ -18,7 +18,7 @@ import pytest
 from conftest import migrate_url
 from flask import Flask
 from persistence_helpers import audit_entry, feedback, libpq_dsn
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
 from cds_service import create_app
@@ -28,6 +28,7 @@ from cds_service.persistence.db import SQLITE_FILENAME
 PV = "myopathy-patient-view"
 THREADS, POSTS = 20, 250
 OWN = 200  # each thread's own items; its other 50 posts repeat a neighbour's items
+LOCK_WAIT = 1.0  # seconds a write waits for the database before giving up
 RESULTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
@@ -45,7 +46,8 @@ def stored_keys(store: Store) -> list[tuple[str, str]]:
 def test_concurrent_feedback_posts_are_stored_exactly_once(app: Flask, backend: str) -> None:
     store = store_of(app)
     items = [
-        [feedback(str(uuid.uuid4()), reason=f"t{t}-{j}") for j in range(OWN)] for t in range(THREADS)
+        [feedback(str(uuid.uuid4()), reason=f"t{t}-{j}") for j in range(OWN)]
+        for t in range(THREADS)
     ]
     # Half the cards were issued (audited), half are unknown to the service.
     for t in range(0, THREADS, 2):
@@ -77,11 +79,15 @@ def test_concurrent_feedback_posts_are_stored_exactly_once(app: Flask, backend: 
     assert set(statuses) == {200}
     assert sum(stored_counts) == THREADS * OWN  # each item written by exactly one post
     keys = stored_keys(store)
-    expected = {(item["card"], item["overrideReason"]["reason"]["code"]) for row in items for item in row}
+    expected = {
+        (item["card"], item["overrideReason"]["reason"]["code"]) for row in items for item in row
+    }
     assert len(keys) == len(set(keys)) == THREADS * OWN
     assert set(keys) == expected
     with store.engine.connect() as conn:
-        unknown = conn.execute(text("SELECT count(*) FROM feedback WHERE card_known = false")).scalar()
+        unknown = conn.execute(
+            text("SELECT count(*) FROM feedback WHERE card_known = false")
+        ).scalar()
     assert unknown == THREADS * OWN // 2
     _record(f"{backend}: {THREADS * POSTS} feedback posts ({THREADS} threads) in {elapsed:.2f} s")
 
@@ -158,7 +164,7 @@ def test_database_outage_gives_503_keeps_hooks_and_loses_nothing(
         outage: Callable[[], Any] = lambda: postgres_down(settings["DATABASE_URL"], admin)  # noqa: E731
     else:
         outage = lambda: sqlite_locked(settings["DATA_DIR"])  # noqa: E731
-    app = create_app({**settings, "AUTH": "disabled", "DATABASE_TIMEOUT_SECONDS": 0.5})
+    app = create_app({**settings, "AUTH": "disabled", "DATABASE_TIMEOUT_SECONDS": LOCK_WAIT})
     store = store_of(app)
     store.audit.max_backoff = 0.2
     client = app.test_client()
@@ -182,7 +188,7 @@ def test_database_outage_gives_503_keeps_hooks_and_loses_nothing(
         background = threading.Thread(target=steady_client)
         background.start()
         time.sleep(0.3)
-        during = [feedback(str(uuid.uuid4())) for _ in range(6)]
+        during = [feedback(str(uuid.uuid4())) for _ in range(4)]
         with outage():
             for item in during:
                 response = client.post(url, json={"feedback": [item]})
@@ -191,7 +197,10 @@ def test_database_outage_gives_503_keeps_hooks_and_loses_nothing(
             hook_instances = []
             for _ in range(3):
                 body = _hook_request()
+                started = time.perf_counter()
                 response = client.post(f"/cds-services/{PV}", json=body)
+                # The audit write waits off the request path: no lock wait in the answer.
+                assert time.perf_counter() - started < LOCK_WAIT * 0.8
                 assert response.status_code == 200  # advice still given
                 assert "cards" in response.get_json()
                 hook_instances.append(body["hookInstance"])
@@ -229,3 +238,35 @@ def _hook_request() -> dict[str, Any]:
             "conditions": {"resourceType": "Bundle", "type": "searchset", "entry": []},
         },
     }
+
+
+def test_sqlite_full_gives_503_keeps_hooks_and_recovers(tmp_path: Path) -> None:
+    """SQLite's max_page_count gives the same SQLITE_FULL a full disk gives, file untouched."""
+    app = create_app({"AUTH": "disabled", "DATA_DIR": str(tmp_path / "data")})
+    store = store_of(app)
+    store.audit.max_backoff = 0.2
+    client = app.test_client()
+
+    def no_growth(dbapi_connection: Any, _record: Any) -> None:
+        pages = dbapi_connection.execute("PRAGMA page_count").fetchone()[0]
+        dbapi_connection.execute(f"PRAGMA max_page_count = {pages}")
+
+    big = feedback(str(uuid.uuid4()), comment="x" * 200_000)  # needs new pages
+    url = f"/cds-services/{PV}/feedback"
+    try:
+        event.listen(store.engine, "connect", no_growth)
+        store.engine.dispose()  # every new connection carries the limit
+        full = client.post(url, json={"feedback": [big]})
+        assert full.status_code == 503
+        assert full.get_json()["error"]["code"] == "service_unavailable"
+        assert client.post(f"/cds-services/{PV}", json=_hook_request()).status_code == 200
+        event.remove(store.engine, "connect", no_growth)
+        store.engine.dispose()  # space again
+        assert client.post(url, json={"feedback": [big]}).get_json() == {
+            "stored": 1,
+            "unknownCards": [big["card"]],
+        }
+        assert store.flush(timeout=15)
+        assert len(stored_keys(store)) == 1
+    finally:
+        store.close()

@@ -53,13 +53,13 @@ def seeded(engine: Any, settings: dict[str, Any]) -> Iterator[Store]:
 def summary(report: dict[str, Any]) -> list[tuple[Any, ...]]:
     return [
         (
-            r["period_start"],
-            r["recommendation_id"],
+            r["periodStart"],
+            r.get("recommendationId"),
             r["shown"],
             r["accepted"],
             r["overridden"],
-            r["override_rate"],
-            [(x["code"], x["count"]) for x in r["top_override_reasons"]],
+            r.get("overrideRate"),
+            [(x["code"], x["count"]) for x in r.get("topOverrideReasons", [])],
         )
         for r in report["rows"]
     ]
@@ -104,7 +104,9 @@ def test_report_filters_by_service_and_dates(seeded: Store) -> None:
     by_service = override_report(seeded.engine, ReportFilter(period="month", service_id=OS))
     assert [r[1] for r in summary(by_service)] == ["MON-1"]
     assert by_service["feedbackForUnknownCards"] == 0
-    window = ReportFilter(period="week", since=at("2026-11-20T00:00:00"), until=at("2026-11-23T00:00:00"))
+    window = ReportFilter(
+        period="week", since=at("2026-11-20T00:00:00"), until=at("2026-11-23T00:00:00")
+    )
     assert summary(override_report(seeded.engine, window)) == [
         ("2026-11-16", "MON-1", 1, 1, 0, 0.0, [])
     ]
@@ -115,12 +117,16 @@ def test_report_on_an_empty_database(engine: Any) -> None:
     assert report["rows"] == [] and report["feedbackForUnknownCards"] == 0
 
 
-def test_report_endpoint_and_cli_agree(seeded: Store, settings: dict[str, Any], capsys: Any, monkeypatch: Any) -> None:
+def test_report_endpoint_and_cli_agree(
+    seeded: Store, settings: dict[str, Any], capsys: Any, monkeypatch: Any
+) -> None:
     from cds_service.cli import main
 
     monkeypatch.setenv("CDS_DATABASE_URL", settings["DATABASE_URL"])
     monkeypatch.setenv("CDS_DATA_DIR", settings["DATA_DIR"])
-    assert main(["report", "--period", "week", "--service", PV, "--from", "2026-11-16", "--json"]) == 0
+    assert (
+        main(["report", "--period", "week", "--service", PV, "--from", "2026-11-16", "--json"]) == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert [r[:6] for r in summary(data)] == [
         ("2026-11-23", "IS-2", 1, 0, 1, 1.0),
@@ -128,7 +134,16 @@ def test_report_endpoint_and_cli_agree(seeded: Store, settings: dict[str, Any], 
     ]
     assert main(["report", "--period", "week", "--to", "2026-11-22"]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split() == ["period", "recommendation", "shown", "accepted", "overridden", "rate", "top", "reason"]
+    assert table[0].split() == [
+        "period",
+        "recommendation",
+        "shown",
+        "accepted",
+        "overridden",
+        "rate",
+        "top",
+        "reason",
+    ]
     assert table[1].split()[:6] == ["2026-11-16", "IS-2", "4", "1", "2", "67%"]
     assert "a (2)" in table[1]
     assert table[-1].endswith(": 1")
@@ -138,13 +153,10 @@ def test_table_format_handles_no_reasons() -> None:
     data = {
         "rows": [
             {
-                "period_start": "2026-11-16",
-                "recommendation_id": None,
+                "periodStart": "2026-11-16",
                 "shown": 3,
                 "accepted": 0,
                 "overridden": 0,
-                "override_rate": None,
-                "top_override_reasons": [],
             }
         ],
         "feedbackForUnknownCards": 0,

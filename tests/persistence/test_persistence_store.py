@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +32,7 @@ def store(settings: dict[str, Any]) -> Any:
 
 
 def test_migrations_create_the_model_schema_and_downgrade_cleanly(engine: Engine) -> None:
-    assert TABLES <= set(inspect(engine).get_table_names())
+    assert set(inspect(engine).get_table_names()) >= TABLES
     with engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diffs == []
@@ -135,9 +136,7 @@ def test_feedback_for_unissued_card_is_accepted_and_marked_unknown(store: Store)
     store.flush()
     body = store.record_feedback("svc-other", [feedback(issued)])
     assert body["unknownCards"] == [issued]  # issued by another service: not ours here
-    body = store.record_feedback(
-        "myopathy-patient-view", [feedback(issued), feedback(stranger)]
-    )
+    body = store.record_feedback("myopathy-patient-view", [feedback(issued), feedback(stranger)])
     assert body == {"stored": 2, "unknownCards": [stranger]}
     assert table_count(store.engine, "feedback", "card_known = false") == 2
 
@@ -189,7 +188,9 @@ def test_configured_hash_key_wins(settings: dict[str, Any]) -> None:
 
 
 def test_audit_writer_stores_calls_and_cards(store: Store) -> None:
-    entries = [audit_entry((str(uuid.uuid4()), "IS-1"), (str(uuid.uuid4()), "MON-2")) for _ in range(30)]
+    entries = [
+        audit_entry((str(uuid.uuid4()), "IS-1"), (str(uuid.uuid4()), "MON-2")) for _ in range(30)
+    ]
     for entry in entries:
         store.submit_audit(entry)
     assert store.flush()
@@ -226,3 +227,83 @@ def _migrated_store(settings: dict[str, Any]) -> Store:
     migrate.upgrade(eng)
     eng.dispose()
     return Store.open(settings)
+
+
+def test_db_commands_upgrade_check_and_purge(
+    settings: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cds_service.cli import main
+
+    monkeypatch.setenv("CDS_DATABASE_URL", settings["DATABASE_URL"])
+    monkeypatch.setenv("CDS_DATA_DIR", settings["DATA_DIR"])
+    assert main(["db", "current"]) == 1
+    assert "no schema" in capsys.readouterr().out
+    assert main(["db", "upgrade"]) == 0
+    assert capsys.readouterr().out.strip() == "schema: empty -> 0001"
+    assert main(["db", "current"]) == 0
+    store = Store.open(settings)
+    try:
+        now = datetime.now(UTC)
+        store.submit_audit(audit_entry(("c-old", "IS-1"), at=now - timedelta(days=100)))
+        store.submit_audit(audit_entry(("c-new", "IS-1"), at=now - timedelta(days=2)))
+        assert store.flush()
+        capsys.readouterr()
+        monkeypatch.setenv("CDS_AUDIT_RETENTION_DAYS", "0")
+        assert main(["db", "purge"]) == 2
+        monkeypatch.setenv("CDS_AUDIT_RETENTION_DAYS", "90")
+        assert main(["db", "purge"]) == 0
+        assert "deleted 1 hook calls and 1 card records" in capsys.readouterr().out
+        assert main(["db", "purge", "--days", "1"]) == 0
+        assert "deleted 1 hook calls" in capsys.readouterr().out
+        assert table_count(store.engine, "audit_hook_call") == 0
+    finally:
+        store.close()
+
+
+def test_audit_queue_is_bounded_and_drops_are_counted() -> None:
+    """Database unreachable (nothing listens on port 1): the queue fills, then drops count."""
+    from cds_service.persistence.audit import AuditWriter
+
+    unreachable = make_engine("postgresql+psycopg://cds@127.0.0.1:1/cds", timeout_seconds=1.0)
+    writer = AuditWriter(unreachable, capacity=5, max_backoff_seconds=0.05)
+    for _ in range(8):
+        writer.submit(audit_entry((str(uuid.uuid4()), "IS-1")))
+    assert writer.stats.dropped == 3
+    deadline = time.monotonic() + 10
+    while writer.stats.write_errors < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert writer.stats.write_errors >= 2  # retried, not given up
+    assert writer.flush(timeout=0.2) is False
+    writer.close(timeout=0.2)
+    deadline = time.monotonic() + 10
+    while writer.stats.dropped < 8 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (writer.stats.written, writer.stats.dropped) == (0, 8)
+    unreachable.dispose()
+
+
+def test_close_writes_what_is_queued(engine: Engine) -> None:
+    from cds_service.persistence.audit import AuditWriter
+
+    writer = AuditWriter(engine)
+    for _ in range(50):
+        writer.submit(audit_entry((str(uuid.uuid4()), "IS-1")))
+    writer.close()
+    assert table_count(engine, "audit_hook_call") == 50
+    assert writer.stats.written == 50
+    writer.submit(audit_entry(("late", "IS-1")))
+    assert writer.stats.dropped == 1  # after shutdown nothing is accepted silently
+
+
+@pytest.mark.parametrize("argv", [["db", "upgrade"], ["db", "current"], ["report"]])
+def test_commands_on_an_unreachable_database_fail_with_one_line(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cds_service.cli import main
+
+    monkeypatch.setenv("CDS_DATABASE_URL", "postgresql://cds:s3cret@127.0.0.1:1/cds")
+    monkeypatch.setenv("CDS_DATABASE_TIMEOUT_SECONDS", "1")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    assert "s3cret" not in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cds_service.guideline.facts import (
     RuleContext,
+    cond_ref,
     how_matched,
     med_ref,
     short_name,
@@ -59,7 +60,7 @@ def cau2_benzodiazepines(ctx: RuleContext) -> list[CardIntent]:
             selection_behavior="any",
             inputs=tuple(med_ref(m) for m in meds)
             + tuple(
-                c.resource_id or "Condition"
+                cond_ref(c)
                 for c in ctx.state.conditions
                 if c.categories & ctx.knowledge.scopes["spasm"]
             ),

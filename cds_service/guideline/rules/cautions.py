@@ -1,0 +1,281 @@
+"""RELIEF-1 [refs 5, 4, 3], CAU-1 [ref 3], CAU-3 [ref 7], CAU-4: symptom-relief cautions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cds_service.guideline.facts import (
+    RuleContext,
+    cond_ref,
+    fmt_date,
+    fmt_num,
+    is_high,
+    med_ref,
+    ref,
+    running_days,
+    series,
+    short_name,
+    with_classes,
+)
+from cds_service.guideline.intents import ActionIntent, CardIntent, SuggestionIntent
+from cds_service.guideline.resources import shortened
+from fhir_mappings.domain import MUSCLE_RELAXANT, NSAID, Medication
+
+
+def _course(m: Medication) -> str:
+    if m.course and m.course.days is not None:
+        return f"{fmt_num(m.course.days)} days (from {m.course.source or 'the order'})"
+    return "duration not stated in the order"
+
+
+def relief1_combination(ctx: RuleContext) -> list[CardIntent]:
+    """RELIEF-1: ordering a muscle relaxant or NSAID for spasm: the combination evidence."""
+    if not ctx.ordering or not ctx.in_scope("spasm"):
+        return []
+    ordered = with_classes(ctx.selected(), MUSCLE_RELAXANT, NSAID)
+    if not ordered:
+        return []
+    context = with_classes(
+        (*ctx.orders.drafts, *ctx.active()) if ctx.orders else ctx.active(), MUSCLE_RELAXANT, NSAID
+    )
+    has_relaxant = bool(with_classes(context, MUSCLE_RELAXANT))
+    has_nsaid = bool(with_classes(context, NSAID))
+    lines = [f"- {m.name}: {_course(m)}" for m in ordered]
+    combo = has_relaxant and has_nsaid
+    detail = [
+        "Ordered:",
+        "\n".join(lines),
+        (
+            "An NSAID and a muscle relaxant are both ordered or active: the guideline reports "
+            "the combination superior to single agents for acute muscle spasm (refs 5, 4)."
+            if combo
+            else "For severe pain/spasm the guideline reports an NSAID plus a muscle relaxant "
+            "superior to single agents (refs 5, 4)."
+        ),
+        "In a randomized trial cyclobenzaprine + naproxen beat naproxen alone but caused more "
+        "side effects, primarily drowsiness (ref 4).",
+    ]
+    if has_relaxant:
+        detail.append("Muscle relaxants only for short periods, up to 2-3 weeks (ref 3).")
+    summary = (
+        "NSAID + muscle relaxant combination: more effective, more drowsiness; relaxant <= 2-3 "
+        "weeks"
+        if combo
+        else "For severe spasm, NSAID + muscle relaxant beats either alone (watch drowsiness)"
+    )
+    return [
+        CardIntent(
+            "RELIEF-1",
+            "info",
+            summary,
+            tuple(detail),
+            problem="relief",
+            inputs=tuple(med_ref(m) for m in context),
+            with_override_reasons=False,
+        )
+    ]
+
+
+def _per_day_units(raw: dict[str, Any], m: Medication) -> float | None:
+    """Dispense units per day, when dose and dispense quantity share a unit."""
+    try:
+        dose_q = raw["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]
+        qty = raw["dispenseRequest"]["quantity"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    same = (dose_q.get("code") or dose_q.get("unit")) == (qty.get("code") or qty.get("unit"))
+    per_day = m.dose.administrations_per_day if m.dose else None
+    if not same or per_day is None or not isinstance(dose_q.get("value"), int | float):
+        return None
+    return float(dose_q["value"]) * per_day
+
+
+def cau1_relaxant_duration(ctx: RuleContext) -> list[CardIntent]:
+    """CAU-1: muscle relaxant course beyond the limit (ordered, or running on patient-view)."""
+    if not ctx.in_scope("spasm"):
+        return []
+    limit = int(ctx.knowledge.p("muscle_relaxant_max_days"))
+    policy = ("muscle_relaxant_max_days",)
+    if ctx.ordering:
+        long = [
+            m
+            for m in with_classes(ctx.selected(), MUSCLE_RELAXANT)
+            if m.course and m.course.days is not None and m.course.days > limit
+        ]
+        if not long:
+            return []
+        suggestions = []
+        for m in long:
+            raw = ctx.draft_resources.get(m.reference or "")
+            if not raw:
+                continue
+            updated, changes = shortened(raw, limit, _per_day_units(raw, m))
+            suggestions.append(
+                SuggestionIntent(
+                    f"Shorten the {short_name(m)} course to {limit} days",
+                    (ActionIntent("update", f"{m.name}: " + ", ".join(changes), resource=updated),),
+                )
+            )
+        return [
+            CardIntent(
+                "CAU-1",
+                "warning",
+                f"Limit the {short_name(long[0])} course to {limit} days: muscle relaxants only "
+                "short term (ref 3)",
+                (
+                    "\n".join(f"- {m.name}: intended {_course(m)}" for m in long),
+                    "The guideline: muscle relaxants should be used only for short periods (up "
+                    f"to 2-3 weeks) (ref 3). This site's limit is {limit} days.",
+                ),
+                problem="relaxant-duration",
+                suggestions=tuple(suggestions),
+                selection_behavior="any",
+                inputs=tuple(med_ref(m) for m in long),
+                policy_used=policy,
+            )
+        ]
+    running = [(m, running_days(ctx, m)) for m in with_classes(ctx.active(), MUSCLE_RELAXANT)]
+    long_running = [(m, d) for m, d in running if d is not None and d > limit]
+    if not long_running:
+        return []
+    m0, d0 = long_running[0]
+    return [
+        CardIntent(
+            "CAU-1",
+            "warning",
+            f"{short_name(m0).capitalize()} running {int(d0)} days: muscle relaxants only up to "
+            "2-3 weeks (ref 3)",
+            (
+                "\n".join(
+                    f"- {m.name}: active since {fmt_date(m.authored_on)} ({int(d)} days)"
+                    for m, d in long_running
+                ),
+                "The guideline: muscle relaxants should be used only for short periods (up to 2-3 "
+                f"weeks) (ref 3). This site's limit is {limit} days; consider stopping.",
+            ),
+            problem="relaxant-duration",
+            inputs=tuple(med_ref(m) for m, _ in long_running),
+            policy_used=policy,
+        )
+    ]
+
+
+def cau3_nsaid_duration(ctx: RuleContext) -> list[CardIntent]:
+    """CAU-3: NSAID intended or running longer than the site's chronic-use threshold."""
+    if not ctx.in_scope("spasm"):
+        return []
+    limit = ctx.knowledge.p("nsaid_chronic_days")
+    policy = ("nsaid_chronic_days",)
+    quote = (
+        "The guideline: NSAIDs may potentially impair muscle regeneration with chronic use (ref 7)."
+    )
+    if ctx.ordering:
+        long = [
+            m
+            for m in with_classes(ctx.selected(), NSAID)
+            if m.course and m.course.days is not None and m.course.days > limit
+        ]
+        if not long:
+            return []
+        return [
+            CardIntent(
+                "CAU-3",
+                "warning",
+                f"{short_name(long[0]).capitalize()} intended beyond {limit:g} days: chronic "
+                "NSAIDs may impair muscle regeneration",
+                (
+                    "\n".join(f"- {m.name}: intended {_course(m)}" for m in long),
+                    quote,
+                    f"Chronic use is taken as more than {limit:g} days (local policy).",
+                ),
+                problem="nsaid-duration",
+                inputs=tuple(med_ref(m) for m in long),
+                policy_used=policy,
+            )
+        ]
+    running = [(m, running_days(ctx, m)) for m in with_classes(ctx.active(), NSAID)]
+    long_running = [(m, d) for m, d in running if d is not None and d > limit]
+    if not long_running:
+        return []
+    m0, d0 = long_running[0]
+    return [
+        CardIntent(
+            "CAU-3",
+            "info",
+            f"{short_name(m0).capitalize()} running {int(d0)} days: chronic NSAIDs may impair "
+            "muscle regeneration (ref 7)",
+            (
+                "\n".join(f"- {m.name}: running {int(d)} days" for m, d in long_running),
+                quote,
+                f"Chronic use is taken as more than {limit:g} days (local policy).",
+            ),
+            problem="nsaid-duration",
+            inputs=tuple(med_ref(m) for m, _ in long_running),
+            policy_used=policy,
+        )
+    ]
+
+
+def cardiac_involvement(ctx: RuleContext) -> tuple[str, ...]:
+    """Evidence of cardiac involvement: a cardiac Condition or troponin above its limit."""
+    found = [cond_ref(c) for c in ctx.state.conditions if "cardiac_involvement" in c.categories]
+    troponins = series(ctx.state, ctx.knowledge.kinds("troponin_kinds"))
+    if troponins and is_high(troponins[-1]):
+        found.append(ref(troponins[-1], "troponin above its upper limit"))
+    return tuple(found)
+
+
+def cau4_cardiac(ctx: RuleContext) -> list[CardIntent]:
+    """CAU-4: cardiac involvement and an order from the documented cardiac-caution list."""
+    if not ctx.ordering or not ctx.in_scope("spasm"):
+        return []
+    caution = ctx.knowledge.value_sets["cardiac_caution"]
+    classes = set(caution["classes"])
+    ingredients = set(caution["ingredients"])
+    risky = [m for m in ctx.selected() if m.classes & classes or m.ingredients & ingredients]
+    if not risky:
+        return []
+    evidence = cardiac_involvement(ctx)
+    if not evidence:
+        return _cau4_unknown(ctx, risky)
+    return [
+        CardIntent(
+            "CAU-4",
+            "warning",
+            f"Cardiac involvement: reconsider {short_name(risky[0])}, on the cardiac-caution list",
+            (
+                "Cardiac involvement:\n" + "\n".join(f"- {e}" for e in evidence),
+                "Ordered from the service's documented cardiac-caution list (NSAIDs, "
+                "cyclobenzaprine, JAK inhibitors):\n" + "\n".join(f"- {m.name}" for m in risky),
+                "The guideline: for patients with cardiac involvement, avoid medications that may "
+                "exacerbate cardiac conditions. It names no specific drugs; the list is this "
+                "service's (local policy, in the knowledge file).",
+            ),
+            problem="cardiac",
+            inputs=(*evidence, *(med_ref(m) for m in risky)),
+        )
+    ]
+
+
+def _cau4_unknown(ctx: RuleContext, risky: list[Medication]) -> list[CardIntent]:
+    """A troponin whose upper limit is unknown cannot rule cardiac involvement in or out."""
+    troponins = series(ctx.state, ctx.knowledge.kinds("troponin_kinds"))
+    if not troponins or is_high(troponins[-1]) is not None:
+        return []
+    latest = troponins[-1]
+    return [
+        CardIntent(
+            "CAU-4",
+            "info",
+            f"Check cardiac involvement before {short_name(risky[0])}: the troponin has no "
+            "reference range",
+            (
+                f"Latest troponin: {ref(latest, 'troponin')}. It carries no reference range "
+                "or interpretation, so cardiac involvement could not be judged.",
+                "Ordered from the service's documented cardiac-caution list:\n"
+                + "\n".join(f"- {m.name}" for m in risky),
+            ),
+            problem="cardiac-unknown",
+            inputs=(ref(latest, "troponin"), *(med_ref(m) for m in risky)),
+        )
+    ]

@@ -1,0 +1,536 @@
+"""IS-1 prednisone 1 mg/kg/day [refs 2, 1]; IS-2 methotrexate [ref 1]; IS-3 MMF [ref 1]."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from cds_service.guideline.facts import (
+    RuleContext,
+    cond_ref,
+    fmt_date,
+    fmt_num,
+    is_high,
+    med_ref,
+    qualified,
+    ref,
+    series,
+    systemic_glucocorticoids,
+    valued,
+    with_ingredient,
+)
+from cds_service.guideline.intents import ActionIntent, CardIntent, SuggestionIntent
+from cds_service.guideline.resources import medication_request, weekly
+from fhir_mappings.domain import METHOTREXATE, MMF, Measurement, Medication
+
+WEIGHT_RANGE_KG = (2.0, 400.0)  # outside this a weight is taken as a data error
+
+
+@dataclass(frozen=True)
+class WeightFinding:
+    """The weight usable for dosing, or why there is none."""
+
+    weight: Measurement | None
+    problem: str | None
+    unavailable: tuple[str, ...] = ()
+
+
+def usable_weight(ctx: RuleContext) -> WeightFinding:
+    """Latest body weight within the site-policy age; missing data is named, not guessed."""
+    if ctx.unavailable("weight"):
+        return WeightFinding(None, "body weight could not be retrieved", ("weight",))
+    weights = valued(series(ctx.state, ctx.knowledge.kinds("weight_kinds")))
+    if not weights:
+        return WeightFinding(None, "no body weight is on record")
+    latest = weights[-1]
+    max_age = ctx.knowledge.p("weight_max_age_days")
+    age = ctx.days_since(latest.effective) or 0.0
+    if latest.unit != "kg" or not WEIGHT_RANGE_KG[0] <= (latest.value or 0) <= WEIGHT_RANGE_KG[1]:
+        return WeightFinding(None, f"the latest body weight ({ref(latest, 'weight')}) is unusable")
+    if age > max_age:
+        return WeightFinding(
+            None,
+            f"the latest body weight ({fmt_num(latest.value)} kg on "
+            f"{fmt_date(latest.effective)}) is older than {max_age:g} days (local policy)",
+        )
+    return WeightFinding(latest, None)
+
+
+@dataclass(frozen=True)
+class PrednisoneDose:
+    weight_kg: float
+    raw_mg: float
+    rounded_mg: float
+    final_mg: float
+    capped: bool
+    maths: str
+
+
+def prednisone_dose(weight_kg: float, step: float, cap: float) -> PrednisoneDose:
+    """1 mg/kg/day, rounded half-up to the site step, capped at the site maximum."""
+    raw = weight_kg * 1.0
+    rounded = math.floor(raw / step + 0.5) * step
+    final = min(rounded, cap)
+    maths = (
+        f"1 mg/kg/day x {fmt_num(weight_kg)} kg = {fmt_num(raw)} mg/day; rounded to the "
+        f"nearest {step:g} mg = {fmt_num(rounded)} mg/day"
+    )
+    maths += (
+        f"; capped at the local maximum of {cap:g} mg/day = **{fmt_num(final)} mg/day**"
+        if rounded > cap
+        else f" (local maximum {cap:g} mg/day not reached) = **{fmt_num(final)} mg/day**"
+    )
+    return PrednisoneDose(weight_kg, raw, rounded, final, rounded > cap, maths)
+
+
+def severe_disease(ctx: RuleContext) -> str | None:
+    """Why the disease counts as severe (cardiac involvement or severity), or None."""
+    for c in ctx.state.conditions:
+        if "cardiac_involvement" in c.categories:
+            return f"cardiac involvement is recorded ({cond_ref(c)})"
+        if "myopathy" in c.categories and c.severity == "severe":
+            return f"the myopathy is recorded as severe ({cond_ref(c)})"
+    for m in series(ctx.state, ctx.knowledge.kinds("troponin_kinds"))[-1:]:
+        if is_high(m):
+            return f"troponin is above its upper limit ({ref(m, 'troponin')})"
+    return None
+
+
+def _methylpred_note(ctx: RuleContext) -> tuple[str, ...]:
+    why = severe_disease(ctx)
+    if not why:
+        return ()
+    return (
+        f"Severe disease: {why}. The guideline names IV methylprednisolone for severe cases; "
+        "it gives no dose, so none is suggested.",
+    )
+
+
+def _conditions_used(ctx: RuleContext) -> tuple[str, ...]:
+    return tuple(
+        cond_ref(c) for c in ctx.state.conditions if c.categories & ctx.knowledge.scopes["spasm"]
+    )
+
+
+def is1_prednisone(ctx: RuleContext) -> list[CardIntent]:
+    """IS-1: suggest 1 mg/kg/day (patient-view) or check an ordered dose (order hooks)."""
+    if not ctx.in_scope("myopathy"):
+        return []
+    if ctx.ordering:
+        return _is1_check_orders(ctx)
+    if systemic_glucocorticoids(ctx):
+        return []
+    found = usable_weight(ctx)
+    policy = ("weight_max_age_days", "prednisone_round_mg", "prednisone_max_mg_per_day")
+    inputs = _conditions_used(ctx)
+    if found.weight is None:
+        return [
+            CardIntent(
+                "IS-1",
+                "info",
+                "Consider prednisone 1 mg/kg/day; record a current weight to compute the dose",
+                (
+                    "Inflammatory myopathy without a systemic glucocorticoid on record. The "
+                    "guideline's first line is prednisone 1 mg/kg/day orally (refs 2, 1).",
+                    f"No dose is suggested because {found.problem}.",
+                    *_methylpred_note(ctx),
+                ),
+                problem="start",
+                inputs=inputs or ("Condition",),
+                unavailable=found.unavailable,
+                policy_used=policy,
+            )
+        ]
+    w = found.weight
+    step = ctx.knowledge.p("prednisone_round_mg")
+    cap = ctx.knowledge.p("prednisone_max_mg_per_day")
+    dose = prednisone_dose(w.value or 0.0, step, cap)
+    mg = dose.final_mg
+    text = f"prednisone {fmt_num(mg)} mg orally once daily (1 mg/kg/day)"
+    resource = medication_request(
+        ctx.knowledge,
+        drug="prednisone",
+        mg=mg,
+        route="oral",
+        period=1,
+        period_unit="d",
+        text=text,
+        patient_id=ctx.patient_id,
+        now=ctx.now,
+    )
+    return [
+        CardIntent(
+            "IS-1",
+            "info",
+            f"Consider prednisone {fmt_num(mg)} mg/day orally (1 mg/kg/day for "
+            f"{fmt_num(w.value)} kg)",
+            (
+                "Inflammatory myopathy without a systemic glucocorticoid on record. The "
+                "guideline's first line is prednisone 1 mg/kg/day orally (refs 2, 1).",
+                f"Weight used: {fmt_num(w.value)} kg measured {fmt_date(w.effective)} "
+                f"({qualified('Observation', w.resource_id)}).",
+                f"Dose: {dose.maths}.",
+                *(("The cap is local policy, not from the guideline.",) if dose.capped else ()),
+                *_methylpred_note(ctx),
+            ),
+            problem="start",
+            suggestions=(
+                SuggestionIntent(
+                    f"Order prednisone {fmt_num(mg)} mg orally once daily",
+                    (ActionIntent("create", f"Draft order: {text}", resource=resource),),
+                ),
+            ),
+            inputs=(*inputs, ref(w, "weight")),
+            policy_used=policy,
+        )
+    ]
+
+
+def _is1_check_orders(ctx: RuleContext) -> list[CardIntent]:
+    drafts = with_ingredient(ctx.selected(), "prednisone")
+    if not drafts:
+        return []
+    found = usable_weight(ctx)
+    cap = ctx.knowledge.p("prednisone_max_mg_per_day")
+    tolerance = ctx.knowledge.p("prednisone_dose_tolerance")
+    out: list[CardIntent] = []
+    for d in drafts:
+        mg_day = d.dose.mg_per_day if d.dose else None
+        inputs = (med_ref(d), *_conditions_used(ctx))
+        if mg_day is None:
+            why = "; ".join(d.dose.unknown) if d.dose and d.dose.unknown else "no usable dosage"
+            out.append(
+                CardIntent(
+                    "IS-1",
+                    "info",
+                    "Prednisone dose could not be checked against 1 mg/kg/day: see why",
+                    (
+                        f"The prednisone order {d.name} has no computable daily dose ({why}).",
+                        "The guideline's dose is 1 mg/kg/day orally (refs 2, 1).",
+                    ),
+                    problem=f"unknown-dose:{d.reference}",
+                    inputs=inputs,
+                )
+            )
+            continue
+        limit = (found.weight.value or 0.0) * (1 + tolerance) if found.weight else None
+        over_weight = limit is not None and mg_day > limit + 1e-9
+        over_cap = mg_day > cap + 1e-9
+        if found.weight is None and not over_cap:
+            out.append(
+                CardIntent(
+                    "IS-1",
+                    "info",
+                    f"Prednisone {fmt_num(mg_day)} mg/day not checked against 1 mg/kg/day: "
+                    "no usable weight",
+                    (
+                        f"Ordered: {d.name}, {fmt_num(mg_day)} mg/day.",
+                        f"It could not be compared with 1 mg/kg/day because {found.problem}.",
+                    ),
+                    problem=f"no-weight:{d.reference}",
+                    inputs=inputs,
+                    unavailable=found.unavailable,
+                    policy_used=("weight_max_age_days",),
+                )
+            )
+            continue
+        if not (over_weight or over_cap):
+            continue
+        w = found.weight
+        lines = [f"Ordered: {d.name}, **{fmt_num(mg_day)} mg/day**."]
+        if w is not None:
+            lines.append(
+                f"Weight {fmt_num(w.value)} kg on {fmt_date(w.effective)}: 1 mg/kg/day = "
+                f"{fmt_num(w.value)} mg/day; with the local tolerance of {tolerance:.0%} the "
+                f"ceiling is {fmt_num(limit)} mg/day; ordered = "
+                f"{fmt_num(mg_day / (w.value or 1))} mg/kg/day."
+            )
+            inputs = (*inputs, ref(w, "weight"))
+        if over_cap:
+            lines.append(f"This is above the local maximum of {cap:g} mg/day.")
+        lines.extend(_methylpred_note(ctx))
+        out.append(
+            CardIntent(
+                "IS-1",
+                "warning",
+                f"Prednisone {fmt_num(mg_day)} mg/day exceeds "
+                + ("1 mg/kg/day" if over_weight else f"the local {cap:g} mg/day cap")
+                + ": review the dose",
+                tuple(lines),
+                problem=f"over:{d.reference}",
+                inputs=inputs,
+                unavailable=found.unavailable,
+                policy_used=(
+                    "prednisone_dose_tolerance",
+                    "prednisone_max_mg_per_day",
+                    "weight_max_age_days",
+                ),
+            )
+        )
+    return out
+
+
+def methotrexate_intolerance(ctx: RuleContext) -> tuple[str, ...]:
+    """Recorded methotrexate intolerance: allergy, or a stopped order with a reason."""
+    found = [
+        f"{qualified('AllergyIntolerance', a.resource_id)} ({a.text or 'methotrexate'})"
+        for a in ctx.state.allergies
+        if ("methotrexate" in a.ingredients or METHOTREXATE in a.classes)
+        and a.clinical_status in (None, "active")
+    ]
+    found += [
+        f"{med_ref(m)}: reason {m.status_reason}"
+        for m in with_ingredient(ctx.state.medications, "methotrexate")
+        if m.status in ("stopped", "cancelled") and m.status_reason
+    ]
+    return tuple(found)
+
+
+def is2_methotrexate(ctx: RuleContext) -> list[CardIntent]:
+    """IS-2: suggest once-weekly methotrexate; check every methotrexate order (everyone)."""
+    if ctx.ordering:
+        return _is2_check_orders(ctx)
+    if not ctx.in_scope("myopathy"):
+        return []
+    steroids = systemic_glucocorticoids(ctx)
+    if not steroids or ctx.active_of(METHOTREXATE, MMF) or methotrexate_intolerance(ctx):
+        return []
+    text = "methotrexate 15 mg subcutaneously once weekly"
+    resource = medication_request(
+        ctx.knowledge,
+        drug="methotrexate",
+        mg=15,
+        route="subcutaneous",
+        period=1,
+        period_unit="wk",
+        text=text,
+        patient_id=ctx.patient_id,
+        now=ctx.now,
+    )
+    return [
+        CardIntent(
+            "IS-2",
+            "info",
+            "Consider adding methotrexate 15 mg subcutaneously once weekly to the glucocorticoid",
+            (
+                "On a systemic glucocorticoid ("
+                + ", ".join(m.name for m in steroids)
+                + ") without methotrexate or mycophenolate on record.",
+                "The guideline: start methotrexate 15-20 mg/week (maximum 40 mg/week), preferably "
+                "subcutaneously (ref 1). The suggestion uses the lower end, 15 mg once weekly, and "
+                "is a once-WEEKLY dose.",
+            ),
+            problem="start",
+            suggestions=(
+                SuggestionIntent(
+                    "Order methotrexate 15 mg subcutaneously once weekly",
+                    (ActionIntent("create", f"Draft order: {text}", resource=resource),),
+                ),
+            ),
+            inputs=(*(med_ref(m) for m in steroids), *_conditions_used(ctx)),
+        )
+    ]
+
+
+def _dose_line(d: Medication) -> str:
+    dose = d.dose
+    if dose is None:
+        return f"{d.name}: no dosage"
+    return (
+        f"{d.name}: {fmt_num(dose.mg_per_administration)} mg every "
+        f"{fmt_num(dose.interval_days)} day(s) = **{_per_week(d)}**"
+    )
+
+
+def _unknown_why(d: Medication) -> str:
+    if d.dose and d.dose.unknown:
+        return "; ".join(d.dose.unknown)
+    return "dosage missing or not structured"
+
+
+def _per_week(d: Medication) -> str:
+    return f"{fmt_num(d.dose.mg_per_week)} mg/week" if d.dose and d.dose.mg_per_week else "?"
+
+
+def _mtx_problem(d: Medication) -> str:
+    """Classify a methotrexate order: more-often-than-weekly, unknown, over-40 or ok."""
+    dose = d.dose
+    if dose is not None and dose.interval_days is not None and dose.interval_days < 7 - 1e-6:
+        return "daily"
+    if dose is None or dose.interval_days is None or dose.mg_per_week is None:
+        return "unknown"
+    return "over" if dose.mg_per_week > 40 + 1e-9 else "ok"
+
+
+def _is2_check_orders(ctx: RuleContext) -> list[CardIntent]:
+    drafts = with_ingredient(ctx.selected(), "methotrexate")
+    daily = [d for d in drafts if _mtx_problem(d) == "daily"]
+    unknown = [d for d in drafts if _mtx_problem(d) == "unknown"]
+    over = [d for d in drafts if _mtx_problem(d) == "over"]
+    out: list[CardIntent] = []
+    if daily:
+        out.append(_daily_card(ctx, daily))
+    if over:
+        out.append(
+            CardIntent(
+                "IS-2",
+                "critical",
+                f"Methotrexate {_per_week(over[0])} is above the 40 mg/week maximum: "
+                "reduce the dose",
+                (
+                    *(f"- {_dose_line(d)}" for d in over),
+                    "The guideline: methotrexate 15-20 mg/week, maximum 40 mg/week (ref 1).",
+                ),
+                problem="over-40",
+                inputs=tuple(med_ref(d) for d in over),
+            )
+        )
+    if unknown:
+        out.append(
+            CardIntent(
+                "IS-2",
+                "info",
+                "Methotrexate order has no computable weekly dose: confirm it is once weekly",
+                (
+                    *(f"- {d.name}: {_unknown_why(d)}" for d in unknown),
+                    "Methotrexate is dosed once weekly (15-20 mg/week, maximum 40 mg/week, "
+                    "ref 1); the frequency or dose of this order could not be read, so it was "
+                    "not checked.",
+                ),
+                problem="unknown-dose",
+                inputs=tuple(med_ref(d) for d in unknown),
+            )
+        )
+    if ctx.in_scope("myopathy"):
+        out.extend(_is2_start_info(ctx, [d for d in drafts if d not in daily + over + unknown]))
+    return out
+
+
+def _daily_card(ctx: RuleContext, daily: list[Medication]) -> CardIntent:
+    suggestions = []
+    lines = []
+    for d in daily:
+        per_admin = d.dose.mg_per_administration if d.dose else None
+        lines.append(f"- {_dose_line(d)}")
+        raw = ctx.draft_resources.get(d.reference or "")
+        if raw and per_admin is not None and per_admin <= 40:
+            suggestions.append(
+                SuggestionIntent(
+                    f"Change to {fmt_num(per_admin)} mg once weekly",
+                    (
+                        ActionIntent(
+                            "update",
+                            f"Set {d.name} to once weekly ({fmt_num(per_admin)} mg/week)",
+                            resource=weekly(raw),
+                        ),
+                    ),
+                )
+            )
+    return CardIntent(
+        "IS-2",
+        "critical",
+        "Methotrexate ordered more often than weekly: it is a once-weekly drug, correct the "
+        "frequency",
+        (
+            *lines,
+            "The guideline doses methotrexate per week: 15-20 mg/week, maximum 40 mg/week "
+            "(ref 1). This order repeats the dose more often than once a week.",
+            *(
+                ("The update keeps the single dose and sets the timing to once weekly.",)
+                if suggestions
+                else ()
+            ),
+        ),
+        problem="more-often-than-weekly",
+        suggestions=tuple(suggestions),
+        inputs=tuple(med_ref(d) for d in daily),
+    )
+
+
+def _is2_start_info(ctx: RuleContext, drafts: list[Medication]) -> list[CardIntent]:
+    low = [d for d in drafts if d.dose and (d.dose.mg_per_week or 0) < 15 - 1e-9]
+    oral = [d for d in drafts if d.dose and d.dose.route == "oral"]
+    if not low and not oral:
+        return []
+    notes = []
+    if low:
+        notes.append(
+            f"ordered {_per_week(low[0])}, below the 15-20 mg/week the guideline gives as the start"
+        )
+    if oral:
+        notes.append("ordered orally; the guideline prefers subcutaneous")
+    return [
+        CardIntent(
+            "IS-2",
+            "info",
+            "Methotrexate: the guideline starts 15-20 mg/week, preferably subcutaneously",
+            (
+                "Methotrexate order: " + "; ".join(notes) + ".",
+                "The guideline: start methotrexate 15-20 mg/week (maximum 40 mg/week), preferably "
+                "subcutaneously (ref 1).",
+            ),
+            problem="start-dose-route",
+            inputs=tuple(med_ref(d) for d in [*low, *oral]),
+        )
+    ]
+
+
+def is3_mmf(ctx: RuleContext) -> list[CardIntent]:
+    """IS-3: methotrexate not tolerated -> name MMF (no dose: the text gives none)."""
+    if not ctx.in_scope("myopathy"):
+        return []
+    evidence = methotrexate_intolerance(ctx)
+    if not evidence:
+        return []
+    listing = "\n".join(f"- {e}" for e in evidence)
+    if ctx.ordering:
+        drafts = with_ingredient(ctx.selected(), "methotrexate")
+        if not drafts:
+            return []
+        return [
+            CardIntent(
+                "IS-3",
+                "warning",
+                "Methotrexate intolerance is recorded: consider mycophenolate mofetil instead",
+                (
+                    "Methotrexate is being ordered, but intolerance is recorded:",
+                    listing,
+                    "The guideline: for patients unable to tolerate methotrexate, consider "
+                    "mycophenolate mofetil (MMF) (ref 1). The guideline gives no MMF dose, so "
+                    "none is suggested.",
+                ),
+                problem="intolerant-ordered",
+                suggestions=tuple(
+                    SuggestionIntent(
+                        "Remove the methotrexate draft order",
+                        (
+                            ActionIntent(
+                                "delete",
+                                f"Remove the draft order {d.name}",
+                                resource_id=d.reference,
+                            ),
+                        ),
+                    )
+                    for d in drafts
+                    if d.reference
+                ),
+                inputs=(*evidence, *(med_ref(d) for d in drafts)),
+            )
+        ]
+    if ctx.active_of(METHOTREXATE, MMF):
+        return []
+    return [
+        CardIntent(
+            "IS-3",
+            "info",
+            "Methotrexate not tolerated: the guideline suggests considering mycophenolate mofetil",
+            (
+                "Methotrexate intolerance is recorded and no steroid-sparing agent is active:",
+                listing,
+                "The guideline: for patients unable to tolerate methotrexate, consider "
+                "mycophenolate mofetil (MMF) (ref 1). It gives no MMF dose, so none is suggested.",
+            ),
+            problem="intolerant",
+            inputs=evidence,
+        )
+    ]

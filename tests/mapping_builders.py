@@ -1,0 +1,128 @@
+"""Small FHIR R4 JSON builders for the fhir_mappings tests (hand-made, R4-example-like)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ATC = "http://www.whocc.no/atc"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+UCUM = "http://unitsofmeasure.org"
+NOW = datetime(2026, 6, 14, 12, 0, tzinfo=UTC)
+
+
+def quantity(value: Any, code: str | None = None, unit: str | None = None) -> dict[str, Any]:
+    q: dict[str, Any] = {"value": value}
+    if code is not None:
+        q.update(system=UCUM, code=code)
+    if unit is not None or code is not None:
+        q["unit"] = unit if unit is not None else code
+    return q
+
+
+def observation(
+    code: str = "2157-6",
+    value: Any = None,
+    *,
+    system: str = LOINC,
+    oid: str = "o1",
+    when: str = "2026-06-01T08:00:00Z",
+    status: str = "final",
+    **extra: Any,
+) -> dict[str, Any]:
+    res: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": status,
+        "code": {"coding": [{"system": system, "code": code}]},
+        "subject": {"reference": "Patient/p1"},
+    }
+    if when:
+        res["effectiveDateTime"] = when
+    if value is not None:
+        res["valueQuantity"] = value
+    res.update(extra)
+    return res
+
+
+def med_request(
+    concept: dict[str, Any] | None = None,
+    *,
+    rid: str = "mr1",
+    status: str = "active",
+    dosage: list[dict[str, Any]] | dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    res: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": status,
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+    }
+    if concept is not None:
+        res["medicationCodeableConcept"] = concept
+    if dosage is not None:
+        res["dosageInstruction"] = dosage
+    res.update(extra)
+    return res
+
+
+def rx(code: str, display: str | None = None, system: str = RXNORM) -> dict[str, Any]:
+    coding: dict[str, Any] = {"system": system, "code": code}
+    if display:
+        coding["display"] = display
+    return {"coding": [coding], **({"text": display} if display else {})}
+
+
+def condition(
+    code: str | None,
+    *,
+    system: str = SNOMED,
+    text: str | None = None,
+    clinical: str | None = "active",
+    verification: str | None = "confirmed",
+    cid: str = "c1",
+    **extra: Any,
+) -> dict[str, Any]:
+    concept: dict[str, Any] = {}
+    if code:
+        concept["coding"] = [{"system": system, "code": code}]
+    if text:
+        concept["text"] = text
+    res: dict[str, Any] = {
+        "resourceType": "Condition",
+        "id": cid,
+        "code": concept,
+        "subject": {"reference": "Patient/p1"},
+    }
+    if clinical:
+        res["clinicalStatus"] = {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                    "code": clinical,
+                }
+            ]
+        }
+    if verification:
+        res["verificationStatus"] = {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                    "code": verification,
+                }
+            ]
+        }
+    res.update(extra)
+    return res
+
+
+def bundle(*resources: dict[str, Any], btype: str | None = "searchset") -> dict[str, Any]:
+    b: dict[str, Any] = {"resourceType": "Bundle", "entry": [{"resource": r} for r in resources]}
+    if btype:
+        b["type"] = btype
+    return b
