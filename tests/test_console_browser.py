@@ -87,7 +87,7 @@ def stored(app: Flask, recommendation: str) -> list[dict[str, Any]]:
     store = app.extensions["cds_store"]
     store.flush()
     rows: list[dict[str, Any]] = store.report(ReportFilter(period="day"))["rows"]
-    return [row for row in rows if row["recommendation_id"] == recommendation]
+    return [row for row in rows if row.get("recommendationId") == recommendation]
 
 
 def open_patient(page: Page, base: str, scenario: str) -> None:
@@ -123,7 +123,7 @@ def test_card_suggestion_changes_the_draft_and_accept_is_stored(
     expect(shown.locator(".card-status")).to_contain_text("Feedback stored")
     shot(page, "suggestion-applied")
     rows = stored(app, card["recommendationId"])
-    assert sum(row["accepted"] for row in rows) >= 1
+    assert sum(row.get("accepted", 0) for row in rows) >= 1
 
 
 def test_composed_order_is_checked_and_override_is_stored(
@@ -158,8 +158,8 @@ def test_composed_order_is_checked_and_override_is_stored(
     recommendation = card.get_attribute("data-recommendation")
     assert recommendation, "the card names its recommendation"
     rows = stored(app, recommendation)
-    assert sum(row["overridden"] for row in rows) >= 1
-    reasons = [r["display"] for row in rows for r in row["top_override_reasons"]]
+    assert sum(row.get("overridden", 0) for row in rows) >= 1
+    reasons = [r.get("display") for row in rows for r in row.get("topOverrideReasons", [])]
     assert chosen in reasons
 
     page.get_by_role("link", name="Governance report").click()
