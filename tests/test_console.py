@@ -65,6 +65,9 @@ def test_index_lists_every_fixture_patient_with_a_summary(console_client: FlaskC
     html = console_client.get("/console/").get_data(as_text=True)
     for scenario in iter_scenarios(FIXTURES):
         assert f'href="/console/patients/{scenario.name}"' in html
+    name, card = scenario_with_delete_suggestion()
+    row = re.search(rf"patients/{name}\".*?</tr>", html, re.S)
+    assert row and f"{card['recommendationId']} ({card['indicator']})" in row.group(0)
     summary = re.search(r"Dora Trend.*?<td class=\"summary\">(.*?)</td>", html, re.S)
     assert summary, "the trend patient is listed"
     text = summary.group(1)

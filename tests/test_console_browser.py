@@ -120,6 +120,9 @@ def test_card_suggestion_changes_the_draft_and_accept_is_stored(
     button.click()
     expect(page.locator(f'#draft-list [data-ref="{target}"]')).to_have_count(0)
     expect(button).to_be_disabled()
+    assert page.evaluate(A11Y_AUDIT)["low"] == [], (
+        "a pressed (hovered, disabled) button stays legible"
+    )
     expect(shown.locator(".card-status")).to_contain_text("Feedback stored")
     shot(page, "suggestion-applied")
     rows = stored(app, card["recommendationId"])
@@ -172,6 +175,9 @@ def test_composed_order_is_checked_and_override_is_stored(
 
 def test_trend_charts_mark_the_upper_limit(served: tuple[str, Flask], page: Page) -> None:
     base, _ = served
+    page.goto(f"{base}/console/")
+    expect(page.get_by_role("row", name=re.compile("Dora Trend"))).to_contain_text("CK 900 U/L")
+    shot(page, "patients")
     open_patient(page, base, "console-dm-trend")
     chart = page.locator("#ck-chart svg")
     expect(chart.locator("circle")).to_have_count(len(CK_VALUES))
@@ -212,7 +218,7 @@ def test_markdown_detail_is_rendered_safely(served: tuple[str, Flask], page: Pag
         const box = document.createElement("div");
         Markdown.render("**Dose** <img src=x onerror=alert(1)> [bad](javascript:alert(1)) " +
             "[ok](https://example.org)\\n\\n| a | b |\\n|---|---|\\n| 1 | 2 |" +
-            "\\n\\n- one\\n- two", box);
+            "\\n\\n- one\\n- two\\n\\n_Local: `a_b` = 1._ snake_case_word", box);
         return {
             img: box.querySelectorAll("img").length,
             strong: box.querySelector("strong").textContent,
@@ -220,6 +226,7 @@ def test_markdown_detail_is_rendered_safely(served: tuple[str, Flask], page: Pag
             cells: box.querySelectorAll("td").length,
             items: box.querySelectorAll("li").length,
             text: box.textContent,
+            em: Array.from(box.querySelectorAll("em")).map(e => e.innerHTML),
         };
     }"""
     )
@@ -228,6 +235,8 @@ def test_markdown_detail_is_rendered_safely(served: tuple[str, Flask], page: Pag
     assert result["strong"] == "Dose"
     assert result["links"] == ["https://example.org"]
     assert result["cells"] == 2 and result["items"] == 2
+    assert result["em"] == ["Local: <code>a_b</code> = 1."]
+    assert "snake_case_word" in result["text"]
 
 
 A11Y_AUDIT = """() => {
