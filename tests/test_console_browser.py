@@ -17,7 +17,12 @@ from werkzeug.serving import make_server
 
 from cds_service.persistence.report import ReportFilter
 from tests.conftest import ROOT
-from tests.console_support import CK_VALUES, console_app, scenario_with_delete_suggestion
+from tests.console_support import (
+    CK_VALUES,
+    console_app,
+    scenario_with_delete_suggestion,
+    scenario_with_suggestion,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -127,6 +132,32 @@ def test_card_suggestion_changes_the_draft_and_accept_is_stored(
     shot(page, "suggestion-applied")
     rows = stored(app, card["recommendationId"])
     assert sum(row.get("accepted", 0) for row in rows) >= 1
+
+
+@pytest.mark.parametrize(
+    ("action", "hook", "badge"),
+    [("update", "order-select", "updated"), ("create", "patient-view", "created")],
+)
+def test_update_and_create_suggestions_change_the_draft(
+    served: tuple[str, Flask], page: Page, action: str, hook: str, badge: str
+) -> None:
+    base, _ = served
+    scenario, card, suggestion = scenario_with_suggestion(action, hook)
+    open_patient(page, base, scenario)
+    before = page.locator("#draft-list li.draft-item").count()
+    fire = "Open chart (patient-view)" if hook == "patient-view" else "Check draft orders"
+    page.get_by_role("button", name=re.compile(re.escape(fire))).click()
+    shown = page.locator("article.card", has_text=card["summary"])
+    expect(shown).to_be_visible()
+    labels = page.locator("article.card .indicator").all_inner_texts()
+    ranks = [["critical", "warning", "info"].index(label.strip().lower()) for label in labels]
+    assert ranks == sorted(ranks), "critical cards first, then warning, then info"
+    shown.get_by_role("button", name=re.compile(re.escape(suggestion["label"]))).click()
+    changed = page.locator("#draft-list .badge", has_text=badge)
+    created = sum(1 for a in suggestion["actions"] if a["type"] == "create")
+    expect(changed).to_have_count(created or 1)
+    expect(page.locator("#draft-list li.draft-item")).to_have_count(before + created)
+    shot(page, f"suggestion-{action}")
 
 
 def test_composed_order_is_checked_and_override_is_stored(
