@@ -50,7 +50,9 @@
     if (resource.resourceType === "MedicationRequest") {
       var name = codingText(resource.medicationCodeableConcept) ||
         (resource.medicationReference || {}).display || "medication not given";
-      return name + ": " + describeDosage((resource.dosageInstruction || [])[0]);
+      var supply = (resource.dispenseRequest || {}).expectedSupplyDuration;
+      return name + ": " + describeDosage((resource.dosageInstruction || [])[0]) +
+        (supply ? " · supply " + supply.value + " " + (supply.unit || supply.code || "") : "");
     }
     return codingText(resource.code) || resource.resourceType;
   }
