@@ -173,7 +173,7 @@ def test_composed_order_is_checked_and_override_is_stored(
     page.get_by_label("Duration (days)", exact=True).fill("7")
     page.get_by_role("button", name="Add to draft and check (order-select)").click()
     expect(page.locator("#draft-list")).to_contain_text(
-        "lorazepam: 1 mg oral twice daily for 7 days"
+        "lorazepam: 1 mg oral twice daily for 7 days · supply 7 days"
     )
 
     card = page.locator("article.card", has_text="lorazepam")
