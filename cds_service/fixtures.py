@@ -60,6 +60,11 @@ class Scenario:
         return str(self.request.get("context", {}).get("patientId", ""))
 
     @property
+    def fixed_prefetch(self) -> bool:
+        """The scenario pins what the client sent (e.g. a failed fetch): not refetchable."""
+        return "prefetch" in self.request
+
+    @property
     def service_id(self) -> str:
         return str(self.request["service"])
 

@@ -27,6 +27,10 @@ def build_openapi(registry: Registry, version: str) -> dict[str, Any]:
         openapi_version="3.0.3",
         plugins=[MarshmallowPlugin()],
     )
+    # CDS Hooks 2.0 'Trusting CDS Clients': a signed JWT bearer token on every call.
+    spec.components.security_scheme(
+        "cdsHooksJwt", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
     for name, schema in (
         ("HookRequest", schemas.HookRequestSchema),
         ("HookResponse", schemas.HookResponseSchema),
@@ -82,4 +86,6 @@ def build_openapi(registry: Registry, version: str) -> dict[str, Any]:
             }
         },
     )
-    return spec.to_dict()
+    document = spec.to_dict()
+    document["security"] = [{"cdsHooksJwt": []}]
+    return document

@@ -205,6 +205,7 @@ class HookResponseSchema(_Strict):
 
     cards = fields.List(fields.Nested(CardSchema), required=True)
     systemActions = fields.List(fields.Nested(SystemActionSchema), validate=_NON_EMPTY)
+    extension = fields.Dict(validate=_NON_EMPTY)
 
 
 class ServiceSchema(_Strict):

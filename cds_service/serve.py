@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -36,6 +37,14 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"CDS Hooks discovery: {base}/cds-services", flush=True)
     if app.config["CONSOLE"]:
         print(f"Tester's console: {base}/console/", flush=True)
+    if args.workers > 1 and app.config["AUTH"] == "required" and not app.config["REDIS_URL"]:
+        # Each worker would keep its own jti store and rate counters.
+        print(
+            "WARNING: several workers without CDS_REDIS_URL: JWT replay protection and rate "
+            "limits are per worker; set CDS_REDIS_URL in production",
+            file=sys.stderr,
+            flush=True,
+        )
     options = {
         "bind": f"{args.host}:{args.port}",
         "workers": args.workers,

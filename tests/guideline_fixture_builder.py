@@ -1,8 +1,7 @@
-"""Writes the guideline scenario fixtures (fixtures/<rec>-<branch>/); run as a module.
+"""Building blocks for the guideline scenario fixtures (patients, requests, golden cards).
 
-`python -m tests.guideline_fixture_builder [names...]` regenerates patient.json,
-request.json and expected.json. Dates are relative ("@now-30d"), rolled at load time.
-The expected cards here are written by hand and reviewed; never copy them from output.
+The scenarios themselves are in tests/guideline_fixture_scenarios.py, which writes them.
+Dates are relative ("@now-30d"), rolled at load time.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 
 from tests.guideline_fixture_builder import (
     ROOT,
@@ -34,6 +35,20 @@ RELIEF_COMBO = (
     "NSAID + muscle relaxant combination: more effective, more drowsiness; relaxant <= 2-3 weeks"
 )
 SKIN_DM = "Dermatomyositis features: the guideline lists skin protection as adjunctive care"
+
+
+# Scenarios whose request pins a prefetch with one key failed (an OperationOutcome). They are
+# fixtures like the others (fetch-equivalence suites skip pinned prefetch), and
+# tests/test_guideline_unavailable.py also checks that the cards name the missing input.
+UNAVAILABLE: dict[str, Callable[[], Scenario]] = {}
+
+
+def unavailable_scenario(name: str) -> Callable[[Callable[[], Scenario]], Callable[[], Scenario]]:
+    def register(fn: Callable[[], Scenario]) -> Callable[[], Scenario]:
+        UNAVAILABLE[name] = fn
+        return scenario(name)(fn)
+
+    return register
 
 
 def assess(n: int) -> dict[str, object]:
@@ -119,7 +134,7 @@ def _assess_complete() -> Scenario:
     return p, patient_view(), [is1(70, "70")]
 
 
-@scenario("assess-1-missing-data")
+@unavailable_scenario("assess-1-missing-data")
 def _assess_missing() -> Scenario:
     p = Patient().condition("polymyositis").lab("weight", 70, 3)
     request = with_failed_prefetch(patient_view(), p, "labs")
@@ -625,7 +640,7 @@ def _mon1_none() -> Scenario:
     return p, patient_view(), [is1(70, "70")]
 
 
-@scenario("mon-1-missing-labs")
+@unavailable_scenario("mon-1-missing-labs")
 def _mon1_missing() -> Scenario:
     p = on_therapy(Patient().condition("polymyositis"), days=20).lab("ck", 900, 5, high=170)
     request = with_failed_prefetch(patient_view(), p, "labs")
@@ -681,11 +696,17 @@ def _mon2_info() -> Scenario:
     return p, patient_view(), [mon2()]
 
 
-@scenario("mon-2-missing-data")
+@unavailable_scenario("mon-2-missing-data")
 def _mon2_missing() -> Scenario:
     p = Patient().condition("spasm").med("prednisone", 30, mg=20)
     request = with_failed_prefetch(patient_view(), p, "vitals")
     return p, request, [mon2()]
+
+
+@scenario("mon-2-no-values")
+def _mon2_no_values() -> Scenario:
+    # Nothing measured: the card lists what was not found instead of staying silent.
+    return Patient().condition("spasm").med("prednisone", 30, mg=20), patient_view(), [mon2()]
 
 
 @scenario("mon-2-no-glucocorticoid")

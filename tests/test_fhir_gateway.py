@@ -121,19 +121,20 @@ def test_queries_run_concurrently_within_about_one_round_trip() -> None:
         elapsed = time.monotonic() - started
     assert not [k for k, v in results.items() if isinstance(v, FhirError)]
     # Sequential would be 7 x 150 ms = 1.05 s.
-    assert elapsed < 0.6
+    assert elapsed < 0.75
 
 
 def test_slow_server_fails_within_the_budget() -> None:
-    gw = gateway(budget=0.3)
-    faults = Faults(mode="timeout", timeout_sleep=2.0, only_types=frozenset({"Observation"}))
+    # A budget wide enough for a loaded CI machine; the server sleeps three times longer.
+    gw = gateway(budget=1.0)
+    faults = Faults(mode="timeout", timeout_sleep=3.0, only_types=frozenset({"Observation"}))
     with served(faults) as target:
         started = time.monotonic()
         results = gw.fetch_many(target, QUERIES, gw.deadline())
         elapsed = time.monotonic() - started
     assert isinstance(results["ck"], FhirTimeout)
     assert results["patient"]["id"] == PATIENT_ID
-    assert elapsed < 0.6
+    assert elapsed < 1.5
 
 
 def test_5xx_is_retried_then_succeeds() -> None:

@@ -230,7 +230,7 @@ def test_absent_optional_data_without_server_answers_and_says_so(fhir_app: Flask
 def test_failing_server_gives_412_or_a_degraded_answer_within_the_budget(
     tmp_path: Path, fault: str, types: set[str], expect_status: int
 ) -> None:
-    budget = 0.4
+    budget = 1.0  # wide enough for a loaded CI machine; injected sleeps are 3 s
     app = make_app(
         tmp_path,
         FHIR_SERVER_ALLOWLIST="http://127.0.0.1",

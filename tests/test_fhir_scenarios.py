@@ -20,7 +20,9 @@ from cds_service.fixtures import (
 )
 from tests.conftest import FIXTURES, make_app
 
-SCENARIOS = list(iter_scenarios(FIXTURES))
+# Scenarios that pin the client's prefetch (an OperationOutcome, a missing key) describe
+# data the client could not get; a server that has it legitimately gives other cards.
+SCENARIOS = [s for s in iter_scenarios(FIXTURES) if not s.fixed_prefetch]
 TOKEN = "scenario-token"
 
 

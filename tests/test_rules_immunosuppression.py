@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -259,3 +260,14 @@ def test_is3_silent_without_intolerance_or_when_mmf_active() -> None:
         DM, allergies=(allergy("methotrexate"),), medications=(med("mycophenolate mofetil", "mmf"),)
     )
     assert "IS-3" not in ids(run("patient-view", st))
+
+
+def test_is1_unusable_latest_weight_is_named() -> None:
+    bad = replace(
+        meas("weight", None, 1, unit="kg", rid="Observation/w9"),
+        unusable_reason="unit 'stone' not convertible",
+    )
+    st = state(DM, measurements=(meas("weight", 70, 30, unit="kg"), bad))
+    card = only(run("patient-view", st), "IS-1")
+    assert "Observation/w9) is unusable: unit 'stone' not convertible" in card["detail"]
+    assert "suggestions" not in card

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -198,3 +199,15 @@ def test_ref1_options_follow_guideline_order_without_features() -> None:
         "3. For severe disease with major organ involvement, consider cyclophosphamide",
         "4. JAK inhibitors can be considered for progressive disease",
     ]
+
+
+def test_unusable_ck_is_named_in_the_trend() -> None:
+    bad = replace(meas("ck", None, 1, rid="Observation/ck-bad"), unusable_reason="unit 'xyz'")
+    st = state(PM, medications=on_therapy(10), measurements=(*ck((300, 9)), bad))
+    card = only(run("patient-view", st), "MON-1")
+    assert "Not usable: Observation/ck-bad (unit 'xyz')" in card["detail"]
+
+
+def test_refuted_myopathy_puts_nobody_in_scope() -> None:
+    refuted = replace(condition("dermatomyositis"), verification_status="refuted")
+    assert run("patient-view", state((refuted,), medications=on_therapy())) == []

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from cds_service.errors import ConfigError
 from tests.conftest import make_app
 from tests.security_support import bearer
 from tests.test_security_http import BASE, DISCOVERY, EC, PV, RSA, pv_body, secure_app
@@ -129,6 +130,11 @@ def test_rate_limit_is_per_issuer_and_answers_429_in_the_error_shape(tmp_path: P
     assert limited.headers["X-Content-Type-Options"] == "nosniff"
     other_issuer = client.get(DISCOVERY, headers=RSA.authorization(BASE + DISCOVERY))
     assert other_issuer.status_code == 200
+
+
+def test_unparsable_rate_limit_stops_start_up(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="CDS_RATE_LIMIT"):
+        make_app(tmp_path, RATE_LIMIT="lots")
 
 
 def test_probes_are_not_rate_limited(tmp_path: Path) -> None:

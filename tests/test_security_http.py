@@ -69,6 +69,8 @@ def assert_401(response: Any) -> None:
     assert (error["status"], error["code"]) == (401, "unauthorized")
     assert set(error) <= {"status", "code", "message"}
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    # A browser client (the sandbox) can only read the 401 when CORS headers are on it.
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
 
 
 def test_default_settings_refuse_an_unauthenticated_call(tmp_path: Path) -> None:

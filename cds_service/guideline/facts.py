@@ -41,11 +41,7 @@ class RuleContext:
         categories = self.knowledge.scopes[scope]
         if not categories:
             return True
-        return any(
-            c.categories & categories
-            for c in self.state.conditions
-            if c.clinical_status in (None, "active", "recurrence", "relapse")
-        )
+        return any(c.categories & categories for c in self.state.conditions if is_current(c))
 
     def selected(self) -> tuple[Medication, ...]:
         return self.orders.selected() if self.orders else ()
@@ -81,6 +77,13 @@ def running_days(ctx: RuleContext, m: Medication) -> float | None:
     if m.course and m.course.elapsed_days is not None:
         return m.course.elapsed_days
     return ctx.days_since(m.authored_on)
+
+
+def is_current(c: Condition) -> bool:
+    """Active (or recurring) and not refuted: only such conditions put a patient in scope."""
+    return c.clinical_status in (None, "active", "recurrence", "relapse") and (
+        c.verification_status not in ("refuted", "entered-in-error")
+    )
 
 
 def aware(when: datetime) -> datetime:

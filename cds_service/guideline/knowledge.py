@@ -31,6 +31,20 @@ RULE_IDS = (
     "CAU-4",
 )
 HOOKS = frozenset({"patient-view", "order-select", "order-sign"})
+# Value-set references the rules read; each must be present (lists of mapping keys).
+VALUE_SET_KEYS = (
+    "condition_categories",
+    "drug_classes",
+    "steroid_sparing",
+    "immunosuppressive",
+    "ck_kinds",
+    "weight_kinds",
+    "troponin_kinds",
+    "glucose_kinds",
+    "hba1c_kinds",
+    "bp_systolic_kinds",
+    "bp_diastolic_kinds",
+)
 SYSTEM_KEYS = ("recommendation", "override_reason", "rxnorm", "snomed", "loinc", "ucum")
 
 
@@ -200,6 +214,25 @@ def _recommendations(
     return out
 
 
+def _check_value_sets(value_sets: Mapping[str, Any]) -> None:
+    for key in VALUE_SET_KEYS:
+        items = _need(value_sets, key, "value_sets", list)
+        if not items or not all(isinstance(i, str) for i in items):
+            raise ConfigError(f"guideline knowledge: value_sets.{key} must list names")
+    classes = set(value_sets["drug_classes"])
+    caution = _need(value_sets, "cardiac_caution", "value_sets", Mapping)
+    for key in ("steroid_sparing", "immunosuppressive"):
+        unknown = set(value_sets[key]) - classes
+        if unknown:
+            raise ConfigError(
+                f"guideline knowledge: value_sets.{key} names unknown drug classes "
+                f"{sorted(unknown)}"
+            )
+    if set(_need(caution, "classes", "value_sets.cardiac_caution", list)) - classes:
+        raise ConfigError("guideline knowledge: value_sets.cardiac_caution names unknown classes")
+    _need(caution, "ingredients", "value_sets.cardiac_caution", list)
+
+
 def parse_knowledge(raw: Any) -> Knowledge:
     """Validate the knowledge document and build the typed view of it."""
     if not isinstance(raw, Mapping):
@@ -213,6 +246,7 @@ def parse_knowledge(raw: Any) -> Knowledge:
     reasons = _need(raw, "override_reasons", "", Mapping)
     value_sets = _need(raw, "value_sets", "", Mapping)
     scopes_raw = _need(raw, "scopes", "", Mapping)
+    _check_value_sets(value_sets)
     categories = set(_need(value_sets, "condition_categories", "value_sets", list))
     scopes = {}
     for name, spec in scopes_raw.items():

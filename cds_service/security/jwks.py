@@ -51,11 +51,17 @@ class JwksFetcher:
         self._session = session or requests.Session()
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
-        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _lock_for(self, url: str) -> threading.Lock:
+        # One lock per URL: a slow client's key server does not stall the others' calls.
+        with self._locks_guard:
+            return self._locks.setdefault(url, threading.Lock())
 
     def find_key(self, url: str, kid: str) -> dict[str, Any] | None:
         """The JWK with this kid at url, fetching when stale and at most once more if unknown."""
-        with self._lock:
+        with self._lock_for(url):
             entry = self._entries.setdefault(url, _Entry())
             now = self._clock()
             fresh = entry.fetched_at is not None and now - entry.fetched_at < self._cache_seconds

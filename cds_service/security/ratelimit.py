@@ -9,7 +9,9 @@ from flask import Flask, Response, current_app, g, request
 from flask_limiter import ApplicationLimit, Limiter
 from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
+from limits import parse_many
 
+from cds_service.errors import ConfigError
 from cds_service.http_errors import error_response
 from cds_service.security.flask_auth import is_guarded
 
@@ -37,6 +39,13 @@ def _too_many(exc: RateLimitExceeded) -> Response:
 def build_limiter(app: Flask) -> Limiter:
     """One shared bucket per issuer across all guarded endpoints (RATE_LIMIT)."""
     redis_url = app.config.get("REDIS_URL") or ""
+    try:
+        parse_many(app.config["RATE_LIMIT"])
+    except ValueError:
+        # Checked here: flask-limiter would only notice per request, and then not limit.
+        raise ConfigError(
+            f"CDS_RATE_LIMIT {app.config['RATE_LIMIT']!r} is not a rate such as '6000 per minute'"
+        ) from None
     limiter = Limiter(
         key_func=client_key,
         application_limits=[

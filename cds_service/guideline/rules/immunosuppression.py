@@ -21,7 +21,7 @@ from cds_service.guideline.facts import (
 )
 from cds_service.guideline.intents import ActionIntent, CardIntent, SuggestionIntent
 from cds_service.guideline.resources import medication_request, weekly
-from fhir_mappings.domain import METHOTREXATE, MMF, Measurement, Medication
+from fhir_mappings.domain import METHOTREXATE, Measurement, Medication
 
 WEIGHT_RANGE_KG = (2.0, 400.0)  # outside this a weight is taken as a data error
 
@@ -39,7 +39,16 @@ def usable_weight(ctx: RuleContext) -> WeightFinding:
     """Latest body weight within the site-policy age; missing data is named, not guessed."""
     if ctx.unavailable("weight"):
         return WeightFinding(None, "body weight could not be retrieved", ("weight",))
-    weights = valued(series(ctx.state, ctx.knowledge.kinds("weight_kinds")))
+    every = series(ctx.state, ctx.knowledge.kinds("weight_kinds"))
+    weights = valued(every)
+    newest = every[-1] if every else None
+    if newest is not None and newest.value is None:
+        why = newest.unusable_reason or "it has no usable value"
+        return WeightFinding(
+            None,
+            f"the latest body weight ({qualified('Observation', newest.resource_id)}) "
+            f"is unusable: {why}",
+        )
     if not weights:
         return WeightFinding(None, "no body weight is on record")
     latest = weights[-1]
@@ -293,7 +302,11 @@ def is2_methotrexate(ctx: RuleContext) -> list[CardIntent]:
     if not ctx.in_scope("myopathy"):
         return []
     steroids = systemic_glucocorticoids(ctx)
-    if not steroids or ctx.active_of(METHOTREXATE, MMF) or methotrexate_intolerance(ctx):
+    if (
+        not steroids
+        or ctx.active_of(*ctx.knowledge.kinds("steroid_sparing"))
+        or methotrexate_intolerance(ctx)
+    ):
         return []
     text = "methotrexate 15 mg subcutaneously once weekly"
     resource = medication_request(
@@ -517,7 +530,7 @@ def is3_mmf(ctx: RuleContext) -> list[CardIntent]:
                 inputs=(*evidence, *(med_ref(d) for d in drafts)),
             )
         ]
-    if ctx.active_of(METHOTREXATE, MMF):
+    if ctx.active_of(*ctx.knowledge.kinds("steroid_sparing")):
         return []
     return [
         CardIntent(

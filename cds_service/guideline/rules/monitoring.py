@@ -10,6 +10,7 @@ from cds_service.guideline.facts import (
     fmt_date,
     fmt_num,
     fmt_value,
+    is_current,
     med_ref,
     qualified,
     ref,
@@ -25,7 +26,7 @@ from cds_service.guideline.facts import (
 from cds_service.guideline.intents import ActionIntent, CardIntent, SuggestionIntent
 from cds_service.guideline.resources import service_request
 from cds_service.guideline.rules.cautions import cardiac_involvement
-from fhir_mappings.domain import METHOTREXATE, MMF, Measurement, Medication
+from fhir_mappings.domain import Measurement, Medication
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class CkTrend:
     uln_source: str
     rising: bool
     above: bool
+    skipped: tuple[Measurement, ...] = ()
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -44,23 +46,31 @@ class CkTrend:
 
 def ck_trend(ctx: RuleContext) -> CkTrend | None:
     """The CK series with its upper limit (own range, else site default) and direction."""
-    items = valued(series(ctx.state, ctx.knowledge.kinds("ck_kinds")))
+    every = series(ctx.state, ctx.knowledge.kinds("ck_kinds"))
+    items = valued(every)
     if not items:
         return None
+    skipped = tuple(m for m in every if m not in items)
     latest = items[-1]
     uln, source = upper_limit(latest, ctx.knowledge.p("ck_upper_limit_default"))
     rise = ctx.knowledge.p("ck_rise_fraction")
     previous = items[-2] if len(items) > 1 else None
     rising = bool(previous and previous.value and (latest.value or 0) > previous.value * (1 + rise))
     above = uln is not None and (latest.value or 0) > uln
-    return CkTrend(items, latest, uln, source, rising, above)
+    return CkTrend(items, latest, uln, source, rising, above, skipped)
 
 
 def _trend_block(trend: CkTrend) -> str:
+    unusable = "".join(
+        f"\n\nNot usable: {qualified('Observation', m.resource_id)} "
+        f"({m.unusable_reason or 'no numeric value'})"
+        for m in trend.skipped
+    )
     return (
         "CK trend:\n"
         + trend_table(trend.items[-6:], "CK")
         + f"\n\nUpper limit of normal: {fmt_num(trend.uln)} U/L ({trend.uln_source})."
+        + unusable
     )
 
 
@@ -85,7 +95,10 @@ def ref1_refractory(ctx: RuleContext) -> list[CardIntent]:
     """REF-1: >= site weeks of glucocorticoid + MTX/MMF and CK above normal or rising."""
     if ctx.ordering or not ctx.in_scope("myopathy") or ctx.active_of(*ESCALATED):
         return []
-    steroids, sparing = systemic_glucocorticoids(ctx), ctx.active_of(METHOTREXATE, MMF)
+    steroids, sparing = (
+        systemic_glucocorticoids(ctx),
+        ctx.active_of(*ctx.knowledge.kinds("steroid_sparing")),
+    )
     if not steroids or not sparing:
         return []
     on_steroid, on_sparing = _days_on(ctx, steroids), _days_on(ctx, sparing)
@@ -413,8 +426,7 @@ def skin1_skin(ctx: RuleContext) -> list[CardIntent]:
     found = [
         c
         for c in ctx.state.conditions
-        if c.categories & {"dermatomyositis", "calcinosis"}
-        and c.clinical_status in (None, "active", "recurrence", "relapse")
+        if c.categories & {"dermatomyositis", "calcinosis"} and is_current(c)
     ]
     if not found:
         return []
