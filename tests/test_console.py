@@ -182,10 +182,30 @@ def test_token_refuses_other_origins(console_client: FlaskClient) -> None:
     assert mint(console_client, SERVICE_URL, Origin=BASE).status_code == 200
 
 
+def test_token_refuses_unknown_host_names(tmp_path: Path) -> None:
+    # A DNS-rebinding page reaches the loopback service under its own host name.
+    client = console_app(tmp_path).test_client()
+    url = "http://evil.example/cds-services/myopathy-order-select"
+    response = client.post("/console/api/token", json={"url": url}, base_url="http://evil.example")
+    assert response.status_code == 403
+    ok = client.post(
+        "/console/api/token",
+        json={"url": "http://127.0.0.1/cds-services/x"},
+        base_url="http://127.0.0.1",
+    )
+    assert ok.status_code == 200
+
+
 def test_token_uses_the_public_base_url(tmp_path: Path) -> None:
     app = console_app(tmp_path, PUBLIC_BASE_URL="https://cds.example.org/")
     client = app.test_client()
     assert mint(client, SERVICE_URL).status_code == 400
+    via_proxy = client.post(
+        "/console/api/token",
+        json={"url": "https://cds.example.org/cds-services/x"},
+        base_url="https://cds.example.org",
+    )
+    assert via_proxy.status_code == 200
     url = "https://cds.example.org/cds-services/myopathy-order-select"
     token = mint(client, url).get_json()["token"]
     assert jwt.decode(token, options={"verify_signature": False})["aud"] == url

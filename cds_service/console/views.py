@@ -159,10 +159,23 @@ def report() -> str:
     return render_template("console/report.html", data=data)
 
 
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+
+
+def _known_host() -> bool:
+    """Loopback or PUBLIC_BASE_URL's host: a DNS-rebinding page arrives under its own name."""
+    host = urlsplit(request.host_url).hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    configured = urlsplit(str(current_app.config.get("PUBLIC_BASE_URL") or "")).hostname
+    return host in LOOPBACK_HOSTS or (configured is not None and host == configured)
+
+
 @bp.post("/api/token")
 @public
 def token() -> dict[str, Any]:
     """A short-lived CDS Hooks JWT whose `aud` is exactly the URL about to be called."""
+    if not _known_host():
+        raise ForeignOrigin("tokens are minted only on this service's own host name")
     origin = request.headers.get("Origin")
     if origin and not (
         _same_origin(origin, request.host_url) or _same_origin(origin, service_base())
