@@ -74,9 +74,11 @@
     var box = $("report");
     box.textContent = "";
     var keys = Object.keys(groups).sort();
-    $("report-status").textContent = keys.length
+    var unknown = result.body.feedbackForUnknownCards || 0;
+    $("report-status").textContent = (keys.length
       ? keys.length + " recommendation" + (keys.length === 1 ? "" : "s") + " with cards shown."
-      : "No cards shown yet: fire some hooks from a patient's page first.";
+      : "No cards shown yet: fire some hooks from a patient's page first.") +
+      (unknown ? " " + unknown + " feedback item(s) named cards this service never issued." : "");
     var grid = el("div", { "class": "report-grid" }, keys.map(function (k) { return panel(k, groups[k]); }));
     box.appendChild(grid);
   }
