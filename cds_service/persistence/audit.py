@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine, insert
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from cds_service.persistence.db import write_transaction
@@ -174,7 +174,8 @@ class AuditWriter:
                 self._closing.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
-            except SQLAlchemyError as exc:
+            except Exception as exc:
+                # Refused content (or a bug): never let the writer thread die over it.
                 self._count_error(exc)
                 self._write_one_by_one(batch)
                 return
@@ -187,7 +188,7 @@ class AuditWriter:
         for entry in batch:
             try:
                 write_entries(self._engine, [entry])
-            except SQLAlchemyError as exc:
+            except Exception as exc:
                 self._count_error(exc)
                 self._count_drop(1)
             else:

@@ -115,8 +115,8 @@ def format_table(data: dict[str, Any]) -> str:
     header = ("period", "recommendation", "shown", "accepted", "overridden", "rate", "top reason")
     lines = [header]
     for row in data["rows"]:
-        rate = row.get("overrideRate")
-        reasons = row.get("topOverrideReasons", [])
+        rate = row["override_rate"]
+        reasons = row["top_override_reasons"]
         top = (
             f"{reasons[0].get('display') or reasons[0].get('code')} ({reasons[0]['count']})"
             if reasons
@@ -124,8 +124,8 @@ def format_table(data: dict[str, Any]) -> str:
         )
         lines.append(
             (
-                row["periodStart"],
-                row.get("recommendationId", "-"),
+                row["period_start"],
+                row["recommendation_id"] or "-",
                 str(row["shown"]),
                 str(row["accepted"]),
                 str(row["overridden"]),

@@ -24,7 +24,7 @@ bp = Blueprint("cds_persistence", __name__)
 
 
 class ReportQuerySchema(Schema):
-    """Query string of the override report: period, service, [from, to) dates (UTC)."""
+    """Query string of the override report: period, service, from and to dates (UTC, inclusive)."""
 
     period = fields.String(load_default="week", validate=validate.OneOf(PERIODS))
     service = fields.String()

@@ -48,6 +48,12 @@ def schema_state(engine: Engine) -> SchemaState:
     return SchemaState(current=tuple(current), head=tuple(head))
 
 
+def known_revisions(engine: Engine) -> set[str]:
+    """Every revision this code ships (a database at another one is newer than the code)."""
+    scripts = ScriptDirectory.from_config(alembic_config(engine))
+    return {script.revision for script in scripts.walk_revisions()}
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to `revision` in one transaction."""
     _run(engine, lambda cfg: command.upgrade(cfg, revision))

@@ -78,17 +78,10 @@ class ReportRow:
         return round(self.overridden / answered, 4) if answered else None
 
     def to_json(self) -> dict[str, Any]:
-        """camelCase like CDS Hooks; fields without a value are omitted."""
-        data: dict[str, Any] = {
-            "recommendationId": self.recommendation_id,
-            "periodStart": self.period_start,
-            "shown": self.shown,
-            "accepted": self.accepted,
-            "overridden": self.overridden,
-            "overrideRate": self.override_rate,
-            "topOverrideReasons": [_compact(asdict(r)) for r in self.top_override_reasons],
-        }
-        return _compact(data)
+        """Every key always present (null when unknown): the console and dashboards read it."""
+        data = asdict(self)
+        data["override_rate"] = self.override_rate
+        return data
 
 
 @dataclass(frozen=True)
@@ -158,7 +151,7 @@ def override_report(engine: Engine, flt: ReportFilter) -> dict[str, Any]:
     ordered.sort(key=lambda r: r.period_start, reverse=True)
     for item in ordered:
         item.top_override_reasons = _top(item.top_override_reasons)
-    payload = {
+    return {
         "period": flt.period,
         "service": flt.service_id,
         "from": flt.since.isoformat() if flt.since else None,
@@ -166,12 +159,6 @@ def override_report(engine: Engine, flt: ReportFilter) -> dict[str, Any]:
         "rows": [item.to_json() for item in ordered],
         "feedbackForUnknownCards": unknown,
     }
-    return {k: v for k, v in payload.items() if v is not None}
-
-
-def _compact(data: dict[str, Any]) -> dict[str, Any]:
-    """Drop None and empty lists, as the service does on the wire; `rows` stays."""
-    return {k: v for k, v in data.items() if v is not None and v != []}
 
 
 def _when(condition: ColumnElement[bool], value: Column) -> ColumnElement[Any]:

@@ -50,7 +50,12 @@ def ensure_schema(engine: Engine, *, auto_upgrade: bool) -> None:
         state = migrate.schema_state(engine)
         if state.up_to_date:
             return
-        if auto_upgrade and set(state.current) <= _known(engine):
+        if not set(state.current) <= migrate.known_revisions(engine):
+            raise SchemaOutOfDate(
+                f"database schema is newer than this code ({state.describe}): "
+                "deploy the matching release"
+            )
+        if auto_upgrade:
             log.info("database schema: %s; upgrading", state.describe)
             migrate.upgrade(engine)
             return
@@ -61,13 +66,6 @@ def ensure_schema(engine: Engine, *, auto_upgrade: bool) -> None:
     raise SchemaOutOfDate(
         f"database schema out of date ({state.describe}): run `cds-service db upgrade`"
     )
-
-
-def _known(engine: Engine) -> set[str]:
-    from alembic.script import ScriptDirectory
-
-    scripts = ScriptDirectory.from_config(migrate.alembic_config(engine))
-    return {rev.revision for rev in scripts.walk_revisions()}
 
 
 class Store:
@@ -85,7 +83,8 @@ class Store:
         self.hasher = hasher
         self.audit = AuditWriter(engine, capacity=queue_size)
         # PostgreSQL groups concurrent commits itself; SQLite needs it done here.
-        self._group = GroupCommit(engine, timeout_seconds) if is_sqlite(engine) else None
+        # A request still queued may give up safely (nothing written); allow a few turns.
+        self._group = GroupCommit(engine, 3 * timeout_seconds) if is_sqlite(engine) else None
 
     @classmethod
     def open(cls, settings: Mapping[str, Any]) -> Store:

@@ -53,13 +53,13 @@ def seeded(engine: Any, settings: dict[str, Any]) -> Iterator[Store]:
 def summary(report: dict[str, Any]) -> list[tuple[Any, ...]]:
     return [
         (
-            r["periodStart"],
-            r.get("recommendationId"),
+            r["period_start"],
+            r["recommendation_id"],
             r["shown"],
             r["accepted"],
             r["overridden"],
-            r.get("overrideRate"),
-            [(x["code"], x["count"]) for x in r.get("topOverrideReasons", [])],
+            r["override_rate"],
+            [(x["code"], x["count"]) for x in r["top_override_reasons"]],
         )
         for r in report["rows"]
     ]
@@ -153,10 +153,13 @@ def test_table_format_handles_no_reasons() -> None:
     data = {
         "rows": [
             {
-                "periodStart": "2026-11-16",
+                "period_start": "2026-11-16",
+                "recommendation_id": None,
                 "shown": 3,
                 "accepted": 0,
                 "overridden": 0,
+                "override_rate": None,
+                "top_override_reasons": [],
             }
         ],
         "feedbackForUnknownCards": 0,

@@ -307,3 +307,23 @@ def test_commands_on_an_unreachable_database_fail_with_one_line(
     err = capsys.readouterr().err
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
     assert "s3cret" not in err
+
+
+def test_database_newer_than_the_code_refuses_to_start(
+    engine: Engine, settings: dict[str, Any]
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(SchemaOutOfDate, match="newer than this code"):
+        Store.open(settings)
+
+
+def test_a_record_the_database_refuses_is_dropped_alone(store: Store) -> None:
+    good = audit_entry((str(uuid.uuid4()), "IS-1"))
+    naive = audit_entry((str(uuid.uuid4()), "IS-1"), at=datetime(2026, 11, 25, 10, 0))
+    store.submit_audit(good)
+    store.submit_audit(naive)  # no time zone: refused before it reaches the database
+    store.submit_audit(audit_entry((str(uuid.uuid4()), "MON-1")))
+    assert store.flush()
+    assert (store.audit.stats.written, store.audit.stats.dropped) == (2, 1)
+    assert table_count(store.engine, "audit_hook_call") == 2
