@@ -91,19 +91,36 @@ TIMING_CODES = {
     "Q12H": 2.0,
     "Q24H": 1.0,
 }
+# Route words (text after case-folding, dots removed) -> route; checked in this order.
 ROUTE_WORDS = (
-    ("subcut", "subcutaneous"),
-    ("subcutaneous", "subcutaneous"),
-    ("sc", "subcutaneous"),
-    ("sq", "subcutaneous"),
-    ("intravenous", "intravenous"),
-    ("iv", "intravenous"),
-    ("intramuscular", "intramuscular"),
-    ("im", "intramuscular"),
-    ("oral", "oral"),
-    ("by mouth", "oral"),
-    ("po", "oral"),
+    (r"subcut\w*|sc|sq|sub q", "subcutaneous"),
+    (r"intravenous\w*|iv|ivpb|infusion", "intravenous"),
+    (r"intramuscular\w*|im", "intramuscular"),
+    (r"oral\w*|by mouth|po|per os|sublingual", "oral"),
+    (r"topical\w*|cutaneous|skin|dermal", "topical"),
+    (r"transdermal\w*|patch", "transdermal"),
+    (r"inhal\w*|nebuli[sz]\w*|respiratory", "inhaled"),
+    (r"ophthalmic|eye|eyes|intraocular", "ophthalmic"),
+    (r"nasal|intranasal|nostril\w*", "nasal"),
+    (r"rectal\w*|per rectum|pr", "rectal"),
+    (r"intra-?articular", "intra-articular"),
 )
+_ROUTE_RES = tuple((re.compile(rf"(?<![a-z])(?:{p})(?![a-z])"), v) for p, v in ROUTE_WORDS)
+# Dose-form words in a clinical-drug name that fix the route ("... Oral Tablet").
+_FORM_ROUTES = ("oral", "topical", "transdermal", "inhaled", "ophthalmic", "nasal", "rectal")
+
+
+def route_from_text(text: str | None) -> str | None:
+    """The route a free text names, if any."""
+    if not text:
+        return None
+    letters = normalize_text(text).replace(".", "")
+    for pattern, value in _ROUTE_RES:
+        if pattern.search(letters):
+            return value
+    return None
+
+
 _STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg|g)\b(\s*/\s*(\d+(?:\.\d+)?)?\s*ml\b)?", re.I)
 
 
@@ -232,7 +249,11 @@ def _per_day(timing: dict[str, Any], acc: _Acc) -> float | None:
         if unit not in UNIT_DAYS or not period or period <= 0:
             acc.unknown.append("timing.repeat has no usable period/periodUnit")
             return None
-        per_day = (freq if freq is not None else 1.0) / (period * UNIT_DAYS[unit])
+        span_days = period * UNIT_DAYS[unit]
+        if span_days <= 0:  # a period so small it underflows
+            acc.unknown.append("timing.repeat has no usable period/periodUnit")
+            return None
+        per_day = (freq if freq is not None else 1.0) / span_days
         if days and unit == "d" and period == 1:
             per_day *= len(days) / 7
         return per_day
@@ -257,18 +278,13 @@ def _route(
     for c in raw.codings(route):
         if c.system and c.code and (c.system, c.code) in term.route_codes:
             return term.route_codes[(c.system, c.code)]
-    texts = [raw.concept_text(route)]
-    for text in texts:
-        if text:
-            letters = normalize_text(text).replace(".", "")
-            words = f" {re.sub(r'[^a-z ]', ' ', letters)} "
-            for word, value in ROUTE_WORDS:
-                if f" {word} " in words:
-                    return value
-            return normalize_text(text)
-    if product_name and re.search(r"\boral\b", normalize_text(product_name)):
-        acc.notes.append("route oral from the drug name")
-        return "oral"
+    text = raw.concept_text(route)
+    if text:
+        return route_from_text(text) or normalize_text(text)
+    from_name = route_from_text(product_name)
+    if from_name in _FORM_ROUTES and product_name:
+        acc.notes.append(f"route {from_name} from the drug name")
+        return from_name
     return None
 
 
@@ -379,8 +395,8 @@ def map_course(request: dict[str, Any], dose: Dose | None, now: datetime) -> Cou
         source = "dispense quantity / daily use" + (" x fills" if repeats else "")
     if days is None and raw.obj(dispense, "validityPeriod"):
         days, source = _span(raw.obj(dispense, "validityPeriod")), "validityPeriod"
-    if days is None:
-        source = None
+    if days is None or not math.isfinite(days):
+        days, source = None, None
     elapsed = None
     if raw.string(request, "status") in ("active", "on-hold"):
         start = raw.parse_datetime(request.get("authoredOn"))

@@ -28,6 +28,15 @@ def index_medications(resources: list[tuple[str | None, dict[str, Any]]]) -> Med
     return index
 
 
+def medication_request_exclusion(request: dict[str, Any]) -> str | None:
+    """Why a request is not a medication the patient gets or is being ordered (None if it is)."""
+    if request.get("doNotPerform") is True:
+        return "doNotPerform (an order NOT to give the drug)"
+    if request.get("status") == "entered-in-error":
+        return "status entered-in-error"
+    return None
+
+
 def _resolve(
     request: dict[str, Any], index: MedicationIndex, ref: str
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, MappingIssue | None]:
@@ -46,7 +55,8 @@ def _resolve(
             ):
                 return raw.obj(contained, "code"), contained, None
     else:
-        med = index.get(reference) or index.get("Medication/" + reference.rsplit("/", 1)[-1])
+        plain = reference.split("/_history/", 1)[0]  # a versioned reference names the same drug
+        med = index.get(plain) or index.get("Medication/" + plain.rsplit("/", 1)[-1])
         if med is not None:
             return raw.obj(med, "code"), med, None
     return None, None, MappingIssue(ref, f"medicationReference {reference!r} not found")
@@ -68,12 +78,13 @@ def map_medication_request(
     if problem:
         issues.append(problem)
     codings = raw.codings(concept)
-    texts = [raw.string(concept, "text")]
+    texts: list[str | None] = [raw.string(concept, "text")]
     if not codings and not texts[0]:
-        ref_display = raw.string(raw.obj(request, "medicationReference"), "display")
-        texts.append(ref_display)
-    for dosage in raw.objs(request, "dosageInstruction"):
-        texts.append(raw.string(dosage, "text"))
+        texts = [raw.string(raw.obj(request, "medicationReference"), "display")]
+    if not codings and not texts[0]:
+        # Only a drug-less draft is read from its instructions: elsewhere they may name
+        # other drugs ("not with diazepam") and must not classify the order.
+        texts = [raw.string(d, "text") for d in raw.objs(request, "dosageInstruction")]
     name = raw.concept_text(concept) or next((t for t in texts if t), None) or "unnamed medication"
     # The Medication's ingredient codes classify too (a product code we do not list, say).
     ingredient_concepts = [

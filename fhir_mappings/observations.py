@@ -103,7 +103,7 @@ def _value(
     text = raw.string(holder, "valueString")
     if text is not None:
         m = _VALUE_STRING.match(text)
-        if not m:
+        if not m or (m.group(3) or "").startswith((":", "/")):  # a titer "1:160" is text
             return {"value": None, "unit": None, "text": text}, None
         comparator, number, unit_text = m.groups()
         value = float(number.replace(",", "."))
@@ -118,6 +118,12 @@ def _value(
             "original_unit": code or unit,
         }
         return fields, n.problem
+    ratio = raw.obj(holder, "valueRatio")
+    if ratio:
+        num = raw.number(raw.obj(ratio, "numerator"), "value")
+        den = raw.number(raw.obj(ratio, "denominator"), "value")
+        shown = f"{num:g}:{den:g}" if num is not None and den is not None else None
+        return {"value": None, "unit": None, "text": shown}, None
     concept = holder.get("valueCodeableConcept")
     if isinstance(concept, dict):
         return {"value": None, "unit": None, "text": raw.concept_text(concept)}, None
@@ -189,3 +195,34 @@ def map_observation(
         if problem:
             issues.append(MappingIssue(ref, problem))
     return out, issues
+
+
+def is_study_report(resource: dict[str, Any], term: Terminology) -> bool:
+    """A DiagnosticReport coded as a presence-only study of the value sets (an ECG)."""
+    kind, _ = _match(resource.get("code"), term)
+    return kind is not None and kind.quantity == "presence"
+
+
+def map_study_report(
+    resource: dict[str, Any], term: Terminology
+) -> tuple[list[Measurement], list[MappingIssue]]:
+    """The study as a value-less Measurement with the report's conclusion as text."""
+    ref = f"DiagnosticReport/{raw.string(resource, 'id') or '?'}"
+    status = raw.string(resource, "status")
+    if status in EXCLUDED_STATUSES:
+        return [], [MappingIssue(ref, f"ignored: status {status}")]
+    kind, code = _match(resource.get("code"), term)
+    when = _effective(resource)
+    if kind is None or when is None:
+        return [], [MappingIssue(ref, "ignored: no effective time or issued date")]
+    m = Measurement(
+        kind=kind.kind,
+        value=None,
+        unit=None,
+        effective=when,
+        resource_id=raw.string(resource, "id"),
+        text=raw.string(resource, "conclusion"),
+        status=status,
+        code=code,
+    )
+    return [m], []

@@ -30,9 +30,19 @@ from fhir_mappings.domain import (
     Series,
 )
 from fhir_mappings.dosage import map_course
-from fhir_mappings.medications import MedicationIndex, index_medications, map_medication_request
+from fhir_mappings.medications import (
+    MedicationIndex,
+    index_medications,
+    map_medication_request,
+    medication_request_exclusion,
+)
 from fhir_mappings.memo import ContentMemo, content_digest
-from fhir_mappings.observations import is_relevant, map_observation
+from fhir_mappings.observations import (
+    is_relevant,
+    is_study_report,
+    map_observation,
+    map_study_report,
+)
 from fhir_mappings.terminology import Terminology, load_terminology
 from fhir_mappings.validation import repair, validation_problem
 
@@ -186,6 +196,10 @@ class _Mapper:
                 self.measurements += found
                 self.issues += problems
         elif rtype == "MedicationRequest":
+            ignored = medication_request_exclusion(res)
+            if ignored:
+                self.issues.append(MappingIssue(_ref(res), f"ignored: {ignored}"))
+                return
             fixed = self.valid(res)
             if fixed is not None:
                 med, problems = map_medication_request(
@@ -203,6 +217,18 @@ class _Mapper:
                 self.patient = map_patient(fixed, self.now)
         elif rtype == "ServiceRequest":
             self._service_request(res)
+        elif rtype == "DiagnosticReport":
+            self._report(res)
+
+    def _report(self, res: dict[str, Any]) -> None:
+        """A study reported without an Observation (an ECG) still counts as done."""
+        if not is_study_report(res, self.term):
+            return
+        fixed = self.valid(res)
+        if fixed is not None:
+            found, problems = map_study_report(fixed, self.term)
+            self.measurements += found
+            self.issues += problems
 
     def _condition(self, res: dict[str, Any]) -> None:
         excluded = condition_exclusion(res)
@@ -308,6 +334,8 @@ def map_order_context(
         mapper.issues.append(
             MappingIssue("context.draftOrders", f"not mapped: {type(exc).__name__}")
         )
+    if isinstance(selections, str):
+        selections = [selections]
     chosen = (
         frozenset(s for s in selections if isinstance(s, str))
         if isinstance(selections, list | tuple | set | frozenset)

@@ -368,6 +368,10 @@ class _Builder:
                 codes[(c.system, code)] = codes.get((c.system, code), frozenset()) | cats
         names: dict[str, list[str]] = {}
         excludes: dict[str, tuple[str, ...]] = {}
+        everywhere = tuple(
+            normalize_text(_str(x, "condition_name_exclusions"))
+            for x in _list(self.terms.get("condition_name_exclusions", []), "exclusions")
+        )
         for i, e in enumerate(_list(self.terms.get("condition_names"), "condition_names")):
             where = f"condition_names[{i}]"
             n = normalize_text(_str(_mapping(e, where).get("name"), where))
@@ -375,7 +379,8 @@ class _Builder:
             _need(bool(cats) and cats <= allowed, where, f"unknown categories {sorted(cats)}")
             key = "|".join(sorted(cats)) + "@" + n
             names.setdefault(n, []).append(key)
-            excludes[key] = tuple(normalize_text(str(x)) for x in e.get("exclude_names", []))
+            own = tuple(normalize_text(str(x)) for x in e.get("exclude_names", []))
+            excludes[key] = own + everywhere
         return codes, tuple(prefixes), _matcher(names, excludes)
 
     def service_requests(self) -> tuple[dict[tuple[str, str], str], NameMatcher]:

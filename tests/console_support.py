@@ -116,17 +116,25 @@ def console_app(tmp_path: Path, **overrides: Any) -> Flask:
     return make_app(tmp_path, **config)
 
 
-def scenario_with_delete_suggestion() -> tuple[str, dict[str, Any]]:
-    """An order-select fixture whose golden card deletes a draft order (first one, by name)."""
+def scenario_with_suggestion(
+    action: str, hook: str = "order-select"
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The first fixture of `hook` whose golden card has a suggestion with an `action`."""
     for path in sorted(FIXTURES.iterdir()):
         expected_path = path / "expected.json"
         if not expected_path.exists():
             continue
         request = orjson.loads((path / "request.json").read_bytes())
-        if request.get("hook") != "order-select":
+        if request.get("hook") != hook:
             continue
         for card in orjson.loads(expected_path.read_bytes()):
             for suggestion in card.get("suggestions", []):
-                if any(a.get("type") == "delete" for a in suggestion.get("actions", [])):
-                    return path.name, card
-    raise LookupError("no order-select fixture with a delete suggestion")
+                if any(a.get("type") == action for a in suggestion.get("actions", [])):
+                    return path.name, card, suggestion
+    raise LookupError(f"no {hook} fixture with a {action} suggestion")
+
+
+def scenario_with_delete_suggestion() -> tuple[str, dict[str, Any]]:
+    """An order-select fixture whose golden card deletes a draft order (first one, by name)."""
+    name, card, _ = scenario_with_suggestion("delete")
+    return name, card

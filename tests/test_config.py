@@ -27,7 +27,11 @@ def test_precedence_defaults_then_environment_then_config() -> None:
         ("CDS_VALIDATE_RESPONSES", "On", True),
         ("CDS_MAX_REQUEST_BYTES", "1024", 1024),
         ("CDS_FHIR_BUDGET_SECONDS", "0.25", 0.25),
-        ("CDS_FHIR_SERVER_ALLOWLIST", "https://ehr.example.org/fhir", "https://ehr.example.org/fhir"),
+        (
+            "CDS_FHIR_SERVER_ALLOWLIST",
+            "https://ehr.example.org/fhir",
+            "https://ehr.example.org/fhir",
+        ),
     ],
 )
 def test_environment_values_take_the_setting_type(name: str, raw: str, value: object) -> None:

@@ -11,6 +11,7 @@ import orjson
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from markupsafe import escape
 
 from cds_service.console.drugs import drug_choices
 from cds_service.console.issuer import CONSOLE_ISS, load_console_issuer
@@ -64,6 +65,9 @@ def test_index_lists_every_fixture_patient_with_a_summary(console_client: FlaskC
     html = console_client.get("/console/").get_data(as_text=True)
     for scenario in iter_scenarios(FIXTURES):
         assert f'href="/console/patients/{scenario.name}"' in html
+    name, card = scenario_with_delete_suggestion()
+    row = re.search(rf"patients/{name}\".*?</tr>", html, re.S)
+    assert row and f"{card['recommendationId']} ({card['indicator']})" in row.group(0)
     summary = re.search(r"Dora Trend.*?<td class=\"summary\">(.*?)</td>", html, re.S)
     assert summary, "the trend patient is listed"
     text = summary.group(1)
@@ -71,6 +75,19 @@ def test_index_lists_every_fixture_patient_with_a_summary(console_client: FlaskC
     assert "predniSONE 5 MG Oral Tablet" in text
     assert "CK 900 U/L (2 d ago)" in text
     assert "weight 68 kg (3 d ago)" in text
+
+
+def test_a_broken_fixture_is_named_and_the_others_still_listed(tmp_path: Path) -> None:
+    app = console_app(tmp_path)
+    broken = Path(app.config["FIXTURES_DIR"]) / "zz-broken"
+    broken.mkdir()
+    (broken / "request.json").write_text("{not json")
+    response = app.test_client().get("/console/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "could not be read" in html and "zz-broken" in html
+    assert 'href="/console/patients/console-dm-trend"' in html
+    assert app.test_client().get("/console/patients/zz-broken").status_code == 404
 
 
 def test_patient_page_carries_trends_prefetch_and_drugs(console_client: FlaskClient) -> None:
@@ -92,8 +109,11 @@ def test_patient_page_carries_trends_prefetch_and_drugs(console_client: FlaskCli
 
 
 def test_order_scenario_page_starts_with_its_draft_orders(console_client: FlaskClient) -> None:
-    name, _ = scenario_with_delete_suggestion()
-    data = page_data(console_client.get(f"/console/patients/{name}").get_data(as_text=True))
+    name, card = scenario_with_delete_suggestion()
+    html = console_client.get(f"/console/patients/{name}").get_data(as_text=True)
+    assert "Expected cards for this scenario" in html
+    assert escape(card["summary"]) in html
+    data = page_data(html)
     assert data["draft"], "the scenario's draft orders are on the page"
     assert data["selections"]
 
@@ -103,10 +123,11 @@ def test_report_page_points_at_the_persistence_report(console_client: FlaskClien
     assert data["reportUrl"] == "/cds-services/_reports/overrides"
 
 
-def test_unknown_patient_is_a_json_404(console_client: FlaskClient) -> None:
-    response = console_client.get("/console/patients/nobody")
+@pytest.mark.parametrize("name", ["nobody", ".hidden", "..", "cau-2-fires%2F..%2F.."])
+def test_unknown_patient_is_a_json_404(console_client: FlaskClient, name: str) -> None:
+    response = console_client.get(f"/console/patients/{name}")
     assert response.status_code == 404
-    assert response.get_json()["error"]["code"] == "unknown_patient"
+    assert response.get_json()["error"]["code"] in ("unknown_patient", "not_found")
 
 
 def test_console_pages_forbid_inline_script(console_client: FlaskClient) -> None:
@@ -161,10 +182,30 @@ def test_token_refuses_other_origins(console_client: FlaskClient) -> None:
     assert mint(console_client, SERVICE_URL, Origin=BASE).status_code == 200
 
 
+def test_token_refuses_unknown_host_names(tmp_path: Path) -> None:
+    # A DNS-rebinding page reaches the loopback service under its own host name.
+    client = console_app(tmp_path).test_client()
+    url = "http://evil.example/cds-services/myopathy-order-select"
+    response = client.post("/console/api/token", json={"url": url}, base_url="http://evil.example")
+    assert response.status_code == 403
+    ok = client.post(
+        "/console/api/token",
+        json={"url": "http://127.0.0.1/cds-services/x"},
+        base_url="http://127.0.0.1",
+    )
+    assert ok.status_code == 200
+
+
 def test_token_uses_the_public_base_url(tmp_path: Path) -> None:
     app = console_app(tmp_path, PUBLIC_BASE_URL="https://cds.example.org/")
     client = app.test_client()
     assert mint(client, SERVICE_URL).status_code == 400
+    via_proxy = client.post(
+        "/console/api/token",
+        json={"url": "https://cds.example.org/cds-services/x"},
+        base_url="https://cds.example.org",
+    )
+    assert via_proxy.status_code == 200
     url = "https://cds.example.org/cds-services/myopathy-order-select"
     token = mint(client, url).get_json()["token"]
     assert jwt.decode(token, options={"verify_signature": False})["aud"] == url

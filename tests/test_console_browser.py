@@ -17,7 +17,12 @@ from werkzeug.serving import make_server
 
 from cds_service.persistence.report import ReportFilter
 from tests.conftest import ROOT
-from tests.console_support import CK_VALUES, console_app, scenario_with_delete_suggestion
+from tests.console_support import (
+    CK_VALUES,
+    console_app,
+    scenario_with_delete_suggestion,
+    scenario_with_suggestion,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -87,7 +92,9 @@ def stored(app: Flask, recommendation: str) -> list[dict[str, Any]]:
     store = app.extensions["cds_store"]
     store.flush()
     rows: list[dict[str, Any]] = store.report(ReportFilter(period="day"))["rows"]
-    return [row for row in rows if row["recommendation_id"] == recommendation]
+    # The report has used both snake_case and camelCase keys; the console reads either.
+    plain = [{key.replace("_", "").lower(): value for key, value in row.items()} for row in rows]
+    return [row for row in plain if row.get("recommendationid") == recommendation]
 
 
 def open_patient(page: Page, base: str, scenario: str) -> None:
@@ -116,12 +123,43 @@ def test_card_suggestion_changes_the_draft_and_accept_is_stored(
     expect(shown).to_have_attribute("data-recommendation", card["recommendationId"])
     shot(page, "order-select-card")
 
-    shown.get_by_role("button", name=re.compile(re.escape(suggestion["label"]))).click()
+    button = shown.get_by_role("button", name=re.compile(re.escape(suggestion["label"])))
+    button.click()
     expect(page.locator(f'#draft-list [data-ref="{target}"]')).to_have_count(0)
+    expect(button).to_be_disabled()
+    assert page.evaluate(A11Y_AUDIT)["low"] == [], (
+        "a pressed (hovered, disabled) button stays legible"
+    )
     expect(shown.locator(".card-status")).to_contain_text("Feedback stored")
     shot(page, "suggestion-applied")
     rows = stored(app, card["recommendationId"])
-    assert sum(row["accepted"] for row in rows) >= 1
+    assert sum(row.get("accepted") or 0 for row in rows) >= 1
+
+
+@pytest.mark.parametrize(
+    ("action", "hook", "badge"),
+    [("update", "order-select", "updated"), ("create", "patient-view", "created")],
+)
+def test_update_and_create_suggestions_change_the_draft(
+    served: tuple[str, Flask], page: Page, action: str, hook: str, badge: str
+) -> None:
+    base, _ = served
+    scenario, card, suggestion = scenario_with_suggestion(action, hook)
+    open_patient(page, base, scenario)
+    before = page.locator("#draft-list li.draft-item").count()
+    fire = "Open chart (patient-view)" if hook == "patient-view" else "Check draft orders"
+    page.get_by_role("button", name=re.compile(re.escape(fire))).click()
+    shown = page.locator("article.card", has_text=card["summary"])
+    expect(shown).to_be_visible()
+    labels = page.locator("article.card .indicator").all_inner_texts()
+    ranks = [["critical", "warning", "info"].index(label.strip().lower()) for label in labels]
+    assert ranks == sorted(ranks), "critical cards first, then warning, then info"
+    shown.get_by_role("button", name=re.compile(re.escape(suggestion["label"]))).click()
+    changed = page.locator("#draft-list .badge", has_text=badge)
+    created = sum(1 for a in suggestion["actions"] if a["type"] == "create")
+    expect(changed).to_have_count(created or 1)
+    expect(page.locator("#draft-list li.draft-item")).to_have_count(before + created)
+    shot(page, f"suggestion-{action}")
 
 
 def test_composed_order_is_checked_and_override_is_stored(
@@ -137,7 +175,7 @@ def test_composed_order_is_checked_and_override_is_stored(
     page.get_by_label("Duration (days)", exact=True).fill("7")
     page.get_by_role("button", name="Add to draft and check (order-select)").click()
     expect(page.locator("#draft-list")).to_contain_text(
-        "lorazepam: 1 mg oral twice daily for 7 days"
+        "lorazepam: 1 mg oral twice daily for 7 days · supply 7 days"
     )
 
     card = page.locator("article.card", has_text="lorazepam")
@@ -156,8 +194,8 @@ def test_composed_order_is_checked_and_override_is_stored(
     recommendation = card.get_attribute("data-recommendation")
     assert recommendation, "the card names its recommendation"
     rows = stored(app, recommendation)
-    assert sum(row["overridden"] for row in rows) >= 1
-    reasons = [r["display"] for row in rows for r in row["top_override_reasons"]]
+    assert sum(row.get("overridden") or 0 for row in rows) >= 1
+    reasons = [r.get("display") for row in rows for r in row.get("topoverridereasons") or []]
     assert chosen in reasons
 
     page.get_by_role("link", name="Governance report").click()
@@ -170,6 +208,9 @@ def test_composed_order_is_checked_and_override_is_stored(
 
 def test_trend_charts_mark_the_upper_limit(served: tuple[str, Flask], page: Page) -> None:
     base, _ = served
+    page.goto(f"{base}/console/")
+    expect(page.get_by_role("row", name=re.compile("Dora Trend"))).to_contain_text("CK 900 U/L")
+    shot(page, "patients")
     open_patient(page, base, "console-dm-trend")
     chart = page.locator("#ck-chart svg")
     expect(chart.locator("circle")).to_have_count(len(CK_VALUES))
@@ -210,7 +251,7 @@ def test_markdown_detail_is_rendered_safely(served: tuple[str, Flask], page: Pag
         const box = document.createElement("div");
         Markdown.render("**Dose** <img src=x onerror=alert(1)> [bad](javascript:alert(1)) " +
             "[ok](https://example.org)\\n\\n| a | b |\\n|---|---|\\n| 1 | 2 |" +
-            "\\n\\n- one\\n- two", box);
+            "\\n\\n- one\\n- two\\n\\n_Local: `a_b` = 1._ snake_case_word", box);
         return {
             img: box.querySelectorAll("img").length,
             strong: box.querySelector("strong").textContent,
@@ -218,6 +259,7 @@ def test_markdown_detail_is_rendered_safely(served: tuple[str, Flask], page: Pag
             cells: box.querySelectorAll("td").length,
             items: box.querySelectorAll("li").length,
             text: box.textContent,
+            em: Array.from(box.querySelectorAll("em")).map(e => e.innerHTML),
         };
     }"""
     )
@@ -226,3 +268,68 @@ def test_markdown_detail_is_rendered_safely(served: tuple[str, Flask], page: Pag
     assert result["strong"] == "Dose"
     assert result["links"] == ["https://example.org"]
     assert result["cells"] == 2 and result["items"] == 2
+    assert result["em"] == ["Local: <code>a_b</code> = 1."]
+    assert "snake_case_word" in result["text"]
+
+
+A11Y_AUDIT = """() => {
+    const lum = (rgb) => {
+        const [r, g, b] = rgb.match(/[\\d.]+/g).slice(0, 3).map(Number).map((v) => {
+            v /= 255;
+            return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const background = (node) => {
+        for (let n = node; n; n = n.parentElement) {
+            const bg = getComputedStyle(n).backgroundColor;
+            if (bg && !bg.startsWith("rgba(0, 0, 0, 0)") && bg !== "transparent") { return bg; }
+        }
+        return "rgb(255, 255, 255)";
+    };
+    const ratio = (node) => {
+        const a = lum(getComputedStyle(node).color), b = lum(background(node));
+        return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    };
+    const unlabeled = Array.from(document.querySelectorAll("input, select, textarea, button"))
+        .filter((c) => !(c.labels && c.labels.length) && !c.getAttribute("aria-label")
+            && !c.textContent.trim())
+        .map((c) => c.outerHTML.slice(0, 80));
+    const texts = Array.from(document.querySelectorAll(
+        "h1, h2, h3, p, li, label, summary, button, a, .indicator, .rec-id, td, th, span"))
+        .filter((n) => n.offsetParent !== null && n.textContent.trim());
+    const low = texts.filter((n) => ratio(n) < 4.5)
+        .map((n) => n.tagName + "." + n.className + " " + ratio(n).toFixed(2) + " "
+            + n.textContent.trim().slice(0, 30));
+    return { unlabeled, low, checked: texts.length };
+}"""
+
+
+def test_controls_are_labelled_contrast_is_aa_and_focus_is_visible(
+    served: tuple[str, Flask], page: Page
+) -> None:
+    base, _ = served
+    scenario, card = scenario_with_delete_suggestion()
+    open_patient(page, base, scenario)
+    page.get_by_role("button", name="Check draft orders (order-select)").click()
+    shown = page.locator("article.card", has_text=card["summary"])
+    shown.locator("summary", has_text="Override").click()
+    expect(shown.get_by_label("Override reason")).to_be_visible()
+    audit = page.evaluate(A11Y_AUDIT)
+    assert audit["checked"] > 30
+    assert audit["unlabeled"] == []
+    assert audit["low"] == [], "text below WCAG AA contrast (4.5:1)"
+    open_patient(page, base, scenario)
+    page.keyboard.press("Tab")
+    focused = page.evaluate(
+        "(() => { const s = getComputedStyle(document.activeElement);"
+        " return [document.activeElement.className, s.outlineStyle, s.outlineWidth]; })()"
+    )
+    assert focused == ["skip-link", "solid", "3px"]
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    for path in ("/console/", "/console/report"):
+        page.goto(base + path)
+        page.wait_for_load_state("load")
+        audit = page.evaluate(A11Y_AUDIT)
+        assert audit["unlabeled"] == [] and audit["low"] == [], path

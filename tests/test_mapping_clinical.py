@@ -86,12 +86,51 @@ CONDITIONS: list[tuple[str, dict[str, Any], set[str], tuple[str, ...]]] = [
         ("name:necrotizing myopathy",),
     ),
     (
+        "IMNM abbreviation",
+        condition(None, text="IMNM (anti-HMGCR)"),
+        {"myopathy", "necrotizing"},
+        ("name:imnm",),
+    ),
+    (
+        "idiopathic inflammatory myopathies",
+        condition(None, text="Idiopathic inflammatory myopathies"),
+        {"myopathy"},
+        ("name:inflammatory myopathies",),
+    ),
+    (
+        "back spasm by name",
+        condition(None, text="Spasm of back muscles"),
+        {"spasm"},
+        ("name:spasm of back muscles",),
+    ),
+    (
+        "leg cramps by name",
+        condition(None, text="Nocturnal leg cramps"),
+        {"spasm"},
+        ("name:cramps",),
+    ),
+    ("menstrual cramps are not spasm scope", condition(None, text="Menstrual cramps"), set(), ()),
+    ("esophageal spasm is not spasm scope", condition(None, text="Esophageal spasm"), set(), ()),
+    (
+        "ICD-10-CM M36.0",
+        condition("M36.0", system=ICD10CM),
+        {"myopathy", "dermatomyositis"},
+        ("icd10cm:M36.0",),
+    ),
+    (
         "calcinosis by name",
         condition(None, text="Calcinosis cutis"),
         {"calcinosis"},
         ("name:calcinosis",),
     ),
     ("unrelated", condition("44054006", text="Diabetes mellitus type 2"), set(), ()),
+    (
+        "family history by name is not the patient's",
+        condition(None, text="Family history of dermatomyositis"),
+        set(),
+        (),
+    ),
+    ("suspected by name is not matched", condition(None, text="Suspected myositis"), set(), ()),
     (
         "recurrence counts",
         condition("396230008", clinical="recurrence"),
@@ -231,16 +270,25 @@ def service_request(concept: dict[str, Any], status: str = "active") -> dict[str
     ("res", "kinds"),
     [
         (
-            service_request({"coding": [{"system": SNOMED, "code": "266747000"}]}),
+            service_request({"coding": [{"system": SNOMED, "code": "306170007"}]}),
             {"physiotherapy_referral"},
         ),
         (service_request({"text": "Referral to physical therapy"}), {"physiotherapy_referral"}),
         (service_request({"coding": [{"system": LOINC, "code": "2157-6"}]}), {"ck"}),
         (service_request({"coding": [{"system": LOINC, "code": "11524-6"}]}), {"ecg"}),
-        (service_request({"coding": [{"system": SNOMED, "code": "266747000"}]}, "revoked"), set()),
+        (service_request({"coding": [{"system": SNOMED, "code": "306170007"}]}, "revoked"), set()),
         (service_request({"text": "Chest X-ray"}), set()),
+        (service_request({"coding": [{"system": SNOMED, "code": "266747000"}]}), set()),
     ],
-    ids=["physio code", "physio text", "ck order", "ecg order", "revoked", "unrelated"],
+    ids=[
+        "physio code",
+        "physio text",
+        "ck order",
+        "ecg order",
+        "revoked",
+        "unrelated",
+        "referral to private doctor",
+    ],
 )
 def test_service_requests_on_record(res: dict[str, Any], kinds: set[str]) -> None:
     state = map_patient_state({"service_requests": bundle(res)}, now=NOW)

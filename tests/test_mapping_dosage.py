@@ -272,6 +272,15 @@ def test_strength_from_the_medication_ingredient() -> None:
         ({"text": "s.c."}, "subcutaneous"),
         ({"text": "by mouth"}, "oral"),
         ({"text": "topical"}, "topical"),
+        (
+            {"coding": [{"system": SNOMED, "code": "6064005", "display": "Topical route"}]},
+            "topical",
+        ),
+        ({"text": "Inhalation"}, "inhaled"),
+        ({"text": "Left eye"}, "ophthalmic"),
+        ({"text": "intranasal"}, "nasal"),
+        ({"text": "Intramuscular route (qualifier value)"}, "intramuscular"),
+        ({"text": "via gastrostomy tube"}, "via gastrostomy tube"),
         (None, "oral"),  # "Oral Tablet" in the drug name, recorded in notes
     ],
 )
@@ -445,3 +454,16 @@ def test_draft_course_has_no_elapsed_time() -> None:
     )
     (med,) = map_order_context(bundle(draft), [], now=NOW).drafts
     assert med.course is not None and med.course.days is None and med.course.elapsed_days is None
+
+
+@pytest.mark.parametrize(
+    ("name", "route"),
+    [
+        ("prednisoLONE acetate 10 MG/ML Ophthalmic Suspension", "ophthalmic"),
+        ("fluticasone 50 MCG/ACTUAT Nasal Spray", "nasal"),
+        ("Methotrexate 25 MG/ML Injectable Solution", None),
+        ("Methotrexate 2.5 MG Oral Tablet", "oral"),
+    ],
+)
+def test_route_from_the_dose_form_in_the_drug_name(name: str, route: str | None) -> None:
+    assert dose_of({"text": name}, {**mg(10), **code("QD")}).route == route

@@ -79,6 +79,27 @@ CASES: list[tuple[str, dict[str, Any], set[str], set[str], tuple[str, ...]]] = [
     ),
     ("unrelated", rx("617993", "Amoxicillin 120 MG/ML Oral Suspension"), set(), set(), ()),
     (
+        "dexamethasone tablets are systemic",
+        {"text": "dexamethasone 4 MG Oral Tablet"},
+        {"dexamethasone"},
+        {GLUCOCORTICOID},
+        ("name:dexamethasone",),
+    ),
+    (
+        "hydrocortisone cream is not",
+        {"text": "Hydrocortisone 10 MG/ML Topical Cream"},
+        set(),
+        set(),
+        (),
+    ),
+    (
+        "methylprednisolone is not prednisolone",
+        {"text": "methylPREDNISolone 4 MG Oral Tablet"},
+        {"methylprednisolone"},
+        {GLUCOCORTICOID},
+        ("name:methylprednisolone",),
+    ),
+    (
         "naproxen sodium",
         rx("849574", "Naproxen sodium 220 MG Oral Tablet"),
         {"naproxen"},
@@ -163,6 +184,19 @@ RESOLUTION = [
             "medication": LORAZEPAM_MED,
             "meds": med_request(
                 None, medicationReference={"reference": "Medication/med1"}, dosage=TWO_TABS_BID
+            ),
+        },
+    ),
+    (
+        "absolute versioned reference",
+        {
+            "medication": LORAZEPAM_MED,
+            "meds": med_request(
+                None,
+                medicationReference={
+                    "reference": "https://ehr.example/fhir/Medication/med1/_history/3"
+                },
+                dosage=TWO_TABS_BID,
             ),
         },
     ),
@@ -299,3 +333,40 @@ def test_stopped_request_keeps_its_status_reason() -> None:
 
 def test_rxnorm_is_a_known_coding_system_only() -> None:
     assert RXNORM.endswith("rxnorm")
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"doNotPerform": True}, "doNotPerform"),
+        ({"status": "entered-in-error"}, "entered-in-error"),
+    ],
+)
+def test_requests_that_are_not_medications_are_ignored_and_said(
+    fields: dict[str, Any], reason: str
+) -> None:
+    state = map_patient_state({"m": {**med_request(rx("6470")), **fields}}, now=NOW)
+    assert state.medications == ()
+    assert [i.resource for i in state.issues] == ["MedicationRequest/mr1"]
+    assert reason in state.issues[0].reason
+
+
+def test_instructions_naming_another_drug_do_not_classify_a_named_order() -> None:
+    req = med_request(
+        rx("312617", "predniSONE 5 MG Oral Tablet"), dosage=[{"text": "do not take with diazepam"}]
+    )
+    (med,) = map_patient_state({"m": req}, now=NOW).medications
+    assert med.classes == {GLUCOCORTICOID}
+
+
+def test_a_drugless_draft_is_read_from_its_instructions() -> None:
+    draft = med_request(None, status="draft", dosage=[{"text": "LORazepam 1 mg at night"}])
+    (med,) = map_order_context(bundle(draft), [], now=NOW).drafts
+    assert med.classes == {BENZODIAZEPINE} and med.matched_by == ("name:lorazepam",)
+    assert med.name == "LORazepam 1 mg at night"
+
+
+def test_a_single_selection_string_is_one_selection() -> None:
+    drafts = bundle(_draft("a", rx("197901")), _draft("b", rx("6851")))
+    ctx = map_order_context(drafts, "MedicationRequest/b", now=NOW)
+    assert [m.reference for m in ctx.selected()] == ["MedicationRequest/b"]

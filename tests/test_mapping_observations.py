@@ -48,6 +48,22 @@ VALUES: list[tuple[str, dict[str, Any], str, float | None, str | None, str | Non
         None,
     ),
     ("glucose blood", observation("2339-0", quantity(99, "mg/dL")), "glucose", 99, "mg/dL", None),
+    (
+        "unit case folded",
+        observation("2345-7", {"value": 99, "unit": "mg/dl"}),
+        "glucose",
+        99,
+        "mg/dL",
+        None,
+    ),
+    (
+        "unit case folded mmol",
+        observation("2345-7", {"value": 5, "unit": "MMOL/L"}),
+        "glucose",
+        5 * 18.016,
+        "mg/dL",
+        None,
+    ),
     ("hba1c %", observation("4548-4", quantity(6.1, "%")), "hba1c", 6.1, "%", None),
     (
         "hba1c IFCC",
@@ -297,3 +313,59 @@ def test_troponin_analytes_have_their_own_series_within_the_kind() -> None:
     assert [m.resource_id for m in state.get_series("troponin").items] == ["i", "t"]
     assert [m.resource_id for m in state.get_series("troponin_i_hs").items] == ["i"]
     assert [m.value for m in state.get_series("troponin_t").items] == [pytest.approx(20)]
+
+
+def test_ecg_reported_as_a_diagnostic_report_counts() -> None:
+    report = {
+        "resourceType": "DiagnosticReport",
+        "id": "ecg1",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "11524-6"}]},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2026-06-10",
+        "conclusion": "Sinus rhythm, no ST changes",
+    }
+    lab_report = {**report, "id": "ck1", "code": {"coding": [{"system": LOINC, "code": "2157-6"}]}}
+    state = map_patient_state({"reports": bundle(report, lab_report)}, now=NOW)
+    (ecg,) = state.get_series("ecg").items
+    assert ecg.resource_id == "ecg1" and ecg.text == "Sinus rhythm, no ST changes"
+    assert state.get_series("ck").items == ()  # a lab report's values live in Observations
+
+
+@pytest.mark.parametrize(
+    ("fields", "where"),
+    [
+        ({"status": "done"}, "status"),
+        ({"effectiveDateTime": "yesterday"}, "effectiveDateTime"),
+        ({"valueQuantity": {"value": 5, "unit": 7}}, "valueQuantity"),
+        ({"referenceRange": [{"high": {"value": "high"}}]}, "referenceRange.0"),
+        ({"referenceRange": {"high": {"value": 3}, "bogus": 1}}, "referenceRange.0"),
+        ({"component": [{"valueQuantity": {"value": 1}}]}, "component.0"),
+        ({"interpretation": "H"}, "interpretation"),
+        ({"id": 5}, "id"),
+    ],
+)
+def test_relevant_observation_elements_are_validated_as_r4(
+    fields: dict[str, Any], where: str
+) -> None:
+    res = {**observation("2157-6", quantity(100, "U/L")), **fields}
+    state = map_patient_state({"labs": res}, now=NOW)
+    assert state.series == {}
+    (issue,) = state.issues
+    assert issue.reason.startswith(f"invalid R4: {where}"), issue.reason
+
+
+@pytest.mark.parametrize(
+    ("fields", "text"),
+    [
+        ({"valueString": "1:160"}, "1:160"),
+        ({"valueRatio": {"numerator": {"value": 1}, "denominator": {"value": 320}}}, "1:320"),
+        ({"valueString": "Positive (2.3 AI)"}, "Positive (2.3 AI)"),
+    ],
+)
+def test_antibody_titers_and_text_results_stay_text(fields: dict[str, Any], text: str) -> None:
+    res = {**observation("8076-2"), **fields}
+    state = map_patient_state({"x": res}, now=NOW)
+    m = state.get_series("anti_jo1").latest
+    assert m is not None and m.value is None and m.text == text
+    assert state.issues == ()

@@ -41,6 +41,8 @@ def test_loaded_once_versioned_and_every_code_sourced() -> None:
         (LOINC, "11565-9", False),  # antibodies: verify
         (LOINC, "11524-6", False),  # ECG: chosen here, verify
         ("http://snomed.info/sct", "396230008", False),
+        ("http://snomed.info/sct", "306170007", True),  # VSAC referral value set
+        ("http://snomed.info/sct", "50920009", True),  # myocarditis, public code lists
     ],
 )
 def test_verify_flags_follow_codes_md(system: str, code: str, verified: bool) -> None:

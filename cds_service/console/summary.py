@@ -40,6 +40,7 @@ class PatientCase:
     latest: dict[str, str]
     trends: dict[str, Any]
     prefetch: dict[str, Any] = field(repr=False)
+    expected: list[str] | None = None  # golden cards, "IS-1 (info)"; None: no expected.json
 
     @property
     def summary(self) -> str:
@@ -140,7 +141,17 @@ def build_case(scenario: Scenario, registry: Registry, now: datetime) -> Patient
             "weight": _trend(state.series.get("weight")),
         },
         prefetch=prefetch,
+        expected=_expected(scenario),
     )
+
+
+def _expected(scenario: Scenario) -> list[str] | None:
+    if scenario.expected is None:
+        return None
+    return [
+        f"{card.get('recommendationId') or 'card'} ({card.get('indicator')})"
+        for card in scenario.expected
+    ]
 
 
 def _coding_display(codings: tuple[Any, ...]) -> str:

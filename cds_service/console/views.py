@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,12 @@ from cds_service.console.drugs import drug_choices
 from cds_service.console.options import DOSE_UNITS, FREQUENCIES, ROUTES
 from cds_service.console.summary import PatientCase, build_case
 from cds_service.errors import CDSError, InvalidRequest
-from cds_service.fixtures import Scenario, iter_scenarios
+from cds_service.fixtures import Scenario, iter_scenarios, load_scenario
 from cds_service.registry import Registry
 from cds_service.security.flask_auth import public
 from cds_service.security.local_issuer import LocalIssuer
 
+log = logging.getLogger("cds_service.console")
 bp = Blueprint(
     "console",
     __name__,
@@ -41,10 +43,6 @@ class ForeignOrigin(CDSError):
 def _registry() -> Registry:
     registry: Registry = current_app.extensions["cds_registry"]
     return registry
-
-
-def _scenarios() -> list[Scenario]:
-    return list(iter_scenarios(Path(current_app.config["FIXTURES_DIR"])))
 
 
 def _services_by_hook() -> dict[str, str]:
@@ -70,15 +68,29 @@ def _same_origin(url: str, other: str) -> bool:
 def index() -> str:
     """The fixture patients with a one-line clinical summary each."""
     now = datetime.now(UTC)
-    cases = [build_case(s, _registry(), now) for s in _scenarios()]
-    return render_template("console/index.html", cases=cases)
+    cases, broken = [], []
+    root = Path(current_app.config["FIXTURES_DIR"])
+    for path in sorted(root.iterdir()) if root.is_dir() else []:
+        if not (path / "request.json").is_file():
+            continue
+        try:
+            cases.append(build_case(load_scenario(path, now), _registry(), now))
+        except Exception as exc:  # one broken fixture must not hide the others
+            log.warning("console: fixture %s cannot be shown: %s", path.name, type(exc).__name__)
+            broken.append(path.name)
+    return render_template("console/index.html", cases=cases, broken=broken)
 
 
 def _find(name: str) -> Scenario:
-    for scenario in _scenarios():
-        if scenario.name == name:
-            return scenario
-    raise UnknownPatient(f"no fixture scenario named {name!r}")
+    """One scenario directory by name; never a path outside FIXTURES_DIR."""
+    path = Path(current_app.config["FIXTURES_DIR"]) / name
+    if "/" in name or "\\" in name or name.startswith(".") or not (path / "request.json").is_file():
+        raise UnknownPatient(f"no fixture scenario named {name!r}")
+    try:
+        return load_scenario(path)
+    except (OSError, ValueError) as exc:  # orjson's decode error is a ValueError
+        log.warning("console: fixture %s cannot be read: %s", name, type(exc).__name__)
+        raise UnknownPatient(f"fixture scenario {name!r} cannot be read") from None
 
 
 def _default_ck_uln() -> float | None:
@@ -106,7 +118,10 @@ def _page_data(scenario: Scenario, case: PatientCase) -> dict[str, Any]:
         "selections": context.get("selections") or [],
         "trends": case.trends,
         "ckDefaultUln": _default_ck_uln(),
-        "drugs": drug_choices(terminology, _scenarios()),
+        # A generator: the fixtures are read only when the terminology lists no drugs.
+        "drugs": drug_choices(
+            terminology, iter_scenarios(Path(current_app.config["FIXTURES_DIR"]))
+        ),
         "routes": ROUTES,
         "units": DOSE_UNITS,
         "frequencies": FREQUENCIES,
@@ -119,7 +134,12 @@ def patient(name: str) -> str:
     """One patient: fire hooks, compose orders, see cards, trends and raw JSON."""
     scenario = _find(name)
     case = build_case(scenario, _registry(), datetime.now(UTC))
-    return render_template("console/patient.html", case=case, data=_page_data(scenario, case))
+    return render_template(
+        "console/patient.html",
+        case=case,
+        expected=scenario.expected,
+        data=_page_data(scenario, case),
+    )
 
 
 def _report_url() -> str:
@@ -139,10 +159,23 @@ def report() -> str:
     return render_template("console/report.html", data=data)
 
 
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+
+
+def _known_host() -> bool:
+    """Loopback or PUBLIC_BASE_URL's host: a DNS-rebinding page arrives under its own name."""
+    host = urlsplit(request.host_url).hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    configured = urlsplit(str(current_app.config.get("PUBLIC_BASE_URL") or "")).hostname
+    return host in LOOPBACK_HOSTS or (configured is not None and host == configured)
+
+
 @bp.post("/api/token")
 @public
 def token() -> dict[str, Any]:
     """A short-lived CDS Hooks JWT whose `aud` is exactly the URL about to be called."""
+    if not _known_host():
+        raise ForeignOrigin("tokens are minted only on this service's own host name")
     origin = request.headers.get("Origin")
     if origin and not (
         _same_origin(origin, request.host_url) or _same_origin(origin, service_base())

@@ -42,10 +42,13 @@ var Chart = (function () {
     var xs = points.map(function (p) { return p.x; });
     var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs);
     if (x0 === x1) { x0 -= 86400000; x1 += 86400000; }
-    var top = opts.fixedMax || niceMax(Math.max.apply(null, points.map(function (p) { return p.y; }).concat(
-      opts.threshold ? [opts.threshold.value] : [])) * 1.1);
+    var peak = Math.max.apply(null, points.map(function (p) { return p.y; }).concat(
+      opts.threshold ? [opts.threshold.value] : [])) * 1.1;
     // Weight changes of a few kg matter for dosing: start the axis near the values, not at 0.
-    var bottom = 0, step = top / 4;
+    // Round tick steps (1, 2, 2.5, 5 x 10^n), at most four intervals.
+    var step = opts.fixedMax ? opts.fixedMax / 4 : niceMax(peak / 4);
+    var top = opts.fixedMax || Math.max(1, Math.ceil(peak / step)) * step;
+    var bottom = 0;
     if (opts.fromMin) {
       var ys = points.map(function (p) { return p.y; });
       var low = Math.min.apply(null, ys), high = Math.max.apply(null, ys);

@@ -5,7 +5,14 @@
 
 var Markdown = (function () {
   var SAFE_URL = /^(https?:|mailto:)/i;
-  var INLINE = /(`[^`]+`)|(\*\*[^*]+\*\*|__[^_]+__)|(\*[^*\s][^*]*\*|\b_[^_\s][^_]*_\b)|(\[[^\]]+\]\([^)\s]+\))|(https?:\/\/[^\s<)]+)/;
+  // Emphasis may contain code spans (`a_b`), so its body is "not the delimiter, or a code span".
+  var INLINE = new RegExp([
+    "(`[^`]+`)",
+    "(\\*\\*(?:[^*`]|`[^`]*`)+\\*\\*|__(?:[^_`]|`[^`]*`)+__)",
+    "(\\*(?=\\S)(?:[^*`]|`[^`]*`)+\\*|\\b_(?=[^_\\s])(?:[^_`]|`[^`]*`)+_(?!\\w))",
+    "(\\[[^\\]]+\\]\\([^)\\s]+\\))",
+    "(https?:\\/\\/[^\\s<)]+)"
+  ].join("|"));
   var LIST = /^\s*([-*+]|\d+[.)])\s+/;
 
   function inline(text, parent) {

@@ -50,7 +50,9 @@
     if (resource.resourceType === "MedicationRequest") {
       var name = codingText(resource.medicationCodeableConcept) ||
         (resource.medicationReference || {}).display || "medication not given";
-      return name + ": " + describeDosage((resource.dosageInstruction || [])[0]);
+      var supply = (resource.dispenseRequest || {}).expectedSupplyDuration;
+      return name + ": " + describeDosage((resource.dosageInstruction || [])[0]) +
+        (supply ? " · supply " + supply.value + " " + (supply.unit || supply.code || "") : "");
     }
     return codingText(resource.code) || resource.resourceType;
   }
@@ -131,6 +133,27 @@
     var cards = (result.body && result.body.cards) || [];
     say(serviceId + " answered " + cards.length + " card" + (cards.length === 1 ? "" : "s") + " in " + ms + " ms.");
     renderCards(cards, serviceId);
+    renderNotes(result.body || {});
+  }
+
+  /* What the service could not see, and system actions: shown above the cards. */
+  function renderNotes(body) {
+    var box = $("cards");
+    var missing = (body.extension || {})["org.cds-myopathy.unavailable-inputs"] || {};
+    var keys = Object.keys(missing);
+    if (keys.length) {
+      box.insertBefore(el("div", { "class": "note" }, [
+        el("p", { text: "The service could not use these inputs:" }),
+        el("ul", {}, keys.map(function (k) { return el("li", { text: k + ": " + missing[k] }); }))
+      ]), box.firstChild);
+    }
+    var actions = body.systemActions || [];
+    if (actions.length) {
+      box.appendChild(el("div", { "class": "note" }, [
+        el("p", { text: "System actions (an EHR would apply these without asking):" }),
+        el("ul", {}, actions.map(function (a) { return el("li", { text: a.type + ": " + (a.description || "") }); }))
+      ]));
+    }
   }
 
   function firePatientView() {
@@ -182,7 +205,7 @@
     var buttons = (card.suggestions || []).map(function (s) {
       return el("button", { type: "button", "class": s.isRecommended ? "suggestion primary" : "suggestion",
         text: s.label + (s.isRecommended ? " (recommended)" : ""),
-        onclick: function () { accept(card, s, serviceId, node, status); } });
+        onclick: function (event) { event.currentTarget.disabled = true; accept(card, s, serviceId, node, status); } });
     });
     if (buttons.length) {
       node.appendChild(el("div", { "class": "suggestions", role: "group", "aria-label": "Suggestions" }, buttons));

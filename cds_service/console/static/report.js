@@ -8,10 +8,22 @@
 
   function $(id) { return document.getElementById(id); }
 
+  /* The report's rows: camelCase, fields without a value omitted (snake_case tolerated). */
+  function normalise(row) {
+    var rate = row.overrideRate !== undefined ? row.overrideRate : row.override_rate;
+    return {
+      recommendation: row.recommendationId || row.recommendation_id || "(no recommendation id)",
+      period: row.periodStart || row.period_start,
+      shown: row.shown || 0, accepted: row.accepted || 0, overridden: row.overridden || 0,
+      rate: rate === undefined ? null : rate,
+      reasons: row.topOverrideReasons || row.top_override_reasons || []
+    };
+  }
+
   function percent(rate) { return rate === null || rate === undefined ? "–" : Math.round(rate * 100) + " %"; }
 
   function reasons(row) {
-    return (row.top_override_reasons || []).map(function (r) {
+    return row.reasons.map(function (r) {
       return (r.display || r.code || "no reason") + " (" + r.count + ")";
     }).join(", ") || "–";
   }
@@ -20,14 +32,14 @@
     var head = el("tr", {}, ["Period from", "Shown", "Accepted", "Overridden", "Override rate", "Top override reasons"].map(
       function (t) { return el("th", { scope: "col", text: t }); }));
     var body = rows.map(function (r) {
-      return el("tr", {}, [r.period_start, String(r.shown), String(r.accepted), String(r.overridden),
-        percent(r.override_rate), reasons(r)].map(function (t) { return el("td", { text: t }); }));
+      return el("tr", {}, [r.period, String(r.shown), String(r.accepted), String(r.overridden),
+        percent(r.rate), reasons(r)].map(function (t) { return el("td", { text: t }); }));
     });
     return el("table", { "class": "report-numbers" }, [el("thead", {}, [head]), el("tbody", {}, body)]);
   }
 
   function panel(recommendation, rows) {
-    var sorted = rows.slice().sort(function (a, b) { return a.period_start < b.period_start ? -1 : 1; });
+    var sorted = rows.slice().sort(function (a, b) { return a.period < b.period ? -1 : 1; });
     var chart = el("div", { "class": "chart-box" });
     var section = el("section", { "class": "panel", "aria-label": "Recommendation " + recommendation }, [
       el("h2", { text: recommendation }),
@@ -35,8 +47,8 @@
       chart, numbers(sorted)
     ]);
     Chart.line(chart, {
-      points: sorted.filter(function (r) { return r.override_rate !== null; }).map(function (r) {
-        return { x: Date.parse(r.period_start + "T00:00:00Z"), y: r.override_rate * 100, label: r.period_start };
+      points: sorted.filter(function (r) { return r.rate !== null; }).map(function (r) {
+        return { x: Date.parse(r.period + "T00:00:00Z"), y: r.rate * 100, label: r.period };
       }),
       unit: "%", fixedMax: 100, table: false, xTitle: "Period from", yTitle: "Override rate",
       describe: "Override rate of " + recommendation + " per " + cfg.period,
@@ -56,16 +68,17 @@
     $("report-json").textContent = Console.pretty(result.body);
     if (!result.ok) { $("report-status").textContent = "Could not load the report: " + Console.errorText(result); return; }
     var groups = {};
-    (result.body.rows || []).forEach(function (row) {
-      var key = row.recommendation_id || "(no recommendation id)";
-      (groups[key] = groups[key] || []).push(row);
+    (result.body.rows || []).map(normalise).forEach(function (row) {
+      (groups[row.recommendation] = groups[row.recommendation] || []).push(row);
     });
     var box = $("report");
     box.textContent = "";
     var keys = Object.keys(groups).sort();
-    $("report-status").textContent = keys.length
+    var unknown = result.body.feedbackForUnknownCards || 0;
+    $("report-status").textContent = (keys.length
       ? keys.length + " recommendation" + (keys.length === 1 ? "" : "s") + " with cards shown."
-      : "No cards shown yet: fire some hooks from a patient's page first.";
+      : "No cards shown yet: fire some hooks from a patient's page first.") +
+      (unknown ? " " + unknown + " feedback item(s) named cards this service never issued." : "");
     var grid = el("div", { "class": "report-grid" }, keys.map(function (k) { return panel(k, groups[k]); }));
     box.appendChild(grid);
   }
