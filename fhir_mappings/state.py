@@ -143,6 +143,8 @@ class _Mapper:
     def add(self, res: dict[str, Any], *, draft: bool = False) -> None:
         try:
             rtype = res.get("resourceType")
+            if rtype == "Observation" and not is_relevant(res, self.term):
+                return  # most of a chart: cheaper to recognise than to digest
             if rtype in _PURE_TYPES or (rtype == "MedicationRequest" and _names_its_drug(res)):
                 self._add_remembered(res, draft)
             else:
