@@ -94,7 +94,7 @@ def run(opts: Options) -> Section:
     peak = max(c["end"]["VmHWM"] for c in data["big_calls"])
     section.targets.append(
         Target(
-            f"< 150 MB resident per worker, with a {BIG:,}-resource request (in-process)",
+            f"< 150 MB (143 MiB) peak for one process serving a {BIG:,}-resource request",
             peak * 1.048576 < 150,
             f"baseline {data['after_typical']['VmRSS']:.0f} MiB, peak {peak:.0f} MiB",
         )
