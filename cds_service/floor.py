@@ -11,6 +11,8 @@ import json
 
 from flask import Blueprint, Flask, Response, request
 
+from cds_service.errors import InvalidRequest
+
 bp = Blueprint("bench", __name__)
 PATH = "/_bench/empty-cards"
 _EMPTY = b'{"cards":[]}'
@@ -19,7 +21,10 @@ _EMPTY = b'{"cards":[]}'
 @bp.post(PATH)
 def empty_cards() -> Response:
     """json.loads of the request body plus an empty card list: the floor of a hook call."""
-    json.loads(request.get_data())
+    try:
+        json.loads(request.get_data())
+    except ValueError:
+        raise InvalidRequest("malformed JSON") from None
     return Response(_EMPTY, mimetype="application/json")
 
 

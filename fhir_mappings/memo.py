@@ -19,7 +19,10 @@ DEFAULT_SIZE = 65_536  # about 10 MB of digests and shared results per worker
 
 
 def content_digest(value: Any) -> bytes | None:
-    """A keyed 128-bit digest of the JSON serialisation, or None if it is not serialisable."""
+    """A keyed 128-bit digest of the JSON serialisation, or None if it is not serialisable.
+
+    Meant for JSON values as parsed (a Python tuple would serialise like a list).
+    """
     try:
         data = orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError):

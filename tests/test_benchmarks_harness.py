@@ -44,6 +44,13 @@ def test_floor_endpoint_is_off_unless_enabled(tmp_path: Path) -> None:
     assert response.get_json() == {"cards": []}
 
 
+def test_floor_endpoint_refuses_malformed_json_with_the_error_shape(tmp_path: Path) -> None:
+    client = make_app(tmp_path, BENCH_FLOOR_ENDPOINT=True).test_client()
+    response = client.post(FLOOR_PATH, data=b"{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_request"
+
+
 def test_floor_endpoint_sits_behind_authentication(tmp_path: Path) -> None:
     client = make_app(tmp_path, AUTH="required", BENCH_FLOOR_ENDPOINT=True).test_client()
     response = client.post(FLOOR_PATH, data=b"{}", content_type="application/json")
