@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from datetime import datetime
 from typing import Any
 
@@ -25,19 +26,27 @@ def _match(concept: Any, term: Terminology) -> tuple[ObservationKind | None, str
     return None, None
 
 
-def _is_panel(concept: Any, term: Terminology) -> bool:
-    return any(
-        c.system and c.code and (c.system.strip(), c.code.strip()) in term.panel_codes
-        for c in raw.codings(concept)
-    )
+def _names_any(concept: Any, *tables: Container[tuple[str, str]]) -> bool:
+    """Whether a coding of the concept is in one of the tables (as _match, without Codings)."""
+    codings = raw.objs(concept, "coding")
+    if not codings and isinstance(concept, dict) and ("code" in concept or "system" in concept):
+        codings = [concept]
+    for c in codings:
+        system, code = c.get("system"), c.get("code")
+        if isinstance(system, str) and isinstance(code, str):
+            key = (system.strip(), code.strip())
+            if any(key in table for table in tables):
+                return True
+    return False
 
 
 def is_relevant(resource: dict[str, Any], term: Terminology) -> bool:
     """Cheap raw-JSON filter: only Observations the rules need are parsed further."""
-    code = resource.get("code")
-    if _match(code, term)[0] is not None or _is_panel(code, term):
+    if _names_any(resource.get("code"), term.observation_codes, term.panel_codes):
         return True
-    return any(_match(c.get("code"), term)[0] is not None for c in raw.objs(resource, "component"))
+    return any(
+        _names_any(c.get("code"), term.observation_codes) for c in raw.objs(resource, "component")
+    )
 
 
 def _effective(resource: dict[str, Any]) -> datetime | None:

@@ -20,10 +20,12 @@ from fhir_mappings import (
     load_terminology,
     map_order_context,
     map_patient_state,
+    raw,
     terminology,
     validation,
 )
 from fhir_mappings.memo import ContentMemo, memoize_by_content
+from fhir_mappings.observations import is_relevant
 from fhir_mappings.state import OUTCOME_MEMO
 from tests.conftest import make_app
 
@@ -51,8 +53,8 @@ def _encodings(value: Any) -> list[bytes]:
 @given(value=JSON, limit=st.integers(min_value=1, max_value=8))
 def test_byte_scan_depth_agrees_with_walking_the_tree(value: Any, limit: int) -> None:
     expected = isinstance(value, dict | list) and max_depth_exceeded(value, limit)
-    for raw in _encodings(value):
-        assert raw_depth_exceeded(raw, limit) is expected, raw
+    for encoded in _encodings(value):
+        assert raw_depth_exceeded(encoded, limit) is expected, encoded
 
 
 @pytest.mark.parametrize(
@@ -242,3 +244,41 @@ def test_remembered_draft_orders_match_a_fresh_mapping() -> None:
     assert again == fresh
     assert [d.is_draft for d in first.drafts] == [True, True]
     assert first.selected()[0].reference == "MedicationRequest/med-90002"
+
+
+def _relevant_by_codings(resource: dict[str, Any]) -> bool:
+    """The filter as first written: through Coding objects (the reference behaviour)."""
+    term = load_terminology()
+    keys = {
+        (c.system.strip(), c.code.strip())
+        for c in raw.codings(resource.get("code"))
+        if c.system and c.code
+    }
+    parts = [raw.codings(c.get("code")) for c in raw.objs(resource, "component")]
+    component_keys = {
+        (c.system.strip(), c.code.strip()) for cs in parts for c in cs if c.system and c.code
+    }
+    return bool(
+        keys & (set(term.observation_codes) | set(term.panel_codes))
+        or component_keys & set(term.observation_codes)
+    )
+
+
+SYSTEMS = st.sampled_from(["http://loinc.org", " http://loinc.org ", "http://snomed.info/sct", ""])
+CODES = st.sampled_from(["2157-6", " 2157-6", "29463-7", "8867-4", "85354-9", "", "x"])
+CODING = st.fixed_dictionaries({}, optional={"system": SYSTEMS | st.none(), "code": CODES})
+CONCEPT = (
+    st.fixed_dictionaries({}, optional={"coding": st.lists(CODING, max_size=3) | CODING})
+    | CODING
+    | st.none()
+    | st.just("text")
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(code=CONCEPT, components=st.lists(st.fixed_dictionaries({"code": CONCEPT}), max_size=2))
+def test_relevance_filter_matches_the_coding_based_definition(
+    code: Any, components: list[dict[str, Any]]
+) -> None:
+    resource = {"resourceType": "Observation", "code": code, "component": components}
+    assert is_relevant(resource, load_terminology()) is _relevant_by_codings(resource)
