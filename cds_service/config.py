@@ -14,7 +14,8 @@ DEFAULTS: dict[str, Any] = {
     # Profile: "production" (default) or "local" (make serve: auth off, console on).
     "PROFILE": "production",
     "PUBLIC_BASE_URL": "",
-    "MAX_REQUEST_BYTES": 8 * 1024 * 1024,
+    # A 10,000-resource prefetch is about 10 MB: a long chart must not be refused.
+    "MAX_REQUEST_BYTES": 32 * 1024 * 1024,
     "MAX_JSON_DEPTH": 64,
     "MAX_BUNDLE_ENTRIES": 20000,
     "VALIDATE_RESPONSES": True,

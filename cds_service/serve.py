@@ -53,6 +53,9 @@ def _serve(args: argparse.Namespace) -> int:
         "timeout": 30,
         "accesslog": None,
         "preload_app": False,
+        # A worker that parsed a very large prefetch keeps that memory; recycling returns it.
+        "max_requests": args.max_requests,
+        "max_requests_jitter": max(args.max_requests // 10, 0),
     }
     _Gunicorn(options, args.profile).run()
     return 0
@@ -64,6 +67,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--max-requests",
+        type=int,
+        default=5000,
+        help="restart a worker after this many requests (0: never), returning its memory",
+    )
     parser.add_argument(
         "--profile",
         choices=["production", "local"],
