@@ -90,6 +90,23 @@ def _per_day_units(raw: dict[str, Any], m: Medication) -> float | None:
     return float(dose_q["value"]) * per_day
 
 
+def _intended_beyond(ctx: RuleContext, drug_class: str, limit: float) -> list[Medication]:
+    """Selected draft orders of the class whose intended course exceeds `limit` days."""
+    return [
+        m
+        for m in with_classes(ctx.selected(), drug_class)
+        if m.course and m.course.days is not None and m.course.days > limit
+    ]
+
+
+def _running_beyond(
+    ctx: RuleContext, drug_class: str, limit: float
+) -> list[tuple[Medication, float]]:
+    """Active medications of the class running longer than `limit` days, with the days."""
+    running = [(m, running_days(ctx, m)) for m in with_classes(ctx.active(), drug_class)]
+    return [(m, d) for m, d in running if d is not None and d > limit]
+
+
 def cau1_relaxant_duration(ctx: RuleContext) -> list[CardIntent]:
     """CAU-1: muscle relaxant course beyond the limit (ordered, or running on patient-view)."""
     if not ctx.in_scope("spasm"):
@@ -97,11 +114,7 @@ def cau1_relaxant_duration(ctx: RuleContext) -> list[CardIntent]:
     limit = int(ctx.knowledge.p("muscle_relaxant_max_days"))
     policy = ("muscle_relaxant_max_days",)
     if ctx.ordering:
-        long = [
-            m
-            for m in with_classes(ctx.selected(), MUSCLE_RELAXANT)
-            if m.course and m.course.days is not None and m.course.days > limit
-        ]
+        long = _intended_beyond(ctx, MUSCLE_RELAXANT, limit)
         if not long:
             return []
         suggestions = []
@@ -134,8 +147,7 @@ def cau1_relaxant_duration(ctx: RuleContext) -> list[CardIntent]:
                 policy_used=policy,
             )
         ]
-    running = [(m, running_days(ctx, m)) for m in with_classes(ctx.active(), MUSCLE_RELAXANT)]
-    long_running = [(m, d) for m, d in running if d is not None and d > limit]
+    long_running = _running_beyond(ctx, MUSCLE_RELAXANT, limit)
     if not long_running:
         return []
     m0, d0 = long_running[0]
@@ -170,11 +182,7 @@ def cau3_nsaid_duration(ctx: RuleContext) -> list[CardIntent]:
         "The guideline: NSAIDs may potentially impair muscle regeneration with chronic use (ref 7)."
     )
     if ctx.ordering:
-        long = [
-            m
-            for m in with_classes(ctx.selected(), NSAID)
-            if m.course and m.course.days is not None and m.course.days > limit
-        ]
+        long = _intended_beyond(ctx, NSAID, limit)
         if not long:
             return []
         return [
@@ -193,8 +201,7 @@ def cau3_nsaid_duration(ctx: RuleContext) -> list[CardIntent]:
                 policy_used=policy,
             )
         ]
-    running = [(m, running_days(ctx, m)) for m in with_classes(ctx.active(), NSAID)]
-    long_running = [(m, d) for m, d in running if d is not None and d > limit]
+    long_running = _running_beyond(ctx, NSAID, limit)
     if not long_running:
         return []
     m0, d0 = long_running[0]
