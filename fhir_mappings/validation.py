@@ -1,14 +1,15 @@
-"""fhir.resources R4B validation of the resources the rules need, after known-shape repairs."""
+"""R4 validation of the resources the rules need, after known-shape repairs."""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
 
+import msgspec
 from fhir.resources.R4B import get_fhir_model_class
 
 from fhir_mappings.memo import ContentMemo, memoize_by_content
-from fhir_mappings.raw import is_datetime
+from fhir_mappings.shapes import CHOICES, SHAPES
 
 # Fields that R4 defines as arrays but real clients send as a single object (the CDS Hooks
 # order-sign example sends doseAndRate and the sandbox sends reasonCode as objects).
@@ -81,70 +82,9 @@ def repair(resource: dict[str, Any]) -> dict[str, Any]:
     return fixed
 
 
-# Observations (the bulk of a chart) are validated element by element on what the mapping
-# reads, with the R4B element models: a whole Observation model costs ~60 us, its
-# valueQuantity ~9 us. The code is matched as strings before, so it is not re-validated.
-_OBSERVATION_STATUS = frozenset(
-    {
-        "registered",
-        "preliminary",
-        "final",
-        "amended",
-        "corrected",
-        "cancelled",
-        "entered-in-error",
-        "unknown",
-    }
-)
-_OBSERVATION_ELEMENTS: dict[str, tuple[str, bool]] = {  # element -> (R4B model, is a list)
-    "valueQuantity": ("Quantity", False),
-    "valueCodeableConcept": ("CodeableConcept", False),
-    "valueRatio": ("Ratio", False),
-    "dataAbsentReason": ("CodeableConcept", False),
-    "effectivePeriod": ("Period", False),
-    "interpretation": ("CodeableConcept", True),
-    "referenceRange": ("ObservationReferenceRange", True),
-    "component": ("ObservationComponent", True),
-}
-_OBSERVATION_STRINGS = ("id", "valueString", "effectiveDateTime", "effectiveInstant", "issued")
-
-
-def _observation_problem(resource: dict[str, Any]) -> str | None:
-    """Element-wise R4 check of the Observation elements the mapping reads."""
-    if resource.get("status") not in _OBSERVATION_STATUS:
-        return "invalid R4: status: not an Observation status"
-    for key in _OBSERVATION_STRINGS:
-        if key in resource and not isinstance(resource[key], str):
-            return f"invalid R4: {key}: not a string"
-    for key in ("effectiveDateTime", "effectiveInstant", "issued"):
-        if key in resource and not is_datetime(resource[key]):
-            return f"invalid R4: {key}: not a FHIR dateTime"
-    for key, (model_name, is_list) in _OBSERVATION_ELEMENTS.items():
-        if key not in resource:
-            continue
-        items = resource[key]
-        if is_list and not isinstance(items, list):
-            return f"invalid R4: {key}: not a list"
-        for i, item in enumerate(items if is_list else [items]):
-            problem = _element_problem(model_name, item)
-            if problem:
-                return f"invalid R4: {key}{f'.{i}' if is_list else ''}: {problem}"
-    return None
-
-
 @cache
 def _model(name: str) -> Any:
     return get_fhir_model_class(name)
-
-
-def _element_problem(model_name: str, value: Any) -> str | None:
-    try:
-        _model(model_name).model_validate(value)
-    except ValueError as exc:
-        return _errors(exc)
-    except Exception as exc:  # fhir_core raises KeyError and others on odd shapes
-        return type(exc).__name__
-    return None
 
 
 def _errors(exc: ValueError) -> str:
@@ -158,20 +98,50 @@ def _errors(exc: ValueError) -> str:
     return str(exc)[:200]
 
 
-# Building the R4B model costs ~0.1-0.2 ms a resource, and EHRs resend the same record on
-# every chart open: the verdict is remembered per content digest (same bytes, same verdict).
+def _shape_problem(resource: dict[str, Any], shape: type[Any]) -> str | None:
+    """The elements the mapping reads, against their R4 shape (fhir_mappings.shapes)."""
+    for prefix in CHOICES.get(shape.__name__, ()):
+        found = [
+            k
+            for k in resource
+            if k.startswith(prefix) and k[len(prefix) : len(prefix) + 1].isupper()
+        ]
+        if len(found) > 1:
+            return f"invalid R4: {prefix}[x]: only one of {', '.join(sorted(found))} may be present"
+    try:
+        msgspec.convert(resource, shape, strict=True)
+    except msgspec.ValidationError as exc:
+        return f"invalid R4: {_shape_error(str(exc))}"
+    return None
+
+
+def _shape_error(message: str) -> str:
+    """'path: message' from msgspec's 'message - at `$.path`', never quoting a value."""
+    text, sep, where = message.rpartition(" - at `")
+    if not sep:
+        text, where = message, "$`"
+    if text.startswith("Invalid enum value"):
+        text = "not a code of the required value set"
+    path = where.rstrip("`").removeprefix("$").lstrip(".").replace("[", ".").replace("]", "")
+    return f"{path or 'resource'}: {text}"
+
+
+# Validation is a pure function of the content, and EHRs resend the same record on every
+# chart open: the verdict is remembered per content digest (same bytes, same verdict).
 VALIDATION_MEMO = ContentMemo()
 
 
 @memoize_by_content(VALIDATION_MEMO)
 def validation_problem(resource: dict[str, Any]) -> str | None:
-    """None when the resource is valid R4 (R4B models); else a short reason without values."""
-    if resource.get("resourceType") == "Observation":
-        return _observation_problem(resource)
+    """None when the resource is valid R4 where the mapping reads it; else a short reason."""
+    rtype = resource.get("resourceType")
+    shape = SHAPES.get(rtype) if isinstance(rtype, str) else None
+    if shape is not None:
+        return _shape_problem(resource, shape)
     try:
-        model = get_fhir_model_class(str(resource.get("resourceType")))
+        model = _model(str(rtype))
     except (KeyError, ValueError, TypeError):
-        return f"unknown resourceType {str(resource.get('resourceType'))[:40]!r}"
+        return f"unknown resourceType {str(rtype)[:40]!r}"
     try:
         model.model_validate(resource)
     except ValueError as exc:

@@ -339,7 +339,7 @@ def test_ecg_reported_as_a_diagnostic_report_counts() -> None:
         ({"effectiveDateTime": "yesterday"}, "effectiveDateTime"),
         ({"valueQuantity": {"value": 5, "unit": 7}}, "valueQuantity"),
         ({"referenceRange": [{"high": {"value": "high"}}]}, "referenceRange.0"),
-        ({"referenceRange": {"high": {"value": 3}, "bogus": 1}}, "referenceRange.0"),
+        ({"referenceRange": {"high": {"value": 3}, "type": "normal"}}, "referenceRange.0"),
         ({"component": [{"valueQuantity": {"value": 1}}]}, "component.0"),
         ({"interpretation": "H"}, "interpretation"),
         ({"id": 5}, "id"),
@@ -368,4 +368,15 @@ def test_antibody_titers_and_text_results_stay_text(fields: dict[str, Any], text
     state = map_patient_state({"x": res}, now=NOW)
     m = state.get_series("anti_jo1").latest
     assert m is not None and m.value is None and m.text == text
+    assert state.issues == ()
+
+
+def test_unknown_elements_are_ignored_where_the_read_ones_are_valid() -> None:
+    """Tolerant reader: a vendor element the mapping never reads does not drop the lab."""
+    res = {**observation("2157-6", quantity(100, "U/L")), "vendorFlag": {"x": 1}}
+    res["referenceRange"] = [{"high": {"value": 200, "unit": "U/L"}, "vendorNote": "lab A"}]
+    state = map_patient_state({"labs": res}, now=NOW)
+    (ck,) = state.get_series("ck").items
+    assert ck.value == 100 and ck.reference_range is not None
+    assert ck.reference_range.high == 200
     assert state.issues == ()

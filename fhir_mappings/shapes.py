@@ -1,0 +1,353 @@
+"""R4 shapes of the elements the mapping reads, as msgspec Structs (compiled validation).
+
+Each Struct declares, with the R4 datatype rules (primitive patterns, value sets of required
+bindings, cardinality, required elements, one value per choice element), the elements that
+`fhir_mappings` reads; elements it never reads are ignored. `msgspec.convert` checks a parsed
+resource against its shape in C at a few microseconds, where building the fhir.resources
+R4B model costs 0.1-0.5 ms (issue 8). tests/test_shapes.py holds these shapes to the R4B
+models: on every fixture resource and on mutations of every declared element, both agree.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from msgspec import Meta, Struct
+
+# R4 primitive types (http://hl7.org/fhir/R4/datatypes.html#primitive), as fhir_core checks them.
+String = Annotated[str, Meta(pattern=r"[ \r\n\t\S]")]
+Code = Annotated[str, Meta(pattern=r"^[^\s]+(\s[^\s]+)*\Z")]
+Id = Annotated[str, Meta(pattern=r"^[A-Za-z0-9\-.]{1,64}\Z")]
+Uri = Annotated[str, Meta(pattern=r"^\S*\Z")]
+_YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
+_MONTH_DAY = r"(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?"
+_TIME = r"T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"
+_ZONE = r"(Z|[+\-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+Date = Annotated[str, Meta(pattern=rf"^{_YEAR}{_MONTH_DAY}\Z")]
+DateTime = Annotated[
+    str,
+    Meta(pattern=rf"^{_YEAR}(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])({_TIME}{_ZONE})?)?)?\Z"),
+]
+Instant = Annotated[
+    str, Meta(pattern=rf"^{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1]){_TIME}{_ZONE}\Z")
+]
+Time = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?\Z")]
+Decimal = float  # a JSON number: msgspec refuses strings and booleans here
+Integer = Annotated[int, Meta(ge=-(2**31), le=2**31 - 1)]
+PositiveInt = Annotated[int, Meta(ge=1, le=2**31 - 1)]
+UnsignedInt = Annotated[int, Meta(ge=0, le=2**31 - 1)]
+UnitsOfTime = Literal["s", "min", "h", "d", "wk", "mo", "a"]
+
+
+class _Element(Struct, forbid_unknown_fields=False, kw_only=True):
+    """Unknown elements (extensions, ids, elements the mapping never reads) are ignored."""
+
+
+def _one_of(struct: Any, *names: str) -> None:
+    """R4 choice elements ([x]) carry one value at most."""
+    if sum(getattr(struct, n) is not None for n in names) > 1:
+        raise ValueError(f"only one of {', '.join(names)} may be present")
+
+
+class Coding(_Element, kw_only=True):
+    system: Uri | None = None
+    version: String | None = None
+    code: Code | None = None
+    display: String | None = None
+    userSelected: bool | None = None
+
+
+class CodeableConcept(_Element, kw_only=True):
+    coding: list[Coding] | None = None
+    text: String | None = None
+
+
+class Quantity(_Element, kw_only=True):
+    value: Decimal | None = None
+    comparator: Literal["<", "<=", ">=", ">"] | None = None
+    unit: String | None = None
+    system: Uri | None = None
+    code: Code | None = None
+
+
+class Range(_Element, kw_only=True):
+    low: Quantity | None = None
+    high: Quantity | None = None
+
+
+class Ratio(_Element, kw_only=True):
+    numerator: Quantity | None = None
+    denominator: Quantity | None = None
+
+
+class Period(_Element, kw_only=True):
+    start: DateTime | None = None
+    end: DateTime | None = None
+
+
+class Reference(_Element, kw_only=True):
+    reference: String | None = None
+    type: Uri | None = None
+    display: String | None = None
+
+
+class _Valued(_Element, kw_only=True):
+    """The value[x] variants the mapping reads, with dataAbsentReason and interpretation."""
+
+    valueQuantity: Quantity | None = None
+    valueCodeableConcept: CodeableConcept | None = None
+    valueString: String | None = None
+    valueRatio: Ratio | None = None
+    valueInteger: Integer | None = None
+    valueBoolean: bool | None = None
+    dataAbsentReason: CodeableConcept | None = None
+    interpretation: list[CodeableConcept] | None = None
+    referenceRange: list[ReferenceRange] | None = None
+
+
+class ReferenceRange(_Element, kw_only=True):
+    low: Quantity | None = None
+    high: Quantity | None = None
+    type: CodeableConcept | None = None
+    appliesTo: list[CodeableConcept] | None = None
+    age: Range | None = None
+    text: String | None = None
+
+
+class ObservationComponent(_Valued, kw_only=True):
+    code: CodeableConcept  # 1..1
+
+
+class Observation(_Valued, kw_only=True):
+    status: Literal[
+        "registered",
+        "preliminary",
+        "final",
+        "amended",
+        "corrected",
+        "cancelled",
+        "entered-in-error",
+        "unknown",
+    ]
+    code: CodeableConcept
+    id: Id | None = None
+    effectiveDateTime: DateTime | None = None
+    effectiveInstant: Instant | None = None
+    effectivePeriod: Period | None = None
+    issued: Instant | None = None
+    component: list[ObservationComponent] | None = None
+
+
+class TimingRepeat(_Element, kw_only=True):
+    boundsDuration: Quantity | None = None
+    boundsRange: Range | None = None
+    boundsPeriod: Period | None = None
+    count: PositiveInt | None = None
+    countMax: PositiveInt | None = None
+    duration: Decimal | None = None
+    durationMax: Decimal | None = None
+    durationUnit: UnitsOfTime | None = None
+    frequency: PositiveInt | None = None
+    frequencyMax: PositiveInt | None = None
+    period: Decimal | None = None
+    periodMax: Decimal | None = None
+    periodUnit: UnitsOfTime | None = None
+    dayOfWeek: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = None
+    timeOfDay: list[Time] | None = None
+    when: list[Code] | None = None
+    offset: UnsignedInt | None = None
+
+    def __post_init__(self) -> None:
+        _one_of(self, "boundsDuration", "boundsRange", "boundsPeriod")
+
+
+class Timing(_Element, kw_only=True):
+    event: list[DateTime] | None = None
+    repeat: TimingRepeat | None = None
+    code: CodeableConcept | None = None
+
+
+class DoseAndRate(_Element, kw_only=True):
+    type: CodeableConcept | None = None
+    doseRange: Range | None = None
+    doseQuantity: Quantity | None = None
+    rateRatio: Ratio | None = None
+    rateRange: Range | None = None
+    rateQuantity: Quantity | None = None
+
+    def __post_init__(self) -> None:
+        _one_of(self, "doseRange", "doseQuantity")
+        _one_of(self, "rateRatio", "rateRange", "rateQuantity")
+
+
+class Dosage(_Element, kw_only=True):
+    sequence: Integer | None = None
+    text: String | None = None
+    additionalInstruction: list[CodeableConcept] | None = None
+    patientInstruction: String | None = None
+    timing: Timing | None = None
+    asNeededBoolean: bool | None = None
+    asNeededCodeableConcept: CodeableConcept | None = None
+    site: CodeableConcept | None = None
+    route: CodeableConcept | None = None
+    method: CodeableConcept | None = None
+    doseAndRate: list[DoseAndRate] | None = None
+    maxDosePerPeriod: Ratio | None = None
+    maxDosePerAdministration: Quantity | None = None
+
+    def __post_init__(self) -> None:
+        _one_of(self, "asNeededBoolean", "asNeededCodeableConcept")
+
+
+class DispenseRequest(_Element, kw_only=True):
+    validityPeriod: Period | None = None
+    numberOfRepeatsAllowed: UnsignedInt | None = None
+    quantity: Quantity | None = None
+    expectedSupplyDuration: Quantity | None = None
+
+
+class MedicationRequest(_Element, kw_only=True):
+    status: Literal[
+        "active",
+        "on-hold",
+        "cancelled",
+        "completed",
+        "entered-in-error",
+        "stopped",
+        "draft",
+        "unknown",
+    ]
+    intent: Literal[
+        "proposal",
+        "plan",
+        "order",
+        "original-order",
+        "reflex-order",
+        "filler-order",
+        "instance-order",
+        "option",
+    ]
+    subject: Reference
+    id: Id | None = None
+    statusReason: CodeableConcept | None = None
+    category: list[CodeableConcept] | None = None
+    doNotPerform: bool | None = None
+    medicationCodeableConcept: CodeableConcept | None = None
+    medicationReference: Reference | None = None
+    authoredOn: DateTime | None = None
+    reasonCode: list[CodeableConcept] | None = None
+    dosageInstruction: list[Dosage] | None = None
+    dispenseRequest: DispenseRequest | None = None
+
+    def __post_init__(self) -> None:
+        if (self.medicationCodeableConcept is None) == (self.medicationReference is None):
+            raise ValueError("exactly one of medicationCodeableConcept, medicationReference")
+
+
+class Condition(_Element, kw_only=True):
+    subject: Reference
+    id: Id | None = None
+    clinicalStatus: CodeableConcept | None = None
+    verificationStatus: CodeableConcept | None = None
+    category: list[CodeableConcept] | None = None
+    severity: CodeableConcept | None = None
+    code: CodeableConcept | None = None
+    onsetDateTime: DateTime | None = None
+    onsetPeriod: Period | None = None
+    onsetString: String | None = None
+    abatementDateTime: DateTime | None = None
+    abatementPeriod: Period | None = None
+    abatementString: String | None = None
+    recordedDate: DateTime | None = None
+
+
+class Reaction(_Element, kw_only=True):
+    manifestation: list[CodeableConcept]  # 1..*
+    substance: CodeableConcept | None = None
+    severity: Literal["mild", "moderate", "severe"] | None = None
+
+
+class AllergyIntolerance(_Element, kw_only=True):
+    patient: Reference
+    id: Id | None = None
+    clinicalStatus: CodeableConcept | None = None
+    verificationStatus: CodeableConcept | None = None
+    type: Literal["allergy", "intolerance"] | None = None
+    category: list[Literal["food", "medication", "environment", "biologic"]] | None = None
+    criticality: Literal["low", "high", "unable-to-assess"] | None = None
+    code: CodeableConcept | None = None
+    reaction: list[Reaction] | None = None
+
+
+class Patient(_Element, kw_only=True):
+    id: Id | None = None
+    gender: Literal["male", "female", "other", "unknown"] | None = None
+    birthDate: Date | None = None
+    deceasedBoolean: bool | None = None
+    deceasedDateTime: DateTime | None = None
+
+
+class ServiceRequest(_Element, kw_only=True):
+    status: Literal[
+        "draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"
+    ]
+    intent: Literal[
+        "proposal",
+        "plan",
+        "directive",
+        "order",
+        "original-order",
+        "reflex-order",
+        "filler-order",
+        "instance-order",
+        "option",
+    ]
+    subject: Reference
+    id: Id | None = None
+    code: CodeableConcept | None = None
+    category: list[CodeableConcept] | None = None
+
+
+class DiagnosticReport(_Element, kw_only=True):
+    status: Literal[
+        "registered",
+        "partial",
+        "preliminary",
+        "final",
+        "amended",
+        "corrected",
+        "appended",
+        "cancelled",
+        "entered-in-error",
+        "unknown",
+    ]
+    code: CodeableConcept
+    id: Id | None = None
+    effectiveDateTime: DateTime | None = None
+    effectivePeriod: Period | None = None
+    issued: Instant | None = None
+    conclusion: String | None = None
+
+
+SHAPES: dict[str, type[Struct]] = {
+    shape.__name__: shape
+    for shape in (
+        Observation,
+        MedicationRequest,
+        Condition,
+        AllergyIntolerance,
+        Patient,
+        ServiceRequest,
+        DiagnosticReport,
+    )
+}
+# Choice elements of a resource: R4 allows one variant; the resource's keys are checked,
+# so that a variant the shape does not declare still counts (valueRange beside valueQuantity).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "Observation": ("value", "effective"),
+    "MedicationRequest": ("medication", "reported"),
+    "Condition": ("onset", "abatement"),
+    "Patient": ("deceased", "multipleBirth"),
+    "ServiceRequest": ("quantity", "occurrence", "asNeeded"),
+    "DiagnosticReport": ("effective",),
+}
