@@ -20,8 +20,7 @@ from benchmarks import synth
 from benchmarks.common import SERVICES, Options, Section, Target, bench_app
 from benchmarks.stats import Budget, fmt_ms, interleaved, summarize
 from cds_service.floor import PATH as FLOOR_PATH
-from fhir_mappings.state import OUTCOME_MEMO
-from fhir_mappings.validation import VALIDATION_MEMO
+from fhir_mappings.state import forget_memos
 
 JSON = "application/json"
 
@@ -59,8 +58,7 @@ def measure(opts: Options, sizes: tuple[int, ...]) -> list[dict[str, Any]]:
                 return client.post(url, data=raw, content_type=JSON)
 
             def cold(call: Any = call) -> Any:
-                VALIDATION_MEMO.clear()
-                OUTCOME_MEMO.clear()
+                forget_memos()  # a record this worker has never seen
                 return call()
 
             def unvalidated(call: Any = call) -> Any:

@@ -14,8 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fhir_mappings import load_terminology, map_patient_state
-from fhir_mappings.state import OUTCOME_MEMO
-from fhir_mappings.validation import VALIDATION_MEMO
+from fhir_mappings.state import forget_memos
 
 LOINC = "http://loinc.org"
 NOW = datetime(2026, 6, 14, tzinfo=UTC)
@@ -155,8 +154,7 @@ def _best(fn: Any, repeat: int) -> float:
 
 
 def _cold(parsed: Any) -> None:
-    VALIDATION_MEMO.clear()  # a first chart open: no validation verdict remembered
-    OUTCOME_MEMO.clear()  # ... and no mapped resource either
+    forget_memos()  # a record this worker has never seen
     map_patient_state({"all": parsed}, now=NOW)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,7 @@ from cds_service.hooks import HookResult, parse_hook_request, run_hook
 from cds_service.registry import Registry
 from cds_service.schemas import CardSchema, FeedbackSchema
 from cds_service.security import check_hook_body
+from fhir_mappings.memo import ContentMemo, keyed_digest
 
 log = logging.getLogger(__name__)
 bp = Blueprint("cds", __name__)
@@ -51,13 +53,32 @@ def discovery() -> Response:
     return json_response(_registry().discovery())
 
 
+# Cards differ from call to call mostly by their uuids: the schema's verdict is remembered for
+# the card's content with each well-formed uuid blanked (a malformed one stays in the key).
+_UUID_VALUE = re.compile(rb'"uuid":"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"')
+CARD_VERDICTS = ContentMemo(size=4_096)
+
+
+def _card_errors(card: dict[str, Any]) -> Any:
+    """CardSchema's errors for the card (spec 'CDS Service Response'), remembered by content."""
+    try:
+        key = keyed_digest(_UUID_VALUE.sub(b'"uuid":""', orjson.dumps(card)))
+    except (TypeError, orjson.JSONEncodeError):
+        return _CARD.validate(card)
+    found, errors = CARD_VERDICTS.get(key)
+    if not found:
+        errors = _CARD.validate(card)
+        CARD_VERDICTS.put(key, errors)
+    return errors
+
+
 def _checked_cards(cards: list[dict[str, Any]], service_id: str) -> list[dict[str, Any]]:
     """Drop (and log loudly) any card that would break the spec; EHRs reject such answers."""
     if not current_app.config["VALIDATE_RESPONSES"]:
         return cards
     valid = []
     for card in cards:
-        errors = _CARD.validate(card)
+        errors = _card_errors(card)
         if errors:
             log.error("service %s built a card that breaks the spec: %s", service_id, errors)
         else:

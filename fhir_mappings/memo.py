@@ -27,6 +27,11 @@ def content_digest(value: Any) -> bytes | None:
         data = orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError):
         return None
+    return keyed_digest(data)
+
+
+def keyed_digest(data: bytes) -> bytes:
+    """The per-process keyed 128-bit digest of some bytes."""
     digest = _KEYED.copy()
     digest.update(data)
     return digest.digest()[:16]

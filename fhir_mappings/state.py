@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -99,6 +99,15 @@ def _ref(res: dict[str, Any]) -> str:
 # on every chart open (issue 8). Frozen domain objects are safe to share.
 _PURE_TYPES = frozenset({"Observation", "Condition", "AllergyIntolerance"})
 OUTCOME_MEMO = ContentMemo(size=20_000)
+# EHRs send the same prefetch on every chart open: a prefetch seen before (same content
+# digest) skips flattening, relevance checks and per-resource digests (issue 8).
+PREFETCH_MEMO = ContentMemo(size=1_000)
+
+
+def forget_memos() -> None:
+    """Forget every mapped prefetch and resource (a worker that has seen no record yet)."""
+    PREFETCH_MEMO.clear()
+    OUTCOME_MEMO.clear()
 
 
 def _names_its_drug(res: dict[str, Any]) -> bool:
@@ -124,7 +133,9 @@ class _Mapper:
         self.service_requests: list[Coding] = []
         self.sr_kinds: set[str] = set()
         self.patient: Patient | None = None
+        self.patient_source: dict[str, Any] | None = None
         self.med_index: MedicationIndex = {}
+        self.med_sources: list[dict[str, Any]] = []  # the request of each medication
 
     def valid(self, res: dict[str, Any]) -> dict[str, Any] | None:
         fixed = repair(res)
@@ -185,6 +196,7 @@ class _Mapper:
         self.conditions += conditions
         self.allergies += allergies
         self.medications += medications
+        self.med_sources += [res] * len(medications)
         self.issues += issues
 
     def _dispatch(self, res: dict[str, Any], draft: bool) -> None:
@@ -208,6 +220,7 @@ class _Mapper:
                     fixed, self.med_index, self.term, self.now, is_draft=draft
                 )
                 self.medications.append(med)
+                self.med_sources.append(fixed)
                 self.issues += problems
         elif rtype == "Condition":
             self._condition(res)
@@ -217,6 +230,7 @@ class _Mapper:
             fixed = self.valid(res)
             if fixed is not None:
                 self.patient = map_patient(fixed, self.now)
+                self.patient_source = fixed
         elif rtype == "ServiceRequest":
             self._service_request(res)
         elif rtype == "DiagnosticReport":
@@ -272,14 +286,74 @@ class _Mapper:
         }
 
 
-def _entries(prefetch: Any, issues: list[MappingIssue]) -> list[Entry]:
-    if not isinstance(prefetch, Mapping):
-        issues.append(MappingIssue("prefetch", "prefetch is not an object; ignored"))
-        return []
+def _entries(prefetch: Mapping[str, Any], issues: list[MappingIssue]) -> list[Entry]:
     out: list[Entry] = []
     for key, value in prefetch.items():
         out += _flatten(value, f"prefetch:{key}", issues)
     return _dedupe(out)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """A mapped prefetch, less the two parts read from the clock: age and courses."""
+
+    series: dict[str, Series]
+    conditions: tuple[Condition, ...]
+    allergies: tuple[Allergy, ...]
+    medications: tuple[tuple[Medication, dict[str, Any] | None], ...]  # request if clocked
+    service_requests: tuple[Coding, ...]
+    service_request_kinds: frozenset[str]
+    issues: tuple[MappingIssue, ...]
+    patient_source: dict[str, Any] | None
+    complete: bool = True  # False: mapping stopped on an unexpected error (not remembered)
+
+
+def _snapshot(mapper: _Mapper, series: dict[str, Series], complete: bool) -> _Snapshot:
+    sources: list[dict[str, Any] | None] = list(mapper.med_sources)
+    if len(sources) != len(mapper.medications):  # only after an unexpected error
+        sources = [None] * len(mapper.medications)
+    return _Snapshot(
+        series=series,
+        conditions=tuple(mapper.conditions),
+        allergies=tuple(mapper.allergies),
+        medications=tuple(
+            (m, src if m.course and m.course.elapsed_days is not None else None)
+            for m, src in zip(mapper.medications, sources, strict=True)
+        ),
+        service_requests=tuple(mapper.service_requests),
+        service_request_kinds=frozenset(mapper.sr_kinds),
+        issues=tuple(mapper.issues),
+        patient_source=mapper.patient_source,
+        complete=complete,
+    )
+
+
+def _map_prefetch(prefetch: Mapping[str, Any], term: Terminology, now: datetime) -> _Snapshot:
+    mapper = _Mapper(term, now)
+    try:
+        entries = _entries(prefetch, mapper.issues)
+        mapper.med_index = index_medications(entries)
+        for _, res in entries:
+            mapper.add(res)
+        return _snapshot(mapper, mapper.series(), complete=True)
+    except Exception as exc:  # never raise into a hook
+        mapper.issues.append(MappingIssue("prefetch", f"not mapped: {type(exc).__name__}"))
+        return _snapshot(mapper, {}, complete=False)
+
+
+def _remembered_prefetch(
+    prefetch: Mapping[str, Any], term: Terminology, now: datetime
+) -> _Snapshot:
+    digest = content_digest(prefetch) if isinstance(prefetch, dict) else None
+    if digest is None or PREFETCH_MEMO.size == 0:
+        return _map_prefetch(prefetch, term, now)
+    key = (id(term), digest)
+    found, snapshot = PREFETCH_MEMO.get(key)
+    if not found:
+        snapshot = _map_prefetch(prefetch, term, now)
+        if snapshot.complete:
+            PREFETCH_MEMO.put(key, snapshot)
+    return snapshot
 
 
 def map_patient_state(
@@ -290,31 +364,30 @@ def map_patient_state(
 ) -> PatientState:
     """Everything the rules need from the prefetch; unusable inputs become MappingIssues."""
     term = load_terminology()
-    mapper = _Mapper(term, raw.aware(now))
-    try:
-        entries = _entries(prefetch, mapper.issues)
-        mapper.med_index = index_medications(entries)
-        for _, res in entries:
-            mapper.add(res)
-        series = mapper.series()
-    except Exception as exc:  # never raise into a hook
-        mapper.issues.append(MappingIssue("prefetch", f"not mapped: {type(exc).__name__}"))
-        series = {}
+    now = raw.aware(now)
+    if isinstance(prefetch, Mapping):
+        snap = _remembered_prefetch(prefetch, term, now)
+    else:
+        issue = MappingIssue("prefetch", "prefetch is not an object; ignored")
+        snap = _Snapshot({}, (), (), (), (), frozenset(), (issue,), None)
     reasons = (
         {str(k): str(v) for k, v in (unavailable or {}).items()}
         if isinstance(unavailable, Mapping)
         else {}
     )
     return PatientState(
-        patient=mapper.patient,
-        series=series,
-        conditions=tuple(mapper.conditions),
-        allergies=tuple(mapper.allergies),
-        medications=tuple(mapper.medications),
-        service_requests=tuple(mapper.service_requests),
-        issues=tuple(mapper.issues),
+        patient=map_patient(snap.patient_source, now) if snap.patient_source else None,
+        series=snap.series,
+        conditions=snap.conditions,
+        allergies=snap.allergies,
+        medications=tuple(
+            replace(m, course=map_course(repair(src), m.dose, now)) if src is not None else m
+            for m, src in snap.medications
+        ),
+        service_requests=snap.service_requests,
+        issues=snap.issues,
         unavailable=tuple(reasons),
-        service_request_kinds=frozenset(mapper.sr_kinds),
+        service_request_kinds=snap.service_request_kinds,
         terminology_version=term.version,
         unavailable_reasons=reasons,
     )

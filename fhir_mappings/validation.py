@@ -8,7 +8,6 @@ from typing import Any
 import msgspec
 from fhir.resources.R4B import get_fhir_model_class
 
-from fhir_mappings.memo import ContentMemo, memoize_by_content
 from fhir_mappings.shapes import CHOICES, SHAPES
 
 # Fields that R4 defines as arrays but real clients send as a single object (the CDS Hooks
@@ -100,14 +99,10 @@ def _errors(exc: ValueError) -> str:
 
 def _shape_problem(resource: dict[str, Any], shape: type[Any]) -> str | None:
     """The elements the mapping reads, against their R4 shape (fhir_mappings.shapes)."""
-    for prefix in CHOICES.get(shape.__name__, ()):
-        found = [
-            k
-            for k in resource
-            if k.startswith(prefix) and k[len(prefix) : len(prefix) + 1].isupper()
-        ]
+    for variants in CHOICES.get(shape.__name__, ()):
+        found = variants.intersection(resource)
         if len(found) > 1:
-            return f"invalid R4: {prefix}[x]: only one of {', '.join(sorted(found))} may be present"
+            return f"invalid R4: only one of {', '.join(sorted(found))} may be present"
     try:
         msgspec.convert(resource, shape, strict=True)
     except msgspec.ValidationError as exc:
@@ -126,12 +121,6 @@ def _shape_error(message: str) -> str:
     return f"{path or 'resource'}: {text}"
 
 
-# Validation is a pure function of the content, and EHRs resend the same record on every
-# chart open: the verdict is remembered per content digest (same bytes, same verdict).
-VALIDATION_MEMO = ContentMemo()
-
-
-@memoize_by_content(VALIDATION_MEMO)
 def validation_problem(resource: dict[str, Any]) -> str | None:
     """None when the resource is valid R4 where the mapping reads it; else a short reason."""
     rtype = resource.get("resourceType")

@@ -18,7 +18,7 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
 from fhir_mappings.shapes import SHAPES
-from fhir_mappings.validation import VALIDATION_MEMO, repair, validation_problem
+from fhir_mappings.validation import repair, validation_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [*sorted((ROOT / "fixtures").glob("*/*.json"))]
@@ -71,7 +71,6 @@ def _r4b_problem(resource: dict[str, Any]) -> str | None:
 
 
 def _compiled_problem(resource: dict[str, Any]) -> str | None:
-    VALIDATION_MEMO.clear()
     return validation_problem(resource)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks import synth
+from cds_service import api
 from cds_service.bodies import max_depth_exceeded, raw_depth_exceeded
 from fhir_mappings import (
     load_terminology,
@@ -22,12 +24,12 @@ from fhir_mappings import (
     map_patient_state,
     raw,
     terminology,
-    validation,
 )
 from fhir_mappings.memo import ContentMemo, memoize_by_content
 from fhir_mappings.observations import is_relevant
-from fhir_mappings.state import OUTCOME_MEMO
+from fhir_mappings.state import OUTCOME_MEMO, PREFETCH_MEMO, forget_memos
 from tests.conftest import make_app
+from tests.mapping_builders import bundle, med_request, rx
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SNOMED = "http://snomed.info/sct"
@@ -87,22 +89,40 @@ def test_memo_answers_repeats_from_the_cache_and_stays_bounded() -> None:
     assert len(memo) == 2
 
 
-def test_cached_validation_gives_the_same_verdict_as_the_first_time() -> None:
-    validation.VALIDATION_MEMO.clear()
-    bad = {
-        "resourceType": "Observation",
-        "id": "o1",
-        "status": "final",
-        "code": {"text": "CK"},
-        "valueQuantity": {"value": "abc"},
+def test_a_remembered_prefetch_reads_age_and_courses_from_the_clock_again() -> None:
+    """The prefetch memo keeps what the content decides; age and time on a drug move on."""
+    forget_memos()
+    prefetch = {
+        "patient": {"resourceType": "Patient", "id": "p1", "birthDate": "1980-11-30"},
+        "medications": bundle(
+            med_request(rx("8640", "prednisone"), authoredOn="2026-11-01T09:00:00Z"),
+            med_request(rx("8640", "prednisone"), rid="mr2", status="completed"),
+            med_request(rid="mr3", medicationReference={"reference": "#med"}),
+        ),
+        "labs": _lab("o1", 900),
     }
-    good = {**bad, "valueQuantity": {"value": 12, "unit": "U/L"}}
-    first = [validation.validation_problem(bad), validation.validation_problem(good)]
-    again = [validation.validation_problem(dict(bad)), validation.validation_problem(dict(good))]
-    assert first == again
-    assert first[0] is not None and "invalid R4" in first[0]
-    assert first[1] is None
-    assert validation.VALIDATION_MEMO.hits == 2
+    later = NOW + timedelta(days=10)
+    first = map_patient_state(prefetch, now=NOW)
+    again = map_patient_state(orjson.loads(orjson.dumps(prefetch)), now=later)
+    assert PREFETCH_MEMO.hits == 1
+    forget_memos()
+    assert again == map_patient_state(prefetch, now=later)  # as if never seen
+    assert first.patient is not None and again.patient is not None
+    assert (first.patient.age_years, again.patient.age_years) == (45, 46)
+    active = [m.course.elapsed_days if m.course else None for m in again.medications]
+    assert active[0] == pytest.approx(first.medications[0].course.elapsed_days + 10)  # type: ignore[union-attr]
+    assert [m.value for m in again.get_series("ck").items] == [900.0]
+
+
+def test_prefetch_memo_can_be_turned_off(tmp_path: Path) -> None:
+    make_app(tmp_path, PREFETCH_MEMO_ENTRIES=0)
+    try:
+        forget_memos()
+        map_patient_state({"labs": _lab("o1", 100)}, now=NOW)
+        map_patient_state({"labs": _lab("o1", 100)}, now=NOW)
+        assert PREFETCH_MEMO.hits == 0 and len(PREFETCH_MEMO) == 0
+    finally:
+        make_app(tmp_path)
 
 
 def _lab(oid: str, value: Any) -> dict[str, Any]:
@@ -117,7 +137,7 @@ def _lab(oid: str, value: Any) -> dict[str, Any]:
 
 
 def test_remembered_mapping_is_the_same_on_every_call() -> None:
-    OUTCOME_MEMO.clear()
+    forget_memos()
     prefetch = {
         "labs": {
             "resourceType": "Bundle",
@@ -139,6 +159,7 @@ def test_remembered_mapping_is_the_same_on_every_call() -> None:
         },
     }
     first = map_patient_state(prefetch, now=NOW)
+    PREFETCH_MEMO.clear()  # the resources are remembered one by one as well
     again = map_patient_state(orjson.loads(orjson.dumps(prefetch)), now=NOW)
     assert OUTCOME_MEMO.hits == 3
     assert again == first
@@ -148,7 +169,7 @@ def test_remembered_mapping_is_the_same_on_every_call() -> None:
 
 
 def test_a_changed_resource_is_mapped_anew() -> None:
-    OUTCOME_MEMO.clear()
+    forget_memos()
     before = map_patient_state({"labs": _lab("o1", 100)}, now=NOW)
     after = map_patient_state({"labs": _lab("o1", 2500)}, now=NOW)
     assert [m.value for m in before.get_series("ck").items] == [100.0]
@@ -214,6 +235,7 @@ def test_mapping_memo_size_setting(tmp_path: Path) -> None:
         map_patient_state({"labs": _lab("o1", 100)}, now=NOW)
         assert len(OUTCOME_MEMO) == 0
         make_app(tmp_path, MAPPING_MEMO_ENTRIES=5)
+        PREFETCH_MEMO.clear()
         map_patient_state({"labs": _lab("o1", 100)}, now=NOW)
         assert len(OUTCOME_MEMO) == 1 and OUTCOME_MEMO.size == 5
     finally:
@@ -282,3 +304,27 @@ def test_relevance_filter_matches_the_coding_based_definition(
 ) -> None:
     resource = {"resourceType": "Observation", "code": code, "component": components}
     assert is_relevant(resource, load_terminology()) is _relevant_by_codings(resource)
+
+
+def _card(card_uuid: str, suggestion_uuid: str) -> dict[str, Any]:
+    return {
+        "uuid": card_uuid,
+        "summary": "Prednisone 1 mg/kg/day",
+        "indicator": "info",
+        "source": {"label": "Myopathy guideline"},
+        "selectionBehavior": "at-most-one",
+        "suggestions": [{"label": "Order prednisone", "uuid": suggestion_uuid}],
+    }
+
+
+def test_card_verdicts_are_remembered_across_uuids_but_not_for_malformed_ones() -> None:
+    api.CARD_VERDICTS.clear()
+    first = _card(str(uuid.uuid4()), str(uuid.uuid4()))
+    assert api._card_errors(first) == {}
+    assert api._card_errors(_card(str(uuid.uuid4()), str(uuid.uuid4()))) == {}
+    assert api.CARD_VERDICTS.hits == 1
+    bad_card = api._card_errors(_card("not-a-uuid", str(uuid.uuid4())))
+    bad_suggestion = api._card_errors(_card(str(uuid.uuid4()), "1234"))
+    assert "uuid" in bad_card
+    assert "uuid" in bad_suggestion["suggestions"][0]
+    assert api._card_errors({**first, "indicator": "urgent"})["indicator"]

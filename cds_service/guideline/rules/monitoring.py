@@ -50,7 +50,9 @@ def ck_trend(ctx: RuleContext) -> CkTrend | None:
     items = valued(every)
     if not items:
         return None
-    skipped = tuple(m for m in every if m not in items)
+    # valued() keeps the same objects: by identity, linear (by equality, quadratic at 10,000).
+    kept = {id(m) for m in items}
+    skipped = tuple(m for m in every if id(m) not in kept)
     latest = items[-1]
     uln, source = upper_limit(latest, ctx.knowledge.p("ck_upper_limit_default"))
     rise = ctx.knowledge.p("ck_rise_fraction")
