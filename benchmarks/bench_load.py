@@ -67,7 +67,8 @@ def start_server(workdir: Path, port: int) -> subprocess.Popen[bytes]:
     env.update({f"CDS_{key}": str(value) for key, value in BENCH_SETTINGS.items()})
     env["CDS_DATA_DIR"] = str(workdir / "serve-data")
     command = [sys.executable, "-m", "cds_service", "serve", "--host", HOST, "--port", str(port)]
-    command += ["--workers", str(WORKERS)]
+    # Steady-state workers: no recycling mid-run (the CPU and memory of each pid are read).
+    command += ["--workers", str(WORKERS), "--max-requests", "0"]
     log = (workdir / "serve.log").open("wb")
     return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 

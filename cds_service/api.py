@@ -12,7 +12,7 @@ import orjson
 from flask import Blueprint, Response, current_app, request
 from marshmallow import ValidationError
 
-from cds_service.bodies import read_json
+from cds_service.bodies import read_hook_json, read_json
 from cds_service.errors import InvalidRequest
 from cds_service.events import HookRecord
 from cds_service.hooks import HookResult, parse_hook_request, run_hook
@@ -37,8 +37,8 @@ def _registry() -> Registry:
     return registry
 
 
-def _body() -> Any:
-    body = read_json(
+def _body(reader: Any = read_json) -> Any:
+    body = reader(
         request,
         max_bytes=current_app.config["MAX_REQUEST_BYTES"],
         max_depth=current_app.config["MAX_JSON_DEPTH"],
@@ -98,7 +98,7 @@ def call_service(service_id: str) -> Response:
     """Spec 'Calling a CDS Service'."""
     service = _registry().get(service_id)
     started, clock = datetime.now(UTC), time.perf_counter()
-    hook_request = parse_hook_request(_body(), service)
+    hook_request = parse_hook_request(_body(read_hook_json), service)
     result = run_hook(service, hook_request, current_app.extensions["cds_prefetch"])
     result.cards = _checked_cards(result.cards, service.id)
     record = HookRecord(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import orjson
 from flask import Request
 
 from cds_service.errors import CDSError, InvalidRequest
+from fhir_mappings.lazy import lazy_members
 
 
 class UnsupportedMediaType(CDSError):
@@ -61,8 +63,8 @@ def raw_depth_exceeded(raw: bytes, limit: int) -> bool:
     return bool(parens)
 
 
-def read_json(request: Request, *, max_bytes: int, max_depth: int) -> Any:
-    """Parse a JSON request body, or raise the domain error the edge maps to 400/413/415."""
+def _read_raw(request: Request, max_bytes: int) -> bytes:
+    """The body's bytes: JSON media type (415) and size (413) checked first."""
     if not _is_json(request.mimetype):
         raise UnsupportedMediaType("the body must be JSON (Content-Type: application/json)")
     if request.content_length is not None and request.content_length > max_bytes:
@@ -70,11 +72,71 @@ def read_json(request: Request, *, max_bytes: int, max_depth: int) -> Any:
     raw = request.stream.read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"the body is larger than {max_bytes} bytes")
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"malformed JSON: {exc.args[0] if exc.args else 'invalid'}") from None
+    return raw
+
+
+def _check_depth(raw: bytes, max_depth: int) -> None:
     # A shallow body cannot be too deep: count brackets before scanning it.
     if raw.count(b"{") + raw.count(b"[") > max_depth and raw_depth_exceeded(raw, max_depth):
         raise InvalidRequest(f"JSON nested deeper than {max_depth} levels")
+
+
+def _malformed(exc: Exception) -> InvalidRequest:
+    return InvalidRequest(f"malformed JSON: {exc.args[0] if exc.args else 'invalid'}")
+
+
+def read_json(request: Request, *, max_bytes: int, max_depth: int) -> Any:
+    """Parse a JSON request body, or raise the domain error the edge maps to 400/413/415."""
+    raw = _read_raw(request, max_bytes)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise _malformed(exc) from None
+    _check_depth(raw, max_depth)
     return data
+
+
+class _HookBody(msgspec.Struct):
+    """The members of a CDS Hooks request (spec 'HTTP Request'); others are ignored."""
+
+    hook: Any = msgspec.UNSET
+    hookInstance: Any = msgspec.UNSET
+    fhirServer: Any = msgspec.UNSET
+    fhirAuthorization: Any = msgspec.UNSET
+    context: Any = msgspec.UNSET
+    extension: Any = msgspec.UNSET
+    prefetch: msgspec.Raw = msgspec.Raw()
+
+
+_HOOK_BODY = msgspec.json.Decoder(_HookBody)
+
+
+def read_hook_json(request: Request, *, max_bytes: int, max_depth: int) -> Any:
+    """A hook call's body as read_json would give it, with each prefetch value lazy.
+
+    Prefetch values are fhir_mappings.lazy.LazyResource mappings over the body's bytes: the
+    bulk of a call is decoded resource by resource when mapped, or not at all (issue 8).
+    """
+    raw = _read_raw(request, max_bytes)
+    _check_depth(raw, max_depth)
+    try:
+        body = _HOOK_BODY.decode(raw)
+    except msgspec.ValidationError:  # valid JSON, not an object: the caller says why
+        return read_json_bytes(raw)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise _malformed(exc) from None
+    data = {
+        name: value
+        for name in _HookBody.__struct_fields__
+        if name != "prefetch" and (value := getattr(body, name)) is not msgspec.UNSET
+    }
+    if len(body.prefetch):
+        data["prefetch"] = lazy_members(body.prefetch)
+    return data
+
+
+def read_json_bytes(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise _malformed(exc) from None

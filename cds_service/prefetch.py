@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -59,7 +60,7 @@ def classify_value(value: Any) -> str | None:
     """Why a prefetched value is unusable (None when usable); `null` means 'no data'."""
     if value is None:
         return None
-    if not isinstance(value, dict) or "resourceType" not in value:
+    if not isinstance(value, Mapping) or "resourceType" not in value:
         return "not a FHIR resource"
     if value["resourceType"] == "OperationOutcome":
         return "the client's fetch failed (OperationOutcome)"

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from functools import wraps
 from typing import Any, TypeVar
 
 import orjson
+
+from fhir_mappings.lazy import LazyResource, piece
 
 T = TypeVar("T")
 # Keyed per process: the digests in memory cannot be matched against guessed resources.
@@ -28,6 +30,40 @@ def content_digest(value: Any) -> bytes | None:
     except (TypeError, orjson.JSONEncodeError):
         return None
     return keyed_digest(data)
+
+
+def prefetch_digest(prefetch: Mapping[str, Any]) -> bytes | None:
+    """A keyed 128-bit digest of a prefetch's resources (a Bundle's id, meta and links aside).
+
+    Searchset Bundles carry a new id and lastUpdated on every search: the digest reads the
+    resources and their fullUrls only, so that the same record gives the same digest.
+    """
+    digest = _KEYED.copy()
+    try:
+        for key in sorted(prefetch, key=str):
+            piece(digest, str(key).encode())
+            value = prefetch[key]
+            if isinstance(value, LazyResource):
+                value.feed(digest)
+            elif _is_bundle(value):
+                piece(digest, b"bundle")
+                for entry in value["entry"]:
+                    entry = entry if isinstance(entry, dict) else {"": entry}
+                    piece(digest, orjson.dumps(entry.get("fullUrl")))
+                    piece(digest, orjson.dumps(entry.get("resource")))
+            else:
+                piece(digest, orjson.dumps(value))
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+    return digest.digest()[:16]
+
+
+def _is_bundle(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and value.get("resourceType") == "Bundle"
+        and isinstance(value.get("entry"), list)
+    )
 
 
 def keyed_digest(data: bytes) -> bytes:

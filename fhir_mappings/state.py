@@ -30,13 +30,14 @@ from fhir_mappings.domain import (
     Series,
 )
 from fhir_mappings.dosage import map_course
+from fhir_mappings.lazy import LazyResource
 from fhir_mappings.medications import (
     MedicationIndex,
     index_medications,
     map_medication_request,
     medication_request_exclusion,
 )
-from fhir_mappings.memo import ContentMemo, content_digest
+from fhir_mappings.memo import ContentMemo, content_digest, prefetch_digest
 from fhir_mappings.observations import (
     is_relevant,
     is_study_report,
@@ -46,12 +47,19 @@ from fhir_mappings.observations import (
 from fhir_mappings.terminology import Terminology, load_terminology
 from fhir_mappings.validation import repair, validation_problem
 
-Entry = tuple[str | None, dict[str, Any]]  # (Bundle fullUrl, resource)
+Entry = tuple[str | None, Mapping[str, Any]]  # (Bundle fullUrl, resource, maybe lazy)
 _MAX_DEPTH = 4
 
 
+def _full_url(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
 def _flatten(value: Any, where: str, issues: list[MappingIssue], depth: int = 0) -> list[Entry]:
-    """Resources of a resource, a Bundle (any type, or none), or a list of either."""
+    """Resources of a resource, a Bundle (any type, or none), or a list of either.
+
+    A lazy Bundle (fhir_mappings.lazy) gives its resources still lazy: decoded when mapped.
+    """
     if value is None:
         return []
     if depth > _MAX_DEPTH:
@@ -59,19 +67,27 @@ def _flatten(value: Any, where: str, issues: list[MappingIssue], depth: int = 0)
         return []
     if isinstance(value, list):
         return [e for v in value for e in _flatten(v, where, issues, depth + 1)]
-    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+    lazy_entries = value.entries() if isinstance(value, LazyResource) else None
+    if lazy_entries is None and isinstance(value, LazyResource):
+        value = value.load()  # not lazy, or a Bundle of odd shape: read it decoded
+    if not isinstance(value, Mapping) or not isinstance(value.get("resourceType"), str):
         issues.append(MappingIssue(where, "not a FHIR resource; ignored"))
         return []
     if value["resourceType"] != "Bundle":
         return [(None, value)]
+    if lazy_entries is None:
+        entries = value.get("entry", [])
+        lazy_entries = [
+            (_full_url(e.get("fullUrl")), e.get("resource"))
+            for e in (entries if isinstance(entries, list) else [])
+            if isinstance(e, dict)
+        ]
     out: list[Entry] = []
-    entries = value.get("entry", [])
-    for entry in entries if isinstance(entries, list) else []:
-        res = entry.get("resource") if isinstance(entry, dict) else None
+    for entry_url, res in lazy_entries:
         if res is None:
             continue
         for full_url, r in _flatten(res, where, issues, depth + 1):
-            out.append((full_url or raw.string(entry, "fullUrl"), r))
+            out.append((full_url or _full_url(entry_url), r))
     return out
 
 
@@ -79,14 +95,19 @@ def _dedupe(entries: list[Entry]) -> list[Entry]:
     seen: set[tuple[str, str]] = set()
     out: list[Entry] = []
     for full_url, res in entries:
-        rid = raw.string(res, "id")
-        if rid is not None:
+        rid = res.get("id")
+        if isinstance(rid, str) and rid.strip():
             key = (str(res.get("resourceType")), rid)
             if key in seen:
                 continue
             seen.add(key)
         out.append((full_url, res))
     return out
+
+
+def _decoded(res: Mapping[str, Any]) -> dict[str, Any]:
+    """A lazy resource decoded for mapping (freed after); a decoded one as it is."""
+    return res.load() if isinstance(res, LazyResource) else res  # type: ignore[return-value]
 
 
 def _ref(res: dict[str, Any]) -> str:
@@ -332,9 +353,10 @@ def _map_prefetch(prefetch: Mapping[str, Any], term: Terminology, now: datetime)
     mapper = _Mapper(term, now)
     try:
         entries = _entries(prefetch, mapper.issues)
-        mapper.med_index = index_medications(entries)
+        medications = [(u, r) for u, r in entries if r.get("resourceType") == "Medication"]
+        mapper.med_index = index_medications([(u, _decoded(r)) for u, r in medications])
         for _, res in entries:
-            mapper.add(res)
+            mapper.add(_decoded(res))
         return _snapshot(mapper, mapper.series(), complete=True)
     except Exception as exc:  # never raise into a hook
         mapper.issues.append(MappingIssue("prefetch", f"not mapped: {type(exc).__name__}"))
@@ -344,8 +366,8 @@ def _map_prefetch(prefetch: Mapping[str, Any], term: Terminology, now: datetime)
 def _remembered_prefetch(
     prefetch: Mapping[str, Any], term: Terminology, now: datetime
 ) -> _Snapshot:
-    digest = content_digest(prefetch) if isinstance(prefetch, dict) else None
-    if digest is None or PREFETCH_MEMO.size == 0:
+    digest = prefetch_digest(prefetch) if PREFETCH_MEMO.size else None
+    if digest is None:
         return _map_prefetch(prefetch, term, now)
     key = (id(term), digest)
     found, snapshot = PREFETCH_MEMO.get(key)
@@ -400,7 +422,10 @@ def map_order_context(
     term = load_terminology()
     mapper = _Mapper(term, raw.aware(now))
     try:
-        entries = _dedupe(_flatten(draft_orders, "context.draftOrders", mapper.issues))
+        entries = [
+            (url, _decoded(res))
+            for url, res in _dedupe(_flatten(draft_orders, "context.draftOrders", mapper.issues))
+        ]
         mapper.med_index = index_medications(entries)
         for _, res in entries:
             if res.get("resourceType") == "MedicationRequest":

@@ -20,6 +20,7 @@ not on the allow-list the answer is 403 `fhir_server_not_allowed` and nothing is
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
@@ -33,6 +34,7 @@ from cds_service.fhir.errors import (
 )
 from cds_service.fhir.gateway import FhirGateway, FhirTarget, GatewaySettings
 from cds_service.prefetch import ResolvedPrefetch, TemplateError, classify_value, fill_template
+from fhir_mappings.lazy import LazyResource
 
 if TYPE_CHECKING:
     from cds_service.hooks import HookRequest
@@ -60,7 +62,7 @@ def failure_reason(error: FhirError) -> str:
 
 
 def _next_link(value: Any) -> bool:
-    links = value.get("link") if isinstance(value, dict) else None
+    links = value.get("link") if isinstance(value, Mapping) else None
     return any(
         isinstance(link, dict) and link.get("relation") == "next" and link.get("url")
         for link in links or []
@@ -92,8 +94,9 @@ class FetchingPrefetch:
                 resolved.data[key] = None
             elif key in sent and classify_value(value) is None and not _next_link(value):
                 resolved.data[key] = value
-            elif isinstance(value, dict) and classify_value(value) is None:
-                jobs[key], why[key] = value, PAGED_NO_SERVER
+            elif isinstance(value, Mapping) and classify_value(value) is None:
+                first_page = value.load() if isinstance(value, LazyResource) else dict(value)
+                jobs[key], why[key] = first_page, PAGED_NO_SERVER
             else:
                 try:
                     jobs[key] = fill_template(template, request.context)

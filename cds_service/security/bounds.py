@@ -6,9 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from cds_service.bodies import PayloadTooLarge
+from fhir_mappings.lazy import LazyResource
 
 
 def _entry_count(value: Any) -> int:
+    if isinstance(value, LazyResource):
+        return value.entry_count()
     if isinstance(value, dict) and isinstance(value.get("entry"), list):
         return len(value["entry"])
     return 0

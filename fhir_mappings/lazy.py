@@ -1,0 +1,162 @@
+"""FHIR JSON kept as bytes until read: a prefetch Bundle's resources decode one at a time.
+
+A 10,000-resource prefetch decoded at once is ~60 MB of Python objects; kept as the request's
+bytes, each resource is decoded when it is mapped and freed after, and a prefetch seen before
+is recognised by a digest of its resources' bytes without decoding any of them (issue 8).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import msgspec
+import orjson
+
+_ABSENT = msgspec.Raw()
+
+
+class _Top(msgspec.Struct):
+    """The members read without decoding a resource (its other members are skipped)."""
+
+    resourceType: Any = msgspec.UNSET
+    id: Any = msgspec.UNSET
+    link: msgspec.Raw = _ABSENT
+    entry: msgspec.Raw = _ABSENT
+
+
+class _Entry(msgspec.Struct):
+    fullUrl: msgspec.Raw = _ABSENT
+    resource: msgspec.Raw = _ABSENT
+
+
+_TOP = msgspec.json.Decoder(_Top)
+_ENTRIES = msgspec.json.Decoder(list[_Entry])
+_MEMBERS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_LIGHT = frozenset({"resourceType", "id", "link"})
+
+
+def _load(raw: msgspec.Raw) -> Any:
+    return orjson.loads(memoryview(raw))
+
+
+def lazy(raw: msgspec.Raw) -> Any:
+    """A JSON object as a LazyResource; any other JSON value decoded at once."""
+    if len(raw) and memoryview(raw)[:1] == b"{":
+        try:
+            return LazyResource(raw, _TOP.decode(raw))
+        except msgspec.ValidationError:
+            pass
+    return _load(raw)
+
+
+def lazy_members(raw: msgspec.Raw) -> Any:
+    """A JSON object's members, each value lazy; any other JSON value decoded at once."""
+    try:
+        members = _MEMBERS.decode(raw)
+    except msgspec.ValidationError:
+        return _load(raw)
+    return {key: lazy(value) for key, value in members.items()}
+
+
+class LazyResource(Mapping[str, Any]):
+    """A JSON object read from a request body: a Mapping equal to its decoded value.
+
+    resourceType, id and link are read from a light decode; any other member decodes the
+    whole object (kept). `load()` decodes a fresh copy that is not kept, and `entries()`
+    gives a Bundle's entries with each resource lazy in turn.
+    """
+
+    __slots__ = ("_raw", "_top", "_value")
+
+    def __init__(self, raw: msgspec.Raw, top: _Top) -> None:
+        self._raw = raw
+        self._top = top
+        self._value: dict[str, Any] | None = None
+
+    def load(self) -> dict[str, Any]:
+        """The decoded object (not kept: a Bundle's resource is freed once mapped)."""
+        if self._value is not None:
+            return self._value
+        value: dict[str, Any] = _load(self._raw)
+        return value
+
+    def _full(self) -> dict[str, Any]:
+        if self._value is None:
+            self._value = self.load()
+        return self._value
+
+    def __getitem__(self, key: str) -> Any:
+        if key in _LIGHT and self._value is None:
+            if key == "link":
+                if not len(self._top.link):
+                    raise KeyError(key)
+                return _load(self._top.link)
+            value = getattr(self._top, key)
+            if value is msgspec.UNSET:
+                raise KeyError(key)
+            return value
+        return self._full()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._full())
+
+    def __len__(self) -> int:
+        return len(self._full())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LazyResource):
+            other = other._full()
+        return self._full() == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def resource_type(self) -> Any:
+        value = self._top.resourceType
+        return None if value is msgspec.UNSET else value
+
+    def entries(self) -> list[tuple[Any, Any]] | None:
+        """A Bundle's (fullUrl, lazy resource or None) pairs; None if `entry` is not a list."""
+        decoded = self._entries()
+        if decoded is None:
+            return None
+        return [
+            (
+                _load(e.fullUrl) if len(e.fullUrl) else None,
+                lazy(e.resource) if len(e.resource) else None,
+            )
+            for e in decoded
+        ]
+
+    def _entries(self) -> list[_Entry] | None:
+        if not len(self._top.entry):
+            return []
+        try:
+            return _ENTRIES.decode(self._top.entry)
+        except msgspec.ValidationError:
+            return None  # entries of odd shapes: read them from the decoded object
+
+    def entry_count(self) -> int:
+        """How many items `entry` holds, without decoding them (0 when it is not a list)."""
+        try:
+            return len(msgspec.json.decode(self._top.entry, type=list[msgspec.Raw]))
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return 0
+
+    def feed(self, digest: Any) -> None:
+        """Put the content into a hash: a Bundle by its entries, not its id, meta or links."""
+        entries = self._entries() if self.resource_type == "Bundle" else None
+        if entries is None:
+            piece(digest, memoryview(self._raw))
+            return
+        piece(digest, b"bundle")
+        for entry in entries:  # a nested Bundle counts with its id and meta: rare, still exact
+            piece(digest, memoryview(entry.fullUrl))
+            piece(digest, memoryview(entry.resource))
+
+
+def piece(digest: Any, data: bytes | memoryview) -> None:
+    """Length-prefixed, so that no two sequences of pieces hash the same bytes."""
+    digest.update(b"%d:" % len(data))
+    digest.update(data)
