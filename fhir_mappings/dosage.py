@@ -370,6 +370,28 @@ def _first_repeat(request: dict[str, Any]) -> dict[str, Any]:
 
 def map_course(request: dict[str, Any], dose: Dose | None, now: datetime) -> Course:
     """Intended duration (first known of the sources below) and, when active, time elapsed."""
+    return course_at(intended_course(request, dose), course_start(request), now)
+
+
+def course_start(request: dict[str, Any]) -> datetime | None:
+    """When an active (or on-hold) request's course began: its authoredOn."""
+    if raw.string(request, "status") not in ("active", "on-hold"):
+        return None
+    return raw.parse_datetime(request.get("authoredOn"))
+
+
+def course_at(intended: Course, start: datetime | None, now: datetime) -> Course:
+    """The course with the time elapsed since `start` (the one part read from the clock)."""
+    if start is None:
+        return intended
+    elapsed = max((raw.aware(now) - start).total_seconds() / 86400, 0.0)
+    if intended.days is None:
+        return Course(days=elapsed, source="since authoredOn", elapsed_days=elapsed)
+    return Course(days=intended.days, source=intended.source, elapsed_days=elapsed)
+
+
+def intended_course(request: dict[str, Any], dose: Dose | None) -> Course:
+    """The intended duration from the request's content alone (no time elapsed)."""
     dispense = raw.obj(request, "dispenseRequest")
     repeats = raw.number(dispense, "numberOfRepeatsAllowed") or 0.0
     fills = 1 + max(repeats, 0.0)
@@ -397,11 +419,4 @@ def map_course(request: dict[str, Any], dose: Dose | None, now: datetime) -> Cou
         days, source = _span(raw.obj(dispense, "validityPeriod")), "validityPeriod"
     if days is None or not math.isfinite(days):
         days, source = None, None
-    elapsed = None
-    if raw.string(request, "status") in ("active", "on-hold"):
-        start = raw.parse_datetime(request.get("authoredOn"))
-        if start is not None:
-            elapsed = max((raw.aware(now) - start).total_seconds() / 86400, 0.0)
-            if days is None:
-                days, source = elapsed, "since authoredOn"
-    return Course(days=days, source=source, elapsed_days=elapsed)
+    return Course(days=days, source=source, elapsed_days=None)

@@ -21,6 +21,7 @@ from fhir_mappings.domain import (
     Allergy,
     Coding,
     Condition,
+    Course,
     MappingIssue,
     Measurement,
     Medication,
@@ -29,7 +30,7 @@ from fhir_mappings.domain import (
     PatientState,
     Series,
 )
-from fhir_mappings.dosage import map_course
+from fhir_mappings.dosage import course_at, course_start, intended_course, map_course
 from fhir_mappings.lazy import LazyResource
 from fhir_mappings.medications import (
     MedicationIndex,
@@ -321,12 +322,22 @@ class _Snapshot:
     series: dict[str, Series]
     conditions: tuple[Condition, ...]
     allergies: tuple[Allergy, ...]
-    medications: tuple[tuple[Medication, dict[str, Any] | None], ...]  # request if clocked
+    # A medication whose course runs on the clock comes with its intended course and start.
+    medications: tuple[tuple[Medication, tuple[Course, datetime] | None], ...]
     service_requests: tuple[Coding, ...]
     service_request_kinds: frozenset[str]
     issues: tuple[MappingIssue, ...]
     patient_source: dict[str, Any] | None
     complete: bool = True  # False: mapping stopped on an unexpected error (not remembered)
+
+
+def _clock(med: Medication, source: dict[str, Any] | None) -> tuple[Course, datetime] | None:
+    """What a remembered course needs to be brought up to `now` (None: not on the clock)."""
+    if source is None or med.course is None or med.course.elapsed_days is None:
+        return None
+    fixed = repair(source)
+    start = course_start(fixed)
+    return (intended_course(fixed, med.dose), start) if start is not None else None
 
 
 def _snapshot(mapper: _Mapper, series: dict[str, Series], complete: bool) -> _Snapshot:
@@ -338,8 +349,7 @@ def _snapshot(mapper: _Mapper, series: dict[str, Series], complete: bool) -> _Sn
         conditions=tuple(mapper.conditions),
         allergies=tuple(mapper.allergies),
         medications=tuple(
-            (m, src if m.course and m.course.elapsed_days is not None else None)
-            for m, src in zip(mapper.medications, sources, strict=True)
+            (m, _clock(m, src)) for m, src in zip(mapper.medications, sources, strict=True)
         ),
         service_requests=tuple(mapper.service_requests),
         service_request_kinds=frozenset(mapper.sr_kinds),
@@ -403,8 +413,8 @@ def map_patient_state(
         conditions=snap.conditions,
         allergies=snap.allergies,
         medications=tuple(
-            replace(m, course=map_course(repair(src), m.dose, now)) if src is not None else m
-            for m, src in snap.medications
+            replace(m, course=course_at(*clock, now)) if clock is not None else m
+            for m, clock in snap.medications
         ),
         service_requests=snap.service_requests,
         issues=snap.issues,
