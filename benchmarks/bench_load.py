@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,37 @@ function done(summary, latency, requests)
     latency:percentile(95), latency:percentile(99), latency.max, latency.mean))
 end
 """
+
+
+DISTINCT = 400  # typical patients in rotation: more than the memos hold, so none is seen again
+LUA_DISTINCT = """
+local bodies = {{}}
+for i = 0, {count} - 1 do
+  local f = assert(io.open("{folder}/" .. i .. ".json", "rb"))
+  bodies[#bodies + 1] = f:read("*a")
+  f:close()
+end
+local sent = 0
+local json = {{["Content-Type"] = "application/json"}}
+function request()
+  sent = sent + 1
+  return wrk.format("POST", nil, json, bodies[sent % #bodies + 1])
+end
+"""
+
+
+def _distinct_script(workdir: Path) -> Path:
+    """A wrk script posting DISTINCT different typical patients in turn (LUA's report too)."""
+    folder = workdir / "distinct"
+    folder.mkdir(exist_ok=True)
+    epoch = datetime.now(UTC)
+    for i in range(DISTINCT):
+        body = synth.request_body("patient-view", synth.TYPICAL, now=epoch - timedelta(hours=i))
+        (folder / f"{i}.json").write_bytes(orjson.dumps(body))
+    report = LUA[LUA.index("local answered") :].format(max_requests=MAX_REQUESTS)
+    script = workdir / "distinct.lua"
+    script.write_text(LUA_DISTINCT.format(count=DISTINCT, folder=folder) + report)
+    return script
 
 
 def free_port() -> int:
@@ -189,6 +221,16 @@ def measure(opts: Options) -> dict[str, Any]:
         loaded = {pid: memory_mib(pid) for pid in worker_pids(proc.pid)}
         status = _post(hook_url, big)
         after_big = {pid: memory_mib(pid) for pid in worker_pids(proc.pid)}
+        # Every request a chart the worker has not seen lately: the cold path under load, and
+        # the workers' memory with the mapping memos at their bounds.
+        before = cpu_seconds(workers)
+        distinct = wrk(
+            hook_url, _distinct_script(opts.workdir), opts.load_seconds, opts.load_connections
+        )
+        used = {pid: cpu_seconds(workers)[pid] - before[pid] for pid in workers}
+        distinct["worker_cpu_s"] = used
+        distinct["cpu_ms_per_request"] = sum(used.values()) * 1e3 / max(1, distinct["requests"])
+        after_distinct = {pid: memory_mib(pid) for pid in worker_pids(proc.pid)}
         master = memory_mib(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -198,10 +240,12 @@ def measure(opts: Options) -> dict[str, Any]:
             proc.kill()
     return {
         "rounds": rounds,
+        "distinct": distinct,
         "memory": {
             "workers_after_warmup": idle,
             "workers_after_load": loaded,
             "workers_after_10k": after_big,
+            "workers_after_distinct": after_distinct,
             "master": master,
             "big_status": status,
         },
@@ -282,11 +326,22 @@ def run(opts: Options) -> Section:
         f" workers): hook {cpu['hook']:.2f} ms vs trivial {cpu['trivial']:.2f} ms ="
         f" {cpu['trivial'] / cpu['hook']:.0%} of the trivial endpoint's throughput at equal CPU"
     )
+    d = data["distinct"]
+    section.notes.append(
+        f"{DISTINCT} different typical patients in turn (none seen lately: no memo helps):"
+        f" {d['requests']:,} requests, {d['rps']:.1f} req/s, worker CPU"
+        f" {d['cpu_ms_per_request']:.2f} ms a request, p50 {fmt_ms(d['p50'] / 1000)} /"
+        f" p99 {fmt_ms(d['p99'] / 1000)} ms, errors or non-2xx {d['errors']}"
+    )
     mem = data["memory"]
     for label, key in (
         ("after warm-up", "workers_after_warmup"),
         ("after the load runs", "workers_after_load"),
         ("after one 10,000-resource request", "workers_after_10k"),
+        (
+            f"after the {DISTINCT} different patients (memos at their bounds)",
+            "workers_after_distinct",
+        ),
     ):
         parts = [
             f"RSS {m['VmRSS']:.0f} MiB (peak {m['VmHWM']:.0f}, PSS {m.get('Pss', 0):.0f})"
@@ -295,6 +350,7 @@ def run(opts: Options) -> Section:
         section.notes.append(f"workers {label}: " + "; ".join(parts))
     section.notes.append(f"master (arbiter) RSS {mem['master']['VmRSS']:.0f} MiB")
     peak = max(m["VmHWM"] for m in mem["workers_after_10k"].values())
+    steady = max(m["VmRSS"] for m in mem["workers_after_distinct"].values())
     loaded_peak = max(m["VmHWM"] for m in mem["workers_after_load"].values())
     section.targets += [
         Target(
@@ -311,6 +367,11 @@ def run(opts: Options) -> Section:
             "< 150 MB (143 MiB) resident per worker, after a 10,000-resource request",
             peak * 1.048576 < 150,
             f"peak {peak:.0f} MiB",
+        ),
+        Target(
+            f"< 150 MB (143 MiB) resident per worker, after {DISTINCT} different patients",
+            steady * 1.048576 < 150,
+            f"{steady:.0f} MiB",
         ),
     ]
     return section

@@ -44,7 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     logging.getLogger("cds_service").setLevel(settings["LOG_LEVEL"])
     tune_gc(int(settings["GC_GEN0_THRESHOLD"]))
     OUTCOME_MEMO.size = max(0, int(settings["MAPPING_MEMO_ENTRIES"]))
-    PREFETCH_MEMO.size = max(0, int(settings["PREFETCH_MEMO_ENTRIES"]))
+    PREFETCH_MEMO.size = max(0, int(settings["PREFETCH_MEMO_RESOURCES"]))
 
     load_terminology()
     engine = load_engine(settings["SITE_POLICY_FILE"] or None)

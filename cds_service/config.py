@@ -64,7 +64,7 @@ DEFAULTS: dict[str, Any] = {
     "GC_GEN0_THRESHOLD": 50_000,
     # Mapped Observations/Conditions/Allergies remembered per worker by content (0: none).
     "MAPPING_MEMO_ENTRIES": 20_000,
-    "PREFETCH_MEMO_ENTRIES": 1_000,
+    "PREFETCH_MEMO_RESOURCES": 20_000,
     # Benchmarks (issue 8): serve the floor endpoint POST /_bench/empty-cards. Never in production.
     "BENCH_FLOOR_ENDPOINT": False,
 }

@@ -18,7 +18,7 @@ NSAID = "nsaid"
 BENZODIAZEPINE = "benzodiazepine"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Coding:
     """A FHIR Coding reduced to what matching needs."""
 
@@ -27,7 +27,7 @@ class Coding:
     display: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MappingIssue:
     """An input that could not be used, and why (shown on cards and in the audit)."""
 
@@ -35,14 +35,14 @@ class MappingIssue:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReferenceRange:
     low: float | None
     high: float | None
     unit: str | None  # canonical UCUM unit, or None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Measurement:
     """One Observation value (or component) normalised to its quantity's canonical unit."""
 
@@ -63,7 +63,7 @@ class Measurement:
     unusable_reason: str | None = None  # why value is None although a value was sent
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Series:
     """All usable measurements of one kind, oldest first."""
 
@@ -170,7 +170,7 @@ def _aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Condition:
     """An active (or recurring) Condition with the guideline categories it belongs to."""
 
@@ -186,7 +186,7 @@ class Condition:
     verification_status: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Allergy:
     """An AllergyIntolerance classified by the drug ingredients/classes it names."""
 
@@ -200,7 +200,7 @@ class Allergy:
     matched_by: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Dose:
     """A dosage normalised to mg; None fields are unknown, with the reason in `unknown`."""
 
@@ -220,7 +220,7 @@ class Dose:
     notes: tuple[str, ...] = ()  # how a value was derived (upper bound used, strength from name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Course:
     """How long a medication is intended to run (or has run), and where that came from."""
 
@@ -229,7 +229,7 @@ class Course:
     elapsed_days: float | None = None  # active/on-hold: days since authoredOn (or start)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Medication:
     """A MedicationRequest (active, stopped or draft) with its drug classified."""
 
@@ -251,7 +251,7 @@ class Medication:
     is_draft: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Patient:
     resource_id: str | None
     birth_date: datetime | None
@@ -259,7 +259,7 @@ class Patient:
     sex: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PatientState:
     """Everything known about the patient at the time of the hook."""
 
@@ -291,7 +291,7 @@ class PatientState:
         return tuple(m for m in self.medications if m.status in ("active", "on-hold"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrderContext:
     """order-select / order-sign: the draft orders, the selected ones first."""
 

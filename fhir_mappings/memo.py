@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from functools import wraps
@@ -110,6 +111,36 @@ class ContentMemo:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class WeightedMemo(ContentMemo):
+    """A ContentMemo bounded by the total weight of its results (e.g. resources mapped)."""
+
+    def __init__(self, size: int = DEFAULT_SIZE) -> None:
+        super().__init__(size)
+        self.weight = 0
+        self._lock = threading.Lock()  # the running total must not drift under threads
+
+    def get(self, digest: Hashable) -> tuple[bool, Any]:
+        found, item = super().get(digest)
+        return (True, item[1]) if found else (False, None)
+
+    def put(self, digest: Hashable, result: Any, weight: int = 1) -> None:
+        weight = max(int(weight), 1)
+        if weight > self.size:
+            return  # larger than the whole memo: not remembered
+        with self._lock:
+            old = self._items.pop(digest, None)
+            self.weight += weight - (old[0] if old else 0)
+            self._items[digest] = (weight, result)
+            while self.weight > self.size and self._items:
+                _, (dropped, _) = self._items.popitem(last=False)
+                self.weight -= dropped
+
+    def clear(self) -> None:
+        with self._lock:
+            super().clear()
+            self.weight = 0
 
 
 def memoize_by_content(

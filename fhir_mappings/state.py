@@ -38,7 +38,7 @@ from fhir_mappings.medications import (
     map_medication_request,
     medication_request_exclusion,
 )
-from fhir_mappings.memo import ContentMemo, content_digest, prefetch_digest
+from fhir_mappings.memo import ContentMemo, WeightedMemo, content_digest, prefetch_digest
 from fhir_mappings.observations import (
     is_relevant,
     is_study_report,
@@ -122,8 +122,9 @@ def _ref(res: dict[str, Any]) -> str:
 _PURE_TYPES = frozenset({"Observation", "Condition", "AllergyIntolerance"})
 OUTCOME_MEMO = ContentMemo(size=20_000)
 # EHRs send the same prefetch on every chart open: a prefetch seen before (same content
-# digest) skips flattening, relevance checks and per-resource digests (issue 8).
-PREFETCH_MEMO = ContentMemo(size=1_000)
+# digest) skips decoding, flattening and per-resource digests (issue 8). Bounded by the
+# resources its prefetches hold, as what it keeps alive grows with them.
+PREFETCH_MEMO = WeightedMemo(size=20_000)
 
 
 def forget_memos() -> None:
@@ -329,6 +330,7 @@ class _Snapshot:
     issues: tuple[MappingIssue, ...]
     patient_source: dict[str, Any] | None
     complete: bool = True  # False: mapping stopped on an unexpected error (not remembered)
+    resources: int = 0  # how many resources the prefetch held
 
 
 def _clock(med: Medication, source: dict[str, Any] | None) -> tuple[Course, datetime] | None:
@@ -340,7 +342,9 @@ def _clock(med: Medication, source: dict[str, Any] | None) -> tuple[Course, date
     return (intended_course(fixed, med.dose), start) if start is not None else None
 
 
-def _snapshot(mapper: _Mapper, series: dict[str, Series], complete: bool) -> _Snapshot:
+def _snapshot(
+    mapper: _Mapper, series: dict[str, Series], complete: bool, resources: int = 0
+) -> _Snapshot:
     sources: list[dict[str, Any] | None] = list(mapper.med_sources)
     if len(sources) != len(mapper.medications):  # only after an unexpected error
         sources = [None] * len(mapper.medications)
@@ -356,6 +360,7 @@ def _snapshot(mapper: _Mapper, series: dict[str, Series], complete: bool) -> _Sn
         issues=tuple(mapper.issues),
         patient_source=mapper.patient_source,
         complete=complete,
+        resources=resources,
     )
 
 
@@ -367,7 +372,7 @@ def _map_prefetch(prefetch: Mapping[str, Any], term: Terminology, now: datetime)
         mapper.med_index = index_medications([(u, _decoded(r)) for u, r in medications])
         for _, res in entries:
             mapper.add(_decoded(res))
-        return _snapshot(mapper, mapper.series(), complete=True)
+        return _snapshot(mapper, mapper.series(), complete=True, resources=len(entries))
     except Exception as exc:  # never raise into a hook
         mapper.issues.append(MappingIssue("prefetch", f"not mapped: {type(exc).__name__}"))
         return _snapshot(mapper, {}, complete=False)
@@ -384,7 +389,7 @@ def _remembered_prefetch(
     if not found:
         snapshot = _map_prefetch(prefetch, term, now)
         if snapshot.complete:
-            PREFETCH_MEMO.put(key, snapshot)
+            PREFETCH_MEMO.put(key, snapshot, weight=snapshot.resources)
     return snapshot
 
 

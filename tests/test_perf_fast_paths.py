@@ -25,7 +25,7 @@ from fhir_mappings import (
     raw,
     terminology,
 )
-from fhir_mappings.memo import ContentMemo, memoize_by_content
+from fhir_mappings.memo import ContentMemo, WeightedMemo, memoize_by_content
 from fhir_mappings.observations import is_relevant
 from fhir_mappings.state import OUTCOME_MEMO, PREFETCH_MEMO, forget_memos
 from tests.conftest import make_app
@@ -115,7 +115,7 @@ def test_a_remembered_prefetch_reads_age_and_courses_from_the_clock_again() -> N
 
 
 def test_prefetch_memo_can_be_turned_off(tmp_path: Path) -> None:
-    make_app(tmp_path, PREFETCH_MEMO_ENTRIES=0)
+    make_app(tmp_path, PREFETCH_MEMO_RESOURCES=0)
     try:
         forget_memos()
         map_patient_state({"labs": _lab("o1", 100)}, now=NOW)
@@ -328,3 +328,17 @@ def test_card_verdicts_are_remembered_across_uuids_but_not_for_malformed_ones() 
     assert "uuid" in bad_card
     assert "uuid" in bad_suggestion["suggestions"][0]
     assert api._card_errors({**first, "indicator": "urgent"})["indicator"]
+
+
+def test_weighted_memo_keeps_the_most_recent_within_its_total_weight() -> None:
+    memo = WeightedMemo(size=10)
+    memo.put("a", "A", weight=4)
+    memo.put("b", "B", weight=4)
+    assert memo.get("a") == (True, "A")  # a is now the most recent
+    memo.put("c", "C", weight=4)  # 12 > 10: b, the least recent, goes
+    assert memo.get("b") == (False, None)
+    assert memo.weight == 8 and len(memo) == 2
+    memo.put("a", "A2", weight=1)  # replaced: its old weight no longer counts
+    assert memo.weight == 5 and memo.get("a") == (True, "A2")
+    memo.put("huge", "H", weight=11)  # larger than the whole memo: not kept, nothing evicted
+    assert memo.get("huge") == (False, None) and len(memo) == 2
