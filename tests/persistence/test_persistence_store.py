@@ -16,7 +16,9 @@ from sqlalchemy import Engine, inspect, text
 
 from cds_service.errors import ConfigError, InvalidRequest
 from cds_service.persistence import SchemaOutOfDate, Store, migrate
+from cds_service.persistence.audit import write_entries
 from cds_service.persistence.db import make_engine, resolve_url
+from cds_service.persistence.feedback import item_from_wire, record_feedback
 from cds_service.persistence.hashing import KEY_FILENAME
 from cds_service.persistence.models import Base
 from cds_service.persistence.retention import purge_audit
@@ -148,6 +150,39 @@ def test_feedback_arriving_before_its_audit_record_becomes_known(store: Store) -
     store.submit_audit(audit_entry((card, "IS-1")))
     assert store.flush()
     assert table_count(store.engine, "feedback", "card_known = false") == 0
+
+
+def test_a_batch_lands_whole_with_each_card_on_its_own_call(engine: Engine) -> None:
+    """Several calls in one write: every card row names the call that issued it."""
+    write_entries(engine, [audit_entry(("earlier", "IS-1"))])  # ids do not start at 1
+    early = {"pv": str(uuid.uuid4()), "os": str(uuid.uuid4())}
+    record_feedback(engine, "pv", [item_from_wire(feedback(early["pv"]))])
+    record_feedback(engine, "os", [item_from_wire(feedback(early["pv"]))])  # another service
+    record_feedback(engine, "os", [item_from_wire(feedback(early["os"]))])
+    batch = [
+        audit_entry(*[(f"card-{i}-{j}", f"REC-{i}") for j in range(i % 4)], service=service)
+        for i, service in enumerate(["pv", "os", "pv", "os", "pv", "pv", "os"])
+    ]
+    batch[1] = audit_entry((early["os"], "REC-1"), service="os")
+    batch[2] = audit_entry((early["pv"], "REC-2"), ("card-2-1", "REC-2"), service="pv")
+    write_entries(engine, batch)
+    with engine.connect() as conn:
+        calls = conn.execute(
+            text("SELECT id, hook_instance, service_id, card_count FROM audit_hook_call")
+        ).all()
+        cards = conn.execute(
+            text("SELECT hook_call_id, card_uuid, recommendation_id, service_id FROM audit_card")
+        ).all()
+    by_instance = {instance: (call_id, svc, n) for call_id, instance, svc, n in calls}
+    assert len(calls) == 1 + len(batch)
+    for entry in batch:
+        call_id, service, count = by_instance[entry.hook_instance]
+        stored = sorted((u, r, s) for cid, u, r, s in cards if cid == call_id)
+        expected = sorted((c.uuid, c.recommendation_ids[0], entry.service_id) for c in entry.cards)
+        assert (service, count, stored) == (entry.service_id, len(entry.cards), expected)
+    # Feedback is matched within its own service: the "os" feedback for a "pv" card stays unknown.
+    assert table_count(engine, "feedback", "card_known = false") == 1
+    assert table_count(engine, "feedback", "card_known = false AND service_id = 'os'") == 1
 
 
 def test_unparseable_timestamp_is_a_400(store: Store) -> None:
