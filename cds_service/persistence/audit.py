@@ -145,6 +145,7 @@ class AuditWriter:
         capacity: int = 10_000,
         batch_size: int = 200,
         max_backoff_seconds: float = 5.0,
+        linger_seconds: float = 0.05,
     ) -> None:
         self._engine = engine
         # Bounded by counting in-flight entries (queued or being written), not by the Queue.
@@ -152,6 +153,7 @@ class AuditWriter:
         self._queue: queue.Queue[AuditEntry | None] = queue.Queue()
         self._batch_size = batch_size
         self.max_backoff = max_backoff_seconds
+        self._linger = linger_seconds
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._in_flight = 0
@@ -247,6 +249,10 @@ class AuditWriter:
         first = self._queue.get()  # blocks: an idle writer costs no CPU
         if first is None:
             return None
+        if self._linger > 0:
+            # A transaction costs ~0.5 ms of CPU however few rows it carries: under load,
+            # waiting a moment lets one commit carry the calls of the next few requests.
+            self._closing.wait(self._linger)
         batch = [first]
         while len(batch) < self._batch_size:
             try:
