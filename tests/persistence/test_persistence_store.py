@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -42,6 +44,53 @@ def test_migrations_create_the_model_schema_and_downgrade_cleanly(engine: Engine
     assert not TABLES & set(inspect(engine).get_table_names())
     migrate.upgrade(engine)
     assert migrate.schema_state(engine).up_to_date
+
+
+def test_schema_check_reads_the_revisions_alembic_reads(engine: Engine) -> None:
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(migrate.alembic_config(engine))
+    assert migrate.head_revisions() == tuple(scripts.get_heads())
+    assert migrate.known_revisions() == {script.revision for script in scripts.walk_revisions()}
+    with engine.connect() as conn:
+        alembic_current = MigrationContext.configure(conn).get_current_heads()
+        assert migrate.current_revisions(conn) == tuple(alembic_current) == ("0001",)
+
+
+def test_schema_check_follows_branches_and_merges_as_alembic_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alembic.script import ScriptDirectory
+
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    chain = {"a1": None, "b2": "a1", "c3": "b2", "d3": "b2", "e4": ("c3", "d3"), "f5": "e4"}
+    for rev, down in chain.items():
+        (versions / f"{rev}_step.py").write_text(
+            f'"""Step."""\nrevision = {rev!r}\ndown_revision = {down!r}\n'
+            "branch_labels = None\ndepends_on = None\n"
+        )
+    (versions / "__init__.py").write_text("")
+    (versions / "g6_side.py").write_text('revision: str = "g6"\ndown_revision = "d3"\n')
+    monkeypatch.setattr(migrate, "VERSIONS_DIR", versions)
+    scripts = ScriptDirectory(str(tmp_path))
+    assert migrate.head_revisions() == tuple(sorted(scripts.get_heads())) == ("f5", "g6")
+    assert migrate.known_revisions() == {s.revision for s in scripts.walk_revisions()}
+
+
+def test_a_worker_on_an_up_to_date_database_does_not_load_alembic(tmp_path: Path) -> None:
+    """Alembic is for migrating; every worker process would otherwise carry it."""
+    Store.open({"DATA_DIR": str(tmp_path)}).close()  # first start: SQLite upgrades itself
+    script = (
+        "import sys; from cds_service import create_app; "
+        f"app = create_app({{'AUTH': 'disabled', 'DATA_DIR': {str(tmp_path)!r}}}); "
+        "app.extensions['cds_store'].close(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]"
 
 
 def test_sqlite_default_upgrades_itself_on_start(tmp_path: Path) -> None:
