@@ -27,9 +27,11 @@ TRANSIENT = (OperationalError, InterfaceError, PoolTimeout)
 
 # Statements built once: constructing them per batch cost more CPU than executing them.
 _INSERT_CALL = insert(HookCall)
-_INSERT_CALLS_RETURNING_IDS = insert(HookCall).returning(HookCall.id, sort_by_parameter_order=True)
+_INSERT_CALLS_RETURNING_IDS = insert(HookCall).returning(
+    HookCall.c.id, sort_by_parameter_order=True
+)
 _INSERT_CARD = insert(IssuedCard)
-_MAX_CALL_ID = select(func.coalesce(func.max(HookCall.id), 0))
+_MAX_CALL_ID = select(func.coalesce(func.max(HookCall.c.id), 0))
 
 
 @dataclass(frozen=True)

@@ -108,8 +108,8 @@ def store_items(conn: Connection, service_id: str, items: Sequence[FeedbackItem]
 def _issued_cards(conn: Connection, service_id: str, uuids: set[str]) -> set[str]:
     if not uuids:
         return set()
-    query = select(IssuedCard.card_uuid).where(
-        IssuedCard.service_id == service_id, IssuedCard.card_uuid.in_(uuids)
+    query = select(IssuedCard.c.card_uuid).where(
+        IssuedCard.c.service_id == service_id, IssuedCard.c.card_uuid.in_(uuids)
     )
     return {str(uuid) for uuid in conn.execute(query).scalars()}
 
@@ -143,7 +143,7 @@ def _insert_ignoring_duplicates(conn: Connection, rows: list[dict[str, Any]]) ->
         statement = sqlite.insert(Feedback).on_conflict_do_nothing()
     else:  # pragma: no cover - only the two supported dialects reach here
         statement = insert(Feedback)
-    written = conn.execute(statement.returning(Feedback.id), rows).all()
+    written = conn.execute(statement.returning(Feedback.c.id), rows).all()
     return len(written)
 
 
@@ -151,9 +151,9 @@ def _insert_ignoring_duplicates(conn: Connection, rows: list[dict[str, Any]]) ->
 _MARK_KNOWN = (
     update(Feedback)
     .where(
-        Feedback.service_id == bindparam("mark_service_id"),
-        Feedback.card_uuid.in_(bindparam("mark_uuids", expanding=True)),
-        Feedback.card_known.is_(False),
+        Feedback.c.service_id == bindparam("mark_service_id"),
+        Feedback.c.card_uuid.in_(bindparam("mark_uuids", expanding=True)),
+        Feedback.c.card_known.is_(False),
     )
     .values(card_known=True)
 )

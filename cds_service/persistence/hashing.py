@@ -73,6 +73,6 @@ def _table_key(engine: Engine) -> bytes:
             .on_conflict_do_nothing(index_elements=["name"])
         )
         stored = conn.execute(
-            select(ServiceSecret.value).where(ServiceSecret.name == SECRET_NAME)
+            select(ServiceSecret.c.value).where(ServiceSecret.c.name == SECRET_NAME)
         ).scalar_one()
     return str(stored).encode("ascii")

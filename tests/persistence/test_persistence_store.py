@@ -22,7 +22,7 @@ from cds_service.persistence.audit import write_entries
 from cds_service.persistence.db import make_engine, resolve_url
 from cds_service.persistence.feedback import item_from_wire, record_feedback
 from cds_service.persistence.hashing import KEY_FILENAME
-from cds_service.persistence.models import Base
+from cds_service.persistence.models import metadata
 from cds_service.persistence.retention import purge_audit
 
 TABLES = {"audit_hook_call", "audit_card", "feedback", "service_secret"}
@@ -38,7 +38,7 @@ def store(settings: dict[str, Any]) -> Any:
 def test_migrations_create_the_model_schema_and_downgrade_cleanly(engine: Engine) -> None:
     assert set(inspect(engine).get_table_names()) >= TABLES
     with engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diffs == []
     migrate.downgrade(engine, "base")
     assert not TABLES & set(inspect(engine).get_table_names())
