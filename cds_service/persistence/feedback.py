@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -10,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from cds_service.errors import InvalidRequest
 from cds_service.persistence.db import write_transaction
@@ -133,18 +133,27 @@ def _row(service_id: str, item: FeedbackItem, known: bool, now: datetime) -> dic
 
 def _insert_ignoring_duplicates(conn: Connection, rows: list[dict[str, Any]]) -> int:
     """INSERT ... ON CONFLICT DO NOTHING on the natural key; returns rows actually written."""
-    dialect = conn.dialect.name
-    statement: Any
+    written = conn.execute(_insert_feedback(conn.dialect.name), rows).all()
+    return len(written)
+
+
+@functools.cache
+def _insert_feedback(dialect: str) -> Any:
+    """The dialect's INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once."""
+    # Imported here: a SQLite deployment need not load the PostgreSQL dialect (~2 MiB).
     if dialect == "postgresql":
-        statement = postgresql.insert(Feedback).on_conflict_do_nothing(
+        from sqlalchemy.dialects import postgresql
+
+        statement: Any = postgresql.insert(Feedback).on_conflict_do_nothing(
             constraint="uq_feedback_natural_key"
         )
     elif dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
         statement = sqlite.insert(Feedback).on_conflict_do_nothing()
     else:  # pragma: no cover - only the two supported dialects reach here
         statement = insert(Feedback)
-    written = conn.execute(statement.returning(Feedback.c.id), rows).all()
-    return len(written)
+    return statement.returning(Feedback.c.id)
 
 
 # Built once: the audit writer runs it for every batch, and building it cost more than running it.
