@@ -160,6 +160,8 @@ class AuditWriter:
         self._idle = threading.Condition(self._lock)
         self._in_flight = 0
         self._closing = threading.Event()
+        # Set by flush(): whoever waits for the queue to drain cuts the batch's linger short.
+        self._hurry = threading.Event()
         self.stats = AuditStats()
         self._thread = threading.Thread(target=self._run, name="cds-audit-writer", daemon=True)
         self._thread.start()
@@ -185,6 +187,7 @@ class AuditWriter:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
+                self._hurry.set()
                 self._idle.wait(remaining)
         return True
 
@@ -254,7 +257,8 @@ class AuditWriter:
         if self._linger > 0:
             # A transaction costs ~0.5 ms of CPU however few rows it carries: under load,
             # waiting a moment lets one commit carry the calls of the next few requests.
-            self._closing.wait(self._linger)
+            self._hurry.wait(self._linger)
+            self._hurry.clear()
         batch = [first]
         while len(batch) < self._batch_size:
             try:

@@ -399,6 +399,20 @@ def test_audit_queue_is_bounded_and_drops_are_counted() -> None:
     unreachable.dispose()
 
 
+def test_flush_does_not_wait_out_the_writers_linger(engine: Engine) -> None:
+    """The writer lingers to gather a batch; whoever waits for the queue to drain cuts it short."""
+    from cds_service.persistence.audit import AuditWriter
+
+    writer = AuditWriter(engine, linger_seconds=3600)
+    try:
+        for _ in range(3):
+            writer.submit(audit_entry((str(uuid.uuid4()), "IS-1")))
+        assert writer.flush(timeout=60)
+        assert table_count(engine, "audit_hook_call") == 3
+    finally:
+        writer.close()
+
+
 def test_close_writes_what_is_queued(engine: Engine) -> None:
     from cds_service.persistence.audit import AuditWriter
 
