@@ -70,8 +70,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _upgrade_sqlite_apart() -> None:
     """A SQLite schema behind the code is migrated by `cds-service db upgrade`, a child process.
 
-    create_app would migrate it itself, but Alembic (about 11 MiB with Mako) would then stay
-    in this process, whose memory every worker inherits.
+    create_app would migrate it itself, but Alembic and Mako (about 11 MiB once they have
+    migrated) would then stay in this process, whose memory every worker inherits.
     """
     try:
         settings = load_settings()
