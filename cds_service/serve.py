@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from cds_service.app import create_app
+from cds_service.config import load_settings
+from cds_service.persistence import migrate
+from cds_service.persistence.db import is_sqlite
+from cds_service.persistence.store import open_engine
 
 
 class _Gunicorn(BaseApplication):
@@ -31,6 +36,7 @@ class _Gunicorn(BaseApplication):
 def _serve(args: argparse.Namespace) -> int:
     if args.profile:
         os.environ["CDS_PROFILE"] = args.profile
+    _upgrade_sqlite_apart()
     # Build once in the parent so invalid settings or knowledge fail before forking.
     app = create_app()
     base = args.public_base_url or f"http://{args.host}:{args.port}"
@@ -59,6 +65,26 @@ def _serve(args: argparse.Namespace) -> int:
     }
     _Gunicorn(options, args.profile).run()
     return 0
+
+
+def _upgrade_sqlite_apart() -> None:
+    """A SQLite schema behind the code is migrated by `cds-service db upgrade`, a child process.
+
+    create_app would migrate it itself, but Alembic and Mako (about 11 MiB once they have
+    migrated) would then stay in this process, whose memory every worker inherits.
+    """
+    try:
+        settings = load_settings()
+        engine = open_engine(settings)
+        try:
+            state = migrate.schema_state(engine) if is_sqlite(engine) else None
+        finally:
+            engine.dispose()
+    except Exception:
+        return  # create_app reports the problem in its own words
+    if state is None or state.up_to_date or not set(state.current) <= migrate.known_revisions():
+        return
+    subprocess.run([sys.executable, "-m", "cds_service", "db", "upgrade"], check=False)
 
 
 def register(subparsers: Any) -> None:

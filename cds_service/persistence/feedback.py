@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -9,8 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from cds_service.errors import InvalidRequest
 from cds_service.persistence.db import write_transaction
@@ -108,8 +108,8 @@ def store_items(conn: Connection, service_id: str, items: Sequence[FeedbackItem]
 def _issued_cards(conn: Connection, service_id: str, uuids: set[str]) -> set[str]:
     if not uuids:
         return set()
-    query = select(IssuedCard.card_uuid).where(
-        IssuedCard.service_id == service_id, IssuedCard.card_uuid.in_(uuids)
+    query = select(IssuedCard.c.card_uuid).where(
+        IssuedCard.c.service_id == service_id, IssuedCard.c.card_uuid.in_(uuids)
     )
     return {str(uuid) for uuid in conn.execute(query).scalars()}
 
@@ -133,29 +133,42 @@ def _row(service_id: str, item: FeedbackItem, known: bool, now: datetime) -> dic
 
 def _insert_ignoring_duplicates(conn: Connection, rows: list[dict[str, Any]]) -> int:
     """INSERT ... ON CONFLICT DO NOTHING on the natural key; returns rows actually written."""
-    dialect = conn.dialect.name
-    statement: Any
+    written = conn.execute(_insert_feedback(conn.dialect.name), rows).all()
+    return len(written)
+
+
+@functools.cache
+def _insert_feedback(dialect: str) -> Any:
+    """The dialect's INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once."""
+    # Imported here: a SQLite deployment need not load the PostgreSQL dialect (~2 MiB).
     if dialect == "postgresql":
-        statement = postgresql.insert(Feedback).on_conflict_do_nothing(
+        from sqlalchemy.dialects import postgresql
+
+        statement: Any = postgresql.insert(Feedback).on_conflict_do_nothing(
             constraint="uq_feedback_natural_key"
         )
     elif dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
         statement = sqlite.insert(Feedback).on_conflict_do_nothing()
     else:  # pragma: no cover - only the two supported dialects reach here
         statement = insert(Feedback)
-    written = conn.execute(statement.returning(Feedback.id), rows).all()
-    return len(written)
+    return statement.returning(Feedback.c.id)
+
+
+# Built once: the audit writer runs it for every batch, and building it cost more than running it.
+_MARK_KNOWN = (
+    update(Feedback)
+    .where(
+        Feedback.c.service_id == bindparam("mark_service_id"),
+        Feedback.c.card_uuid.in_(bindparam("mark_uuids", expanding=True)),
+        Feedback.c.card_known.is_(False),
+    )
+    .values(card_known=True)
+)
 
 
 def mark_known(conn: Connection, service_id: str, uuids: Sequence[str]) -> None:
     """Feedback that arrived before the audit write of its card becomes known once it lands."""
     if uuids:
-        conn.execute(
-            update(Feedback)
-            .where(
-                Feedback.service_id == service_id,
-                Feedback.card_uuid.in_(list(uuids)),
-                Feedback.card_known.is_(False),
-            )
-            .values(card_known=True)
-        )
+        conn.execute(_MARK_KNOWN, {"mark_service_id": service_id, "mark_uuids": list(uuids)})

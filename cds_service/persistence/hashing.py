@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, select
-from sqlalchemy.dialects.postgresql import insert
 
 from cds_service.persistence.db import is_sqlite
 from cds_service.persistence.models import ServiceSecret
@@ -65,6 +64,9 @@ def _file_key(path: Path) -> bytes:
 
 
 def _table_key(engine: Engine) -> bytes:
+    # Imported here: only PostgreSQL keeps the key in a table; SQLite need not load its dialect.
+    from sqlalchemy.dialects.postgresql import insert
+
     candidate = secrets.token_hex(32)
     with engine.begin() as conn:
         conn.execute(
@@ -73,6 +75,6 @@ def _table_key(engine: Engine) -> bytes:
             .on_conflict_do_nothing(index_elements=["name"])
         )
         stored = conn.execute(
-            select(ServiceSecret.value).where(ServiceSecret.name == SECRET_NAME)
+            select(ServiceSecret.c.value).where(ServiceSecret.c.name == SECRET_NAME)
         ).scalar_one()
     return str(stored).encode("ascii")

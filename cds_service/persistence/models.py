@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Column,
     DateTime,
     Float,
     ForeignKey,
@@ -15,11 +16,11 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names so Alembic migrations are portable between SQLite and PostgreSQL.
@@ -54,85 +55,82 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
+# SQLAlchemy Core tables, not ORM classes: nothing here needs the ORM, and importing it
+# would add about 6 MiB to every worker.
+metadata = MetaData(naming_convention=NAMING)
 
-
-class HookCall(Base):
-    """One hook call as answered: who (hashed), what, when, which cards, what was missing."""
-
-    __tablename__ = "audit_hook_call"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    hook_instance: Mapped[str] = mapped_column(String(128), index=True)
-    service_id: Mapped[str] = mapped_column(String(128))
-    hook: Mapped[str] = mapped_column(String(128))
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    duration_ms: Mapped[float] = mapped_column(Float)
+# One hook call as answered: who (hashed), what, when, which cards, what was missing.
+HookCall = Table(
+    "audit_hook_call",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("hook_instance", String(128), nullable=False, index=True),
+    Column("service_id", String(128), nullable=False),
+    Column("hook", String(128), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False, index=True),
+    Column("duration_ms", Float, nullable=False),
     # HMAC-SHA256 of the patient id under AUDIT_HASH_KEY: linkable, never reversible.
-    patient_hash: Mapped[str | None] = mapped_column(String(64), index=True)
-    knowledge_version: Mapped[str | None] = mapped_column(String(128))
-    missing_inputs: Mapped[dict[str, str]] = mapped_column(JSON)
-    card_count: Mapped[int] = mapped_column(Integer)
+    Column("patient_hash", String(64), nullable=True, index=True),
+    Column("knowledge_version", String(128), nullable=True),
+    Column("missing_inputs", JSON, nullable=False),
+    Column("card_count", Integer, nullable=False),
+)
 
+# A card sent in a hook response, one row per recommendation id it carries.
+IssuedCard = Table(
+    "audit_card",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "hook_call_id",
+        Integer,
+        ForeignKey("audit_hook_call.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("card_uuid", String(128), nullable=True, index=True),
+    Column("service_id", String(128), nullable=False),
+    Column("recommendation_id", String(64), nullable=True),
+    Column("indicator", String(16), nullable=False),
+    Column("issued_at", UTCDateTime(), nullable=False, index=True),
+    Index("ix_audit_card_rec_issued", "recommendation_id", "issued_at"),
+)
 
-class IssuedCard(Base):
-    """A card sent in a hook response, one row per recommendation id it carries."""
-
-    __tablename__ = "audit_card"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    hook_call_id: Mapped[int] = mapped_column(
-        ForeignKey("audit_hook_call.id", ondelete="CASCADE"), index=True
-    )
-    card_uuid: Mapped[str | None] = mapped_column(String(128), index=True)
-    service_id: Mapped[str] = mapped_column(String(128))
-    recommendation_id: Mapped[str | None] = mapped_column(String(64))
-    indicator: Mapped[str] = mapped_column(String(16))
-    issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-
-    __table_args__ = (Index("ix_audit_card_rec_issued", "recommendation_id", "issued_at"),)
-
-
-class Feedback(Base):
-    """One feedback item; the natural key makes an identical retry a no-op."""
-
-    __tablename__ = "feedback"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    service_id: Mapped[str] = mapped_column(String(128))
-    card_uuid: Mapped[str] = mapped_column(String(128), index=True)
-    outcome: Mapped[str] = mapped_column(String(16))
-    outcome_timestamp: Mapped[datetime] = mapped_column(UTCDateTime())
+# One feedback item; the natural key makes an identical retry a no-op.
+Feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service_id", String(128), nullable=False),
+    Column("card_uuid", String(128), nullable=False, index=True),
+    Column("outcome", String(16), nullable=False),
+    Column("outcome_timestamp", UTCDateTime(), nullable=False),
     # SHA-256 of the item's remaining content (suggestions, reason, comment).
-    content_hash: Mapped[str] = mapped_column(String(64))
-    accepted_suggestions: Mapped[list[str]] = mapped_column(JSON)
+    Column("content_hash", String(64), nullable=False),
+    Column("accepted_suggestions", JSON, nullable=False),
     # Text: whatever length a client sends must not turn into a refused (503) write.
-    reason_system: Mapped[str | None] = mapped_column(Text)
-    reason_code: Mapped[str | None] = mapped_column(Text)
-    reason_display: Mapped[str | None] = mapped_column(Text)
-    user_comment: Mapped[str | None] = mapped_column(Text)
+    Column("reason_system", Text, nullable=True),
+    Column("reason_code", Text, nullable=True),
+    Column("reason_display", Text, nullable=True),
+    Column("user_comment", Text, nullable=True),
     # False when no audit record shows the service issued this card (yet).
-    card_known: Mapped[bool] = mapped_column(Boolean)
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    Column("card_known", Boolean, nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    UniqueConstraint(
+        "service_id",
+        "card_uuid",
+        "outcome",
+        "outcome_timestamp",
+        "content_hash",
+        name="uq_feedback_natural_key",
+    ),
+)
 
-    __table_args__ = (
-        UniqueConstraint(
-            "service_id",
-            "card_uuid",
-            "outcome",
-            "outcome_timestamp",
-            "content_hash",
-            name="uq_feedback_natural_key",
-        ),
-    )
-
-
-class ServiceSecret(Base):
-    """Generated secrets that must outlive a process (the audit hash key on PostgreSQL)."""
-
-    __tablename__ = "service_secret"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(String(256))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+# Generated secrets that must outlive a process (the audit hash key on PostgreSQL).
+ServiceSecret = Table(
+    "service_secret",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(256), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)

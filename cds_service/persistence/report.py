@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import Engine, String, and_, case, func, select, true
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
@@ -17,7 +16,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from cds_service.persistence.models import Feedback, IssuedCard
 
 PERIODS = ("day", "week", "month")
-Column = ColumnElement[Any] | QueryableAttribute[Any]
+Column = ColumnElement[Any]
 TOP_REASONS = 5
 
 
@@ -94,7 +93,7 @@ class ReportFilter:
 
 def override_report(engine: Engine, flt: ReportFilter) -> dict[str, Any]:
     """Shown/accepted/overridden counts, override rate and top reasons, newest period first."""
-    bucket = period_start(flt.period, IssuedCard.issued_at).label("period")
+    bucket = period_start(flt.period, IssuedCard.c.issued_at).label("period")
     where = _card_filter(flt)
     rows: dict[tuple[str | None, str], ReportRow] = {}
 
@@ -102,40 +101,44 @@ def override_report(engine: Engine, flt: ReportFilter) -> dict[str, Any]:
         return rows.setdefault((rec_id, period), ReportRow(rec_id, period))
 
     shown_q = (
-        select(IssuedCard.recommendation_id, bucket, func.count())
+        select(IssuedCard.c.recommendation_id, bucket, func.count())
         .where(where)
-        .group_by(IssuedCard.recommendation_id, bucket)
+        .group_by(IssuedCard.c.recommendation_id, bucket)
     )
     # A card counts once per outcome even when the client sent several feedback items.
     outcome_q = (
         select(
-            IssuedCard.recommendation_id,
+            IssuedCard.c.recommendation_id,
             bucket,
-            func.count(func.distinct(_when(Feedback.outcome == "accepted", Feedback.card_uuid))),
-            func.count(func.distinct(_when(Feedback.outcome == "overridden", Feedback.card_uuid))),
+            func.count(
+                func.distinct(_when(Feedback.c.outcome == "accepted", Feedback.c.card_uuid))
+            ),
+            func.count(
+                func.distinct(_when(Feedback.c.outcome == "overridden", Feedback.c.card_uuid))
+            ),
         )
         .join(Feedback, _feedback_join())
         .where(where)
-        .group_by(IssuedCard.recommendation_id, bucket)
+        .group_by(IssuedCard.c.recommendation_id, bucket)
     )
     reason_q = (
         select(
-            IssuedCard.recommendation_id,
+            IssuedCard.c.recommendation_id,
             bucket,
-            Feedback.reason_system,
-            Feedback.reason_code,
-            func.max(Feedback.reason_display),
-            func.count(func.distinct(Feedback.card_uuid)),
+            Feedback.c.reason_system,
+            Feedback.c.reason_code,
+            func.max(Feedback.c.reason_display),
+            func.count(func.distinct(Feedback.c.card_uuid)),
         )
         .join(Feedback, _feedback_join())
-        .where(where, Feedback.outcome == "overridden")
+        .where(where, Feedback.c.outcome == "overridden")
         .group_by(
-            IssuedCard.recommendation_id, bucket, Feedback.reason_system, Feedback.reason_code
+            IssuedCard.c.recommendation_id, bucket, Feedback.c.reason_system, Feedback.c.reason_code
         )
     )
-    unknown_q = select(func.count()).select_from(Feedback).where(Feedback.card_known.is_(False))
+    unknown_q = select(func.count()).select_from(Feedback).where(Feedback.c.card_known.is_(False))
     if flt.service_id:
-        unknown_q = unknown_q.where(Feedback.service_id == flt.service_id)
+        unknown_q = unknown_q.where(Feedback.c.service_id == flt.service_id)
     with engine.connect() as conn:
         for rec_id, period, count in conn.execute(shown_q):
             row(rec_id, period).shown = count
@@ -167,18 +170,19 @@ def _when(condition: ColumnElement[bool], value: Column) -> ColumnElement[Any]:
 
 def _feedback_join() -> ColumnElement[bool]:
     return and_(
-        Feedback.card_uuid == IssuedCard.card_uuid, Feedback.service_id == IssuedCard.service_id
+        Feedback.c.card_uuid == IssuedCard.c.card_uuid,
+        Feedback.c.service_id == IssuedCard.c.service_id,
     )
 
 
 def _card_filter(flt: ReportFilter) -> ColumnElement[bool]:
     clauses: list[ColumnElement[bool]] = []
     if flt.service_id:
-        clauses.append(IssuedCard.service_id == flt.service_id)
+        clauses.append(IssuedCard.c.service_id == flt.service_id)
     if flt.since:
-        clauses.append(IssuedCard.issued_at >= flt.since)
+        clauses.append(IssuedCard.c.issued_at >= flt.since)
     if flt.until:
-        clauses.append(IssuedCard.issued_at < flt.until)
+        clauses.append(IssuedCard.c.issued_at < flt.until)
     return and_(true(), *clauses)
 
 

@@ -24,6 +24,6 @@ def purge_audit(engine: Engine, days: int, *, now: datetime | None = None) -> Pu
         raise ValueError("retention must be at least 1 day")
     cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
     with write_transaction(engine) as conn:
-        cards = conn.execute(delete(IssuedCard).where(IssuedCard.issued_at < cutoff)).rowcount
-        calls = conn.execute(delete(HookCall).where(HookCall.started_at < cutoff)).rowcount
+        cards = conn.execute(delete(IssuedCard).where(IssuedCard.c.issued_at < cutoff)).rowcount
+        calls = conn.execute(delete(HookCall).where(HookCall.c.started_at < cutoff)).rowcount
     return PurgeResult(cutoff=cutoff, hook_calls=calls, cards=cards)

@@ -50,7 +50,7 @@ def ensure_schema(engine: Engine, *, auto_upgrade: bool) -> None:
         state = migrate.schema_state(engine)
         if state.up_to_date:
             return
-        if not set(state.current) <= migrate.known_revisions(engine):
+        if not set(state.current) <= migrate.known_revisions():
             raise SchemaOutOfDate(
                 f"database schema is newer than this code ({state.describe}): "
                 "deploy the matching release"

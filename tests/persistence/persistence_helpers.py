@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from cds_service.persistence.audit import AuditEntry, CardEntry
-from cds_service.persistence.models import Base
+from cds_service.persistence.models import metadata
 
 
 def table_count(engine: Engine, table: str, where: str = "") -> int:
@@ -73,7 +73,7 @@ def libpq_dsn(sqlalchemy_url: str) -> str:
 
 def reset_postgres(sqlalchemy_url: str) -> None:
     """Drop every table (and Alembic's version) so each test starts from an empty database."""
-    names = [table.name for table in Base.metadata.sorted_tables] + ["alembic_version"]
+    names = [table.name for table in metadata.sorted_tables] + ["alembic_version"]
     with psycopg.connect(libpq_dsn(sqlalchemy_url), autocommit=True) as conn:
         conn.execute("SET client_min_messages = warning")
         for name in names:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,9 +18,11 @@ from sqlalchemy import Engine, inspect, text
 
 from cds_service.errors import ConfigError, InvalidRequest
 from cds_service.persistence import SchemaOutOfDate, Store, migrate
+from cds_service.persistence.audit import write_entries
 from cds_service.persistence.db import make_engine, resolve_url
+from cds_service.persistence.feedback import item_from_wire, record_feedback
 from cds_service.persistence.hashing import KEY_FILENAME
-from cds_service.persistence.models import Base
+from cds_service.persistence.models import metadata
 from cds_service.persistence.retention import purge_audit
 
 TABLES = {"audit_hook_call", "audit_card", "feedback", "service_secret"}
@@ -34,12 +38,92 @@ def store(settings: dict[str, Any]) -> Any:
 def test_migrations_create_the_model_schema_and_downgrade_cleanly(engine: Engine) -> None:
     assert set(inspect(engine).get_table_names()) >= TABLES
     with engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diffs == []
     migrate.downgrade(engine, "base")
     assert not TABLES & set(inspect(engine).get_table_names())
     migrate.upgrade(engine)
     assert migrate.schema_state(engine).up_to_date
+
+
+def test_schema_check_reads_the_revisions_alembic_reads(engine: Engine) -> None:
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(migrate.alembic_config(engine))
+    assert migrate.head_revisions() == tuple(scripts.get_heads())
+    assert migrate.known_revisions() == {script.revision for script in scripts.walk_revisions()}
+    with engine.connect() as conn:
+        alembic_current = MigrationContext.configure(conn).get_current_heads()
+        assert migrate.current_revisions(conn) == tuple(alembic_current) == ("0001",)
+
+
+def test_schema_check_follows_branches_and_merges_as_alembic_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alembic.script import ScriptDirectory
+
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    chain = {"a1": None, "b2": "a1", "c3": "b2", "d3": "b2", "e4": ("c3", "d3"), "f5": "e4"}
+    for rev, down in chain.items():
+        (versions / f"{rev}_step.py").write_text(
+            f'"""Step."""\nrevision = {rev!r}\ndown_revision = {down!r}\n'
+            "branch_labels = None\ndepends_on = None\n"
+        )
+    (versions / "__init__.py").write_text("")
+    (versions / "g6_side.py").write_text('revision: str = "g6"\ndown_revision = "d3"\n')
+    monkeypatch.setattr(migrate, "VERSIONS_DIR", versions)
+    scripts = ScriptDirectory(str(tmp_path))
+    assert migrate.head_revisions() == tuple(sorted(scripts.get_heads())) == ("f5", "g6")
+    assert migrate.known_revisions() == {s.revision for s in scripts.walk_revisions()}
+
+
+# What a worker would carry for nothing: Alembic and Mako (migrations only), the ORM (the tables
+# are Core tables) and, on SQLite, the PostgreSQL dialect. About 16 MiB together.
+NOT_IN_A_WORKER = ("alembic", "mako", "sqlalchemy.orm", "sqlalchemy.dialects.postgresql")
+
+
+def test_a_sqlite_worker_loads_no_migration_orm_or_postgresql_modules(tmp_path: Path) -> None:
+    Store.open({"DATA_DIR": str(tmp_path)}).close()  # first start: SQLite upgrades itself
+    card = str(uuid.uuid4())
+    body = {"feedback": [feedback(card, "accepted")]}
+    script = (
+        "import sys; from cds_service import create_app; "
+        f"app = create_app({{'AUTH': 'disabled', 'DATA_DIR': {str(tmp_path)!r}}}); "
+        "client = app.test_client(); "
+        f"answer = client.post('/cds-services/myopathy-patient-view/feedback', json={body!r}); "
+        "app.extensions['cds_store'].close(); "
+        "print(answer.status_code, answer.get_json()); "
+        f"print(sorted(m for m in sys.modules if m.startswith({NOT_IN_A_WORKER!r})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip().splitlines()[-2:] == [
+        "200 {'stored': 1, 'unknownCards': [" + repr(card) + "]}",
+        "[]",
+    ]
+
+
+def test_serve_migrates_a_sqlite_file_behind_in_a_child_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cds-service serve` keeps Alembic out of the master, whose memory the workers inherit."""
+    from cds_service.serve import _upgrade_sqlite_apart
+
+    monkeypatch.delenv("CDS_DATABASE_URL", raising=False)
+    monkeypatch.setenv("CDS_DATA_DIR", str(tmp_path))
+    eng = make_engine(resolve_url("", str(tmp_path)))
+    try:
+        assert migrate.schema_state(eng).current == ()
+        _upgrade_sqlite_apart()
+        assert migrate.schema_state(eng).up_to_date
+        with eng.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        _upgrade_sqlite_apart()  # newer than the code: left for create_app to refuse
+        assert migrate.schema_state(eng).current == ("9999",)
+    finally:
+        eng.dispose()
 
 
 def test_sqlite_default_upgrades_itself_on_start(tmp_path: Path) -> None:
@@ -148,6 +232,39 @@ def test_feedback_arriving_before_its_audit_record_becomes_known(store: Store) -
     store.submit_audit(audit_entry((card, "IS-1")))
     assert store.flush()
     assert table_count(store.engine, "feedback", "card_known = false") == 0
+
+
+def test_a_batch_lands_whole_with_each_card_on_its_own_call(engine: Engine) -> None:
+    """Several calls in one write: every card row names the call that issued it."""
+    write_entries(engine, [audit_entry(("earlier", "IS-1"))])  # ids do not start at 1
+    early = {"pv": str(uuid.uuid4()), "os": str(uuid.uuid4())}
+    record_feedback(engine, "pv", [item_from_wire(feedback(early["pv"]))])
+    record_feedback(engine, "os", [item_from_wire(feedback(early["pv"]))])  # another service
+    record_feedback(engine, "os", [item_from_wire(feedback(early["os"]))])
+    batch = [
+        audit_entry(*[(f"card-{i}-{j}", f"REC-{i}") for j in range(i % 4)], service=service)
+        for i, service in enumerate(["pv", "os", "pv", "os", "pv", "pv", "os"])
+    ]
+    batch[1] = audit_entry((early["os"], "REC-1"), service="os")
+    batch[2] = audit_entry((early["pv"], "REC-2"), ("card-2-1", "REC-2"), service="pv")
+    write_entries(engine, batch)
+    with engine.connect() as conn:
+        calls = conn.execute(
+            text("SELECT id, hook_instance, service_id, card_count FROM audit_hook_call")
+        ).all()
+        cards = conn.execute(
+            text("SELECT hook_call_id, card_uuid, recommendation_id, service_id FROM audit_card")
+        ).all()
+    by_instance = {instance: (call_id, svc, n) for call_id, instance, svc, n in calls}
+    assert len(calls) == 1 + len(batch)
+    for entry in batch:
+        call_id, service, count = by_instance[entry.hook_instance]
+        stored = sorted((u, r, s) for cid, u, r, s in cards if cid == call_id)
+        expected = sorted((c.uuid, c.recommendation_ids[0], entry.service_id) for c in entry.cards)
+        assert (service, count, stored) == (entry.service_id, len(entry.cards), expected)
+    # Feedback is matched within its own service: the "os" feedback for a "pv" card stays unknown.
+    assert table_count(engine, "feedback", "card_known = false") == 1
+    assert table_count(engine, "feedback", "card_known = false AND service_id = 'os'") == 1
 
 
 def test_unparseable_timestamp_is_a_400(store: Store) -> None:
@@ -280,6 +397,20 @@ def test_audit_queue_is_bounded_and_drops_are_counted() -> None:
         time.sleep(0.02)
     assert (writer.stats.written, writer.stats.dropped) == (0, 8)
     unreachable.dispose()
+
+
+def test_flush_does_not_wait_out_the_writers_linger(engine: Engine) -> None:
+    """The writer lingers to gather a batch; whoever waits for the queue to drain cuts it short."""
+    from cds_service.persistence.audit import AuditWriter
+
+    writer = AuditWriter(engine, linger_seconds=3600)
+    try:
+        for _ in range(3):
+            writer.submit(audit_entry((str(uuid.uuid4()), "IS-1")))
+        assert writer.flush(timeout=60)
+        assert table_count(engine, "audit_hook_call") == 3
+    finally:
+        writer.close()
 
 
 def test_close_writes_what_is_queued(engine: Engine) -> None:
