@@ -17,12 +17,36 @@ EXCLUDED_STATUSES = frozenset({"entered-in-error", "cancelled", "registered"})
 _VALUE_STRING = re.compile(r"^\s*(<=|>=|<|>|=)?\s*([-+]?\d+(?:[.,]\d+)?)\s*(\S.*)?$")
 
 
+# Past validation (fhir_mappings.shapes) an Observation's elements have their R4 types: the
+# readers below take that for granted, so a chart of 10,000 results maps without re-checking
+# every element's type (issue 8). Elements the shapes do not declare are still checked.
+def _text(value: Any) -> str | None:
+    """A string element, None when absent, null or blank."""
+    return value if type(value) is str and value and not value.isspace() else None
+
+
+def _number(value: Any) -> float | None:
+    kind = type(value)
+    return value if kind is float else float(value) if kind is int else None
+
+
+def _codings(concept: Any) -> list[dict[str, Any]]:
+    """A CodeableConcept's codings, or a bare Coding sent in its place (tolerated)."""
+    if not concept:
+        return []
+    coding = concept.get("coding")
+    if coding:
+        return coding
+    return [concept] if "code" in concept or "system" in concept else []
+
+
 def _match(concept: Any, term: Terminology) -> tuple[ObservationKind | None, str | None]:
-    for c in raw.codings(concept):
-        if c.system and c.code:
-            hit = term.observation_codes.get((c.system.strip(), c.code.strip()))
+    for c in _codings(concept):
+        system, code = _text(c.get("system")), _text(c.get("code"))
+        if system and code:
+            hit = term.observation_codes.get((system.strip(), code.strip()))
             if hit is not None:
-                return hit, c.code
+                return hit, code
     return None, None
 
 
@@ -51,28 +75,36 @@ def is_relevant(resource: dict[str, Any], term: Terminology) -> bool:
 
 def _effective(resource: dict[str, Any]) -> datetime | None:
     for key in ("effectiveDateTime", "effectiveInstant"):
-        dt = raw.parse_datetime(resource.get(key))
+        value = resource.get(key)
+        if value is not None:
+            dt = raw.parse_datetime(value)
+            if dt:
+                return dt
+    period = resource.get("effectivePeriod")
+    if period:
+        dt = raw.parse_datetime(period.get("end")) or raw.parse_datetime(period.get("start"))
         if dt:
             return dt
-    period = raw.obj(resource, "effectivePeriod")
-    dt = raw.parse_datetime(period.get("end")) or raw.parse_datetime(period.get("start"))
-    return dt or raw.parse_datetime(resource.get("issued"))
+    return raw.parse_datetime(resource.get("issued"))
 
 
 def _reference_range(
     resource: dict[str, Any], kind: ObservationKind, term: Terminology
 ) -> ReferenceRange | None:
+    ranges = resource.get("referenceRange")
+    if not ranges:
+        return None
     quantity = term.quantities[kind.quantity]
-    for rr in raw.objs(resource, "referenceRange"):
+    for rr in ranges:
         bounds: list[float | None] = []
         unit: str | None = None
         for side in ("low", "high"):
-            q = raw.obj(rr, side)
-            value = raw.number(q, "value")
+            q = rr.get(side)
+            value = _number(q.get("value")) if q else None
             if value is None:
                 bounds.append(None)
                 continue
-            n = normalise(quantity, value, raw.string(q, "code"), raw.string(q, "unit"))
+            n = normalise(quantity, value, _text(q.get("code")), _text(q.get("unit")))
             bounds.append(n.value)
             unit = unit or n.unit
         if bounds[0] is not None or bounds[1] is not None:
@@ -81,11 +113,12 @@ def _reference_range(
 
 
 def _range_unit(resource: dict[str, Any]) -> tuple[str | None, str | None]:
-    for rr in raw.objs(resource, "referenceRange"):
+    for rr in resource.get("referenceRange") or ():
         for side in ("high", "low"):
-            q = raw.obj(rr, side)
-            if raw.string(q, "code") or raw.string(q, "unit"):
-                return raw.string(q, "code"), raw.string(q, "unit")
+            q = rr.get(side) or {}
+            code, unit = _text(q.get("code")), _text(q.get("unit"))
+            if code or unit:
+                return code, unit
     return None, None
 
 
@@ -94,22 +127,24 @@ def _value(
 ) -> tuple[dict[str, Any], str | None]:
     """Measurement fields from value[x]; second item is why the value is unusable."""
     quantity = term.quantities[kind.quantity]
-    q = raw.obj(holder, "valueQuantity")
+    q = holder.get("valueQuantity")
     if q:
-        value = raw.number(q, "value")
+        value = _number(q.get("value"))
         if value is None:
             return {}, "valueQuantity has no numeric value"
-        code = raw.string(q, "code") if raw.string(q, "system") in (None, UCUM) else None
-        n = normalise(quantity, value, code, raw.string(q, "unit"))
+        code, unit = _text(q.get("code")), _text(q.get("unit"))
+        n = normalise(
+            quantity, value, code if _text(q.get("system")) in (None, UCUM) else None, unit
+        )
         fields = {
             "value": n.value,
             "unit": n.unit,
-            "comparator": raw.string(q, "comparator"),
+            "comparator": _text(q.get("comparator")),
             "original_value": value,
-            "original_unit": raw.string(q, "code") or raw.string(q, "unit"),
+            "original_unit": code or unit,
         }
         return fields, n.problem
-    text = raw.string(holder, "valueString")
+    text = _text(holder.get("valueString"))
     if text is not None:
         m = _VALUE_STRING.match(text)
         if not m or (m.group(3) or "").startswith((":", "/")):  # a titer "1:160" is text
@@ -127,10 +162,10 @@ def _value(
             "original_unit": code or unit,
         }
         return fields, n.problem
-    ratio = raw.obj(holder, "valueRatio")
+    ratio = holder.get("valueRatio")
     if ratio:
-        num = raw.number(raw.obj(ratio, "numerator"), "value")
-        den = raw.number(raw.obj(ratio, "denominator"), "value")
+        num = _number((ratio.get("numerator") or {}).get("value"))
+        den = _number((ratio.get("denominator") or {}).get("value"))
         shown = f"{num:g}:{den:g}" if num is not None and den is not None else None
         return {"value": None, "unit": None, "text": shown}, None
     concept = holder.get("valueCodeableConcept")
@@ -142,6 +177,13 @@ def _value(
     if kind.quantity == "presence":
         return {"value": None, "unit": None, "text": None}, None
     return {}, "no value"
+
+
+def _interpretation(holder: dict[str, Any]) -> tuple[str, ...]:
+    found: list[str] = []
+    for concept in holder.get("interpretation") or ():
+        found += [code for c in _codings(concept) if (code := _text(c.get("code")))]
+    return tuple(found)
 
 
 def _measurement(
@@ -160,17 +202,14 @@ def _measurement(
         return None, f"{kind.kind}: {problem}"
     if problem:
         fields["value"] = None
-    interp = tuple(
-        c.code for i in raw.objs(holder, "interpretation") for c in raw.codings(i) if c.code
-    )
     m = Measurement(
         kind=kind.kind,
         effective=when,
-        resource_id=raw.string(parent, "id"),
+        resource_id=_text(parent.get("id")),
         reference_range=_reference_range(holder, kind, term)
         or _reference_range(parent, kind, term),
-        interpretation=interp,
-        status=raw.string(parent, "status"),
+        interpretation=_interpretation(holder),
+        status=_text(parent.get("status")),
         analyte=kind.analyte,
         code=code,
         unusable_reason=problem,
@@ -182,9 +221,9 @@ def _measurement(
 def map_observation(
     resource: dict[str, Any], term: Terminology
 ) -> tuple[list[Measurement], list[MappingIssue]]:
-    """All measurements (own value and matching components) of one relevant Observation."""
-    ref = f"Observation/{raw.string(resource, 'id') or '?'}"
-    status = raw.string(resource, "status")
+    """All measurements (own value and matching components) of one relevant, valid Observation."""
+    ref = f"Observation/{_text(resource.get('id')) or '?'}"
+    status = _text(resource.get("status"))
     if status in EXCLUDED_STATUSES:
         return [], [MappingIssue(ref, f"ignored: status {status}")]
     when = _effective(resource)
@@ -193,7 +232,7 @@ def map_observation(
     out: list[Measurement] = []
     issues: list[MappingIssue] = []
     holders: list[tuple[dict[str, Any], Any]] = [(resource, resource.get("code"))]
-    holders += [(c, c.get("code")) for c in raw.objs(resource, "component")]
+    holders += [(c, c.get("code")) for c in resource.get("component") or ()]
     for holder, concept in holders:
         kind, code = _match(concept, term)
         if kind is None:

@@ -159,6 +159,7 @@ class _Mapper:
         self.patient_source: dict[str, Any] | None = None
         self.med_index: MedicationIndex = {}
         self.med_sources: list[dict[str, Any]] = []  # the request of each medication
+        self._spare: _Mapper | None = None
 
     def valid(self, res: dict[str, Any]) -> dict[str, Any] | None:
         fixed = repair(res)
@@ -196,7 +197,7 @@ class _Mapper:
         key = (id(self.term), digest, draft)
         found, outcome = OUTCOME_MEMO.get(key) if digest else (False, None)
         if not found or outcome is None:
-            scratch = _Mapper(self.term, self.now)
+            scratch = self._scratch()
             scratch._dispatch(res, draft)
             outcome = (
                 tuple(scratch.measurements),
@@ -222,11 +223,18 @@ class _Mapper:
         self.med_sources += [res] * len(medications)
         self.issues += issues
 
+    def _scratch(self) -> _Mapper:
+        """An empty mapper for one resource's outcome (one per mapper, emptied each time)."""
+        scratch = self._spare
+        if scratch is None:
+            scratch = self._spare = _Mapper(self.term, self.now)
+        scratch.measurements, scratch.conditions, scratch.allergies = [], [], []
+        scratch.medications, scratch.issues = [], []
+        return scratch
+
     def _dispatch(self, res: dict[str, Any], draft: bool) -> None:
         rtype = res.get("resourceType")
-        if rtype == "Observation":
-            if not is_relevant(res, self.term):
-                return
+        if rtype == "Observation":  # add() kept only the relevant ones
             fixed = self.valid(res)
             if fixed is not None:
                 found, problems = map_observation(fixed, self.term)

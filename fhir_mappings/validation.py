@@ -62,11 +62,14 @@ def _repair_dosage(dosage: dict[str, Any]) -> dict[str, Any]:
 
 
 def repair(resource: dict[str, Any]) -> dict[str, Any]:
-    """A shallow copy with the documented real-world deviations turned into R4 shapes."""
+    """The documented real-world deviations turned into R4 shapes (a copy if any is found)."""
     rtype = resource.get("resourceType")
+    lone = [k for k in _LIST_FIELDS.get(str(rtype), ()) if type(resource.get(k)) is dict]
+    if not lone and rtype != "MedicationRequest":
+        return resource  # the common case: nothing to repair, nothing copied
     fixed = dict(resource)
-    for key in _LIST_FIELDS.get(str(rtype), ()):
-        _as_list(fixed, key)
+    for key in lone:
+        fixed[key] = [fixed[key]]
     if rtype == "MedicationRequest":
         r5 = fixed.pop("medication", None)  # R5 CodeableReference
         if isinstance(r5, dict):
