@@ -112,6 +112,11 @@ class LazyResource(Mapping[str, Any]):
     __hash__ = None  # type: ignore[assignment]
 
     @property
+    def raw(self) -> msgspec.Raw:
+        """The object's JSON bytes, as sent."""
+        return self._raw
+
+    @property
     def resource_type(self) -> Any:
         value = self._top.resourceType
         return None if value is msgspec.UNSET else value

@@ -45,6 +45,15 @@ class _Element(Struct, forbid_unknown_fields=False, kw_only=True):
     """Unknown elements (extensions, ids, elements the mapping never reads) are ignored."""
 
 
+VALUES = tuple(  # value[x] of an Observation or component
+    "value" + t
+    for t in (
+        *("Quantity", "CodeableConcept", "String", "Ratio", "Integer", "Boolean"),
+        *("Range", "SampledData", "Time", "DateTime", "Period"),
+    )
+)
+
+
 def _one_of(struct: Any, *names: str) -> None:
     """R4 choice elements ([x]) carry one value at most."""
     if sum(getattr(struct, n) is not None for n in names) > 1:
@@ -62,6 +71,10 @@ class Coding(_Element, kw_only=True):
 class CodeableConcept(_Element, kw_only=True):
     coding: list[Coding] | None = None
     text: String | None = None
+    # Tolerated: a bare Coding sent where a CodeableConcept belongs (read as its one coding).
+    system: Uri | None = None
+    code: Code | None = None
+    display: String | None = None
 
 
 class Quantity(_Element, kw_only=True):
@@ -94,7 +107,10 @@ class Reference(_Element, kw_only=True):
 
 
 class _Valued(_Element, kw_only=True):
-    """The value[x] variants the mapping reads, with dataAbsentReason and interpretation."""
+    """value[x] (one at most), dataAbsentReason, interpretation and referenceRange.
+
+    Arrays real clients send as one object are read as one-item arrays (`list[X] | X`).
+    """
 
     valueQuantity: Quantity | None = None
     valueCodeableConcept: CodeableConcept | None = None
@@ -102,9 +118,17 @@ class _Valued(_Element, kw_only=True):
     valueRatio: Ratio | None = None
     valueInteger: Integer | None = None
     valueBoolean: bool | None = None
+    valueRange: Range | None = None
+    valueSampledData: dict[str, Any] | None = None
+    valueTime: Time | None = None
+    valueDateTime: DateTime | None = None
+    valuePeriod: Period | None = None
     dataAbsentReason: CodeableConcept | None = None
-    interpretation: list[CodeableConcept] | None = None
-    referenceRange: list[ReferenceRange] | None = None
+    interpretation: list[CodeableConcept] | CodeableConcept | None = None
+    referenceRange: list[ReferenceRange] | ReferenceRange | None = None
+
+    def __post_init__(self) -> None:
+        _one_of(self, *VALUES)
 
 
 class ReferenceRange(_Element, kw_only=True):
@@ -136,8 +160,13 @@ class Observation(_Valued, kw_only=True):
     effectiveDateTime: DateTime | None = None
     effectiveInstant: Instant | None = None
     effectivePeriod: Period | None = None
+    effectiveTiming: dict[str, Any] | None = None
     issued: Instant | None = None
-    component: list[ObservationComponent] | None = None
+    component: list[ObservationComponent] | ObservationComponent | None = None
+
+    def __post_init__(self) -> None:
+        _one_of(self, *VALUES)
+        _one_of(self, "effectiveDateTime", "effectiveInstant", "effectivePeriod", "effectiveTiming")
 
 
 class TimingRepeat(_Element, kw_only=True):
@@ -345,15 +374,10 @@ SHAPES: dict[str, type[Struct]] = {
 }
 # Choice elements of a resource carry one value (R4 [x]). Checked on the resource's keys, so
 # that a variant the shape does not declare counts too (valueRange beside valueQuantity).
-_VALUE_TYPES = (
-    "Quantity CodeableConcept String Boolean Integer Range Ratio SampledData Time DateTime Period"
-)
-_EFFECTIVE = ("effective", "DateTime Period Timing Instant")
 _AGE_ETC = "DateTime Age Period Range String"
 CHOICES: dict[str, tuple[frozenset[str], ...]] = {
     rtype: tuple(frozenset(prefix + t for t in types.split()) for prefix, types in choices)
     for rtype, choices in {
-        "Observation": (("value", _VALUE_TYPES), _EFFECTIVE),
         "MedicationRequest": (("medication", "CodeableConcept Reference"),),
         "Condition": (("onset", _AGE_ETC), ("abatement", _AGE_ETC)),
         "Patient": (("deceased", "Boolean DateTime"), ("multipleBirth", "Boolean Integer")),

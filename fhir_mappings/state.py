@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from fhir_mappings import raw
+from fhir_mappings import raw, shapes
 from fhir_mappings.clinical import (
     SERVICE_REQUEST_EXCLUDED,
     allergy_exclusion,
@@ -38,15 +38,22 @@ from fhir_mappings.medications import (
     map_medication_request,
     medication_request_exclusion,
 )
-from fhir_mappings.memo import ContentMemo, WeightedMemo, content_digest, prefetch_digest
+from fhir_mappings.memo import (
+    ContentMemo,
+    WeightedMemo,
+    content_digest,
+    keyed_digest,
+    prefetch_digest,
+)
 from fhir_mappings.observations import (
     is_relevant,
+    is_relevant_shape,
     is_study_report,
     map_observation,
     map_study_report,
 )
 from fhir_mappings.terminology import Terminology, load_terminology
-from fhir_mappings.validation import repair, validation_problem
+from fhir_mappings.validation import checked, decoded_checked, repair, validation_problem
 
 Entry = tuple[str | None, Mapping[str, Any]]  # (Bundle fullUrl, resource, maybe lazy)
 _MAX_DEPTH = 4
@@ -111,8 +118,9 @@ def _decoded(res: Mapping[str, Any]) -> dict[str, Any]:
     return res.load() if isinstance(res, LazyResource) else res  # type: ignore[return-value]
 
 
-def _ref(res: dict[str, Any]) -> str:
-    return f"{res.get('resourceType')}/{raw.string(res, 'id') or '?'}"
+def _ref(res: Mapping[str, Any]) -> str:
+    rid = res.get("id")
+    return f"{res.get('resourceType')}/{rid if isinstance(rid, str) and rid.strip() else '?'}"
 
 
 # Observations, Conditions, AllergyIntolerances and MedicationRequests that name their drug
@@ -175,17 +183,54 @@ class _Mapper:
             return None
         return fixed
 
-    def add(self, res: dict[str, Any], *, draft: bool = False) -> None:
+    def add(self, res: Mapping[str, Any], *, draft: bool = False) -> None:
+        """Map one resource (decoded, or lazy: fhir_mappings.lazy) into this mapper's lists."""
         try:
             rtype = res.get("resourceType")
-            if rtype == "Observation" and not is_relevant(res, self.term):
-                return  # most of a chart: cheaper to recognise than to digest
+            if rtype == "Observation":
+                self._add_observation(res)
+                return
+            res = _decoded(res)
             if rtype in _PURE_TYPES or (rtype == "MedicationRequest" and _names_its_drug(res)):
                 self._add_remembered(res, draft)
             else:
                 self._dispatch(res, draft)
         except Exception as exc:  # a mapping bug must cost one resource, never the hook
             self.issues.append(MappingIssue(_ref(res), f"not mapped: {type(exc).__name__}"))
+
+    def _add_observation(self, res: Mapping[str, Any]) -> None:
+        """A relevant Observation in its R4 shape, mapped once per content (memoised).
+
+        A lazy one is decoded from its bytes straight into the shape (no dict built); an
+        invalid one is decoded as JSON to tell whether the rules need it before reporting it.
+        """
+        obs: shapes.Observation | None = None
+        if isinstance(res, LazyResource):
+            obs, _ = decoded_checked(res.raw, shapes.Observation)
+            if obs is not None and not is_relevant_shape(obs, self.term):
+                return  # most of a chart
+            digest = keyed_digest(res.raw) if obs is not None else None
+            res = res.load() if obs is None else res
+        if obs is None:
+            plain = _decoded(res)
+            if not is_relevant(plain, self.term):
+                return
+            digest = content_digest(plain)
+        key = (id(self.term), digest, False)
+        found, outcome = OUTCOME_MEMO.get(key) if digest else (False, None)
+        if not found:
+            if obs is None:
+                obs, problem = checked(plain, shapes.Observation)
+            if obs is None:
+                outcome = ((), (), (), (), (MappingIssue(_ref(plain), str(problem)),))
+            else:
+                measurements, issues = map_observation(obs, self.term)
+                outcome = (tuple(measurements), (), (), (), tuple(issues))
+            if digest:
+                OUTCOME_MEMO.put(key, outcome)
+        assert outcome is not None
+        self.measurements += outcome[0]
+        self.issues += outcome[4]
 
     def _add_remembered(self, res: dict[str, Any], draft: bool) -> None:
         """_dispatch for a resource whose outcome depends on its content alone (memoised).
@@ -234,13 +279,7 @@ class _Mapper:
 
     def _dispatch(self, res: dict[str, Any], draft: bool) -> None:
         rtype = res.get("resourceType")
-        if rtype == "Observation":  # add() kept only the relevant ones
-            fixed = self.valid(res)
-            if fixed is not None:
-                found, problems = map_observation(fixed, self.term)
-                self.measurements += found
-                self.issues += problems
-        elif rtype == "MedicationRequest":
+        if rtype == "MedicationRequest":
             ignored = medication_request_exclusion(res)
             if ignored:
                 self.issues.append(MappingIssue(_ref(res), f"ignored: {ignored}"))
@@ -271,11 +310,13 @@ class _Mapper:
         """A study reported without an Observation (an ECG) still counts as done."""
         if not is_study_report(res, self.term):
             return
-        fixed = self.valid(res)
-        if fixed is not None:
-            found, problems = map_study_report(fixed, self.term)
-            self.measurements += found
-            self.issues += problems
+        report, problem = checked(repair(res), shapes.DiagnosticReport)
+        if report is None:
+            self.issues.append(MappingIssue(_ref(res), str(problem)))
+            return
+        found, problems = map_study_report(report, self.term)
+        self.measurements += found
+        self.issues += problems
 
     def _condition(self, res: dict[str, Any]) -> None:
         excluded = condition_exclusion(res)
@@ -379,7 +420,7 @@ def _map_prefetch(prefetch: Mapping[str, Any], term: Terminology, now: datetime)
         medications = [(u, r) for u, r in entries if r.get("resourceType") == "Medication"]
         mapper.med_index = index_medications([(u, _decoded(r)) for u, r in medications])
         for _, res in entries:
-            mapper.add(_decoded(res))
+            mapper.add(res)
         return _snapshot(mapper, mapper.series(), complete=True, resources=len(entries))
     except Exception as exc:  # never raise into a hook
         mapper.issues.append(MappingIssue("prefetch", f"not mapped: {type(exc).__name__}"))

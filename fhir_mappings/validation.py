@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from fhir.resources.R4B import get_fhir_model_class
 
 from fhir_mappings.shapes import CHOICES, SHAPES
+
+T = TypeVar("T")
 
 # Fields that R4 defines as arrays but real clients send as a single object (the CDS Hooks
 # order-sign example sends doseAndRate and the sandbox sends reasonCode as objects).
@@ -100,17 +102,30 @@ def _errors(exc: ValueError) -> str:
     return str(exc)[:200]
 
 
-def _shape_problem(resource: dict[str, Any], shape: type[Any]) -> str | None:
-    """The elements the mapping reads, against their R4 shape (fhir_mappings.shapes)."""
+def checked(resource: dict[str, Any], shape: type[T]) -> tuple[T | None, str | None]:
+    """(the resource in its R4 shape, None), or (None, why not) (fhir_mappings.shapes)."""
     for variants in CHOICES.get(shape.__name__, ()):
         found = variants.intersection(resource)
         if len(found) > 1:
-            return f"invalid R4: only one of {', '.join(sorted(found))} may be present"
+            return None, f"invalid R4: only one of {', '.join(sorted(found))} may be present"
     try:
-        msgspec.convert(resource, shape, strict=True)
+        return msgspec.convert(resource, shape, strict=True), None
     except msgspec.ValidationError as exc:
-        return f"invalid R4: {_shape_error(str(exc))}"
-    return None
+        return None, f"invalid R4: {_shape_error(str(exc))}"
+
+
+_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+
+
+def decoded_checked(data: Any, shape: type[T]) -> tuple[T | None, str | None]:
+    """checked() straight from JSON bytes: typed and validated in one pass, no dict built."""
+    decoder = _DECODERS.get(shape)
+    if decoder is None:
+        decoder = _DECODERS[shape] = msgspec.json.Decoder(shape)
+    try:
+        return decoder.decode(data), None
+    except msgspec.ValidationError as exc:
+        return None, f"invalid R4: {_shape_error(str(exc))}"
 
 
 def _shape_error(message: str) -> str:
@@ -129,7 +144,7 @@ def validation_problem(resource: dict[str, Any]) -> str | None:
     rtype = resource.get("resourceType")
     shape = SHAPES.get(rtype) if isinstance(rtype, str) else None
     if shape is not None:
-        return _shape_problem(resource, shape)
+        return checked(resource, shape)[1]
     try:
         model = _model(str(rtype))
     except (KeyError, ValueError, TypeError):

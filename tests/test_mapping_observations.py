@@ -339,7 +339,7 @@ def test_ecg_reported_as_a_diagnostic_report_counts() -> None:
         ({"effectiveDateTime": "yesterday"}, "effectiveDateTime"),
         ({"valueQuantity": {"value": 5, "unit": 7}}, "valueQuantity"),
         ({"referenceRange": [{"high": {"value": "high"}}]}, "referenceRange.0"),
-        ({"referenceRange": {"high": {"value": 3}, "type": "normal"}}, "referenceRange.0"),
+        ({"referenceRange": {"high": {"value": 3}, "type": "normal"}}, "referenceRange"),
         ({"component": [{"valueQuantity": {"value": 1}}]}, "component.0"),
         ({"interpretation": "H"}, "interpretation"),
         ({"id": 5}, "id"),
