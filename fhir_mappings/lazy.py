@@ -34,6 +34,7 @@ _TOP = msgspec.json.Decoder(_Top)
 _ENTRIES = msgspec.json.Decoder(list[_Entry])
 _MEMBERS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _LIGHT = frozenset({"resourceType", "id", "link"})
+_LIGHT_VALUES = frozenset({"resourceType", "id"})
 
 
 def _load(raw: msgspec.Raw) -> Any:
@@ -80,6 +81,16 @@ class LazyResource(Mapping[str, Any]):
             return self._value
         value: dict[str, Any] = _load(self._raw)
         return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Mapping.get, without raising and catching KeyError for the light members."""
+        if key in _LIGHT_VALUES and self._value is None:
+            value = getattr(self._top, key)
+            return default if value is msgspec.UNSET else value
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
     def _full(self) -> dict[str, Any]:
         if self._value is None:

@@ -60,6 +60,25 @@ def _one_of(struct: Any, *names: str) -> None:
         raise ValueError(f"only one of {', '.join(names)} may be present")
 
 
+def _one_value(v: Any) -> None:
+    """value[x] once at most (unrolled: it runs for every Observation and component)."""
+    present = (
+        v.valueQuantity,
+        v.valueCodeableConcept,
+        v.valueString,
+        v.valueRatio,
+        v.valueInteger,
+        v.valueBoolean,
+        v.valueRange,
+        v.valueSampledData,
+        v.valueTime,
+        v.valueDateTime,
+        v.valuePeriod,
+    )
+    if len(present) - present.count(None) > 1:
+        _one_of(v, *VALUES)  # raises, naming them
+
+
 class Coding(_Element, kw_only=True):
     system: Uri | None = None
     version: String | None = None
@@ -128,7 +147,7 @@ class _Valued(_Element, kw_only=True):
     referenceRange: list[ReferenceRange] | ReferenceRange | None = None
 
     def __post_init__(self) -> None:
-        _one_of(self, *VALUES)
+        _one_value(self)
 
 
 class ReferenceRange(_Element, kw_only=True):
@@ -165,7 +184,7 @@ class Observation(_Valued, kw_only=True):
     component: list[ObservationComponent] | ObservationComponent | None = None
 
     def __post_init__(self) -> None:
-        _one_of(self, *VALUES)
+        _one_value(self)
         _one_of(self, "effectiveDateTime", "effectiveInstant", "effectivePeriod", "effectiveTiming")
 
 

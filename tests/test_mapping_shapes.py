@@ -154,3 +154,29 @@ def test_reasons_never_quote_the_offending_value() -> None:
     problem = _compiled_problem(resource)
     assert problem is not None and "Jane" not in problem
     assert problem.startswith("invalid R4: status:")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"valueString": "high"},  # two value[x]
+        {"valueRange": {"low": {"value": 1}}},  # one the mapping does not read still counts
+        {"effectivePeriod": {"start": "2026-01-01"}},  # two effective[x]
+    ],
+)
+def test_a_choice_element_carries_one_value(extra: dict[str, Any]) -> None:
+    """R4 [x] elements: decoded from bytes or converted, two variants make it invalid."""
+    from fhir_mappings import map_patient_state
+    from fhir_mappings.lazy import lazy_members
+    from fhir_mappings.state import forget_memos
+    from tests.mapping_builders import NOW, observation, quantity
+
+    res = {**observation("2157-6", quantity(100, "U/L")), **extra}
+    problem = _compiled_problem(res)
+    assert problem is not None and "only one of" in problem
+    raw = msgspec.json.decode(json.dumps({"labs": res}).encode(), type=msgspec.Raw)
+    for prefetch in ({"labs": res}, lazy_members(raw)):
+        forget_memos()
+        state = map_patient_state(prefetch, now=NOW)
+        assert state.series == {}
+        assert [i.reason for i in state.issues] == [problem]
