@@ -30,8 +30,13 @@ class _Entry(msgspec.Struct):
     resource: msgspec.Raw = _ABSENT
 
 
+class _EntryTop(msgspec.Struct):
+    resource: _Top | None = None
+
+
 _TOP = msgspec.json.Decoder(_Top)
 _ENTRIES = msgspec.json.Decoder(list[_Entry])
+_ENTRY_TOPS = msgspec.json.Decoder(list[_EntryTop])
 _MEMBERS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _LIGHT = frozenset({"resourceType", "id", "link"})
 _LIGHT_VALUES = frozenset({"resourceType", "id"})
@@ -135,8 +140,20 @@ class LazyResource(Mapping[str, Any]):
     def entries(self) -> list[tuple[Any, Any]] | None:
         """A Bundle's (fullUrl, lazy resource or None) pairs; None if `entry` is not a list."""
         decoded = self._entries()
-        if decoded is None:
-            return None
+        if not decoded:
+            return None if decoded is None else []
+        try:  # every resource's light members in one pass, not one decode call each
+            tops = _ENTRY_TOPS.decode(self._top.entry)
+        except msgspec.ValidationError:
+            tops = None  # some entry's resource is not an object: one by one below
+        if tops is not None:
+            return [
+                (
+                    _load(e.fullUrl) if len(e.fullUrl) else None,
+                    LazyResource(e.resource, t.resource) if t.resource is not None else None,
+                )
+                for e, t in zip(decoded, tops, strict=True)
+            ]
         return [
             (
                 _load(e.fullUrl) if len(e.fullUrl) else None,

@@ -56,9 +56,9 @@ def _match(
     concept: shapes.CodeableConcept | None, term: Terminology
 ) -> tuple[ObservationKind | None, str | None]:
     for c in _codings(concept):
-        system, code = _text(c.system), _text(c.code)
+        system, code = _text(c.system), c.code  # a Code has no blank or outer whitespace
         if system and code:
-            hit = term.observation_codes.get((system.strip(), code.strip()))
+            hit = term.observation_codes.get((system.strip(), code))
             if hit is not None:
                 return hit, code
     return None, None
@@ -132,7 +132,7 @@ def _reference_range(
             if q is None or q.value is None:
                 bounds.append(None)
                 continue
-            n = normalise(quantity, q.value, _text(q.code), _text(q.unit))
+            n = normalise(quantity, q.value, q.code, _text(q.unit))
             bounds.append(n.value)
             unit = unit or n.unit
         if bounds[0] is not None or bounds[1] is not None:
@@ -144,7 +144,7 @@ def _range_unit(obs: shapes._Valued) -> tuple[str | None, str | None]:
     for rr in _items(obs.referenceRange):
         for q in (rr.high, rr.low):
             if q is not None:
-                code, unit = _text(q.code), _text(q.unit)
+                code, unit = q.code, _text(q.unit)
                 if code or unit:
                     return code, unit
     return None, None
@@ -163,7 +163,7 @@ def _value(
     if q is not None and q != _NO_QUANTITY:
         if q.value is None:
             return {}, "valueQuantity has no numeric value"
-        code, unit = _text(q.code), _text(q.unit)
+        code, unit = q.code, _text(q.unit)
         n = normalise(quantity, q.value, code if _text(q.system) in (None, UCUM) else None, unit)
         fields = {
             "value": n.value,
@@ -218,7 +218,7 @@ def _has_value(holder: shapes._Valued) -> bool:
 def _interpretation(holder: shapes._Valued) -> tuple[str, ...]:
     found: list[str] = []
     for concept in _items(holder.interpretation):
-        found += [code for c in _codings(concept) if (code := _text(c.code))]
+        found += [c.code for c in _codings(concept) if c.code]
     return tuple(found)
 
 
@@ -241,7 +241,7 @@ def _measurement(
     m = Measurement(
         kind=kind.kind,
         effective=when,
-        resource_id=_text(parent.id),
+        resource_id=parent.id,  # an Id: never blank
         reference_range=_reference_range(holder, kind, term)
         or _reference_range(parent, kind, term),
         interpretation=_interpretation(holder),

@@ -190,9 +190,10 @@ class _Mapper:
             if rtype == "Observation":
                 self._add_observation(res)
                 return
+            digest = keyed_digest(res.raw) if isinstance(res, LazyResource) else None
             res = _decoded(res)
             if rtype in _PURE_TYPES or (rtype == "MedicationRequest" and _names_its_drug(res)):
-                self._add_remembered(res, draft)
+                self._add_remembered(res, draft, digest)
             else:
                 self._dispatch(res, draft)
         except Exception as exc:  # a mapping bug must cost one resource, never the hook
@@ -232,13 +233,13 @@ class _Mapper:
         self.measurements += outcome[0]
         self.issues += outcome[4]
 
-    def _add_remembered(self, res: dict[str, Any], draft: bool) -> None:
+    def _add_remembered(self, res: dict[str, Any], draft: bool, digest: bytes | None) -> None:
         """_dispatch for a resource whose outcome depends on its content alone (memoised).
 
         A MedicationRequest's course is the one part that depends on `now` (time since
         authoredOn): it is computed again on every call.
         """
-        digest = content_digest(res)
+        digest = digest or content_digest(res)  # the bytes' digest when it came as bytes
         key = (id(self.term), digest, draft)
         found, outcome = OUTCOME_MEMO.get(key) if digest else (False, None)
         if not found or outcome is None:

@@ -49,6 +49,9 @@ def test_light_members_are_read_without_decoding_the_resource() -> None:
         {"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient"}}, 3]},
         {"resourceType": "Bundle", "entry": {"resource": {"resourceType": "Patient"}}},
         {"resourceType": "Bundle", "entry": None},
+        {"resourceType": "Bundle", "entry": []},
+        {"resourceType": "Bundle", "type": "searchset", "total": 0},  # no entry at all
+        {"resourceType": "Bundle", "entry": [{"fullUrl": "urn:a"}, {"resource": None}]},
         {"resourceType": 5, "id": ["x"]},
         {},
     ],
@@ -56,6 +59,11 @@ def test_light_members_are_read_without_decoding_the_resource() -> None:
 def test_odd_shapes_equal_their_decoded_value(value: dict[str, Any]) -> None:
     res = _lazy({"k": value})["k"]
     assert res == value and dict(res) == value and len(res) == len(value)
+    forget_memos()
+    lazy_state = map_patient_state(_lazy({"k": value}), now=NOW)
+    forget_memos()
+    assert lazy_state == map_patient_state({"k": value}, now=NOW)
+    assert all(i.reason != "not mapped: DecodeError" for i in lazy_state.issues)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
