@@ -185,7 +185,16 @@ class Observation(_Valued, kw_only=True):
 
     def __post_init__(self) -> None:
         _one_value(self)
-        _one_of(self, "effectiveDateTime", "effectiveInstant", "effectivePeriod", "effectiveTiming")
+        effective = (
+            self.effectiveDateTime,
+            self.effectiveInstant,
+            self.effectivePeriod,
+            self.effectiveTiming,
+        )
+        if effective.count(None) < 3:
+            _one_of(
+                self, "effectiveDateTime", "effectiveInstant", "effectivePeriod", "effectiveTiming"
+            )
 
 
 class TimingRepeat(_Element, kw_only=True):

@@ -94,6 +94,10 @@ def _flatten(value: Any, where: str, issues: list[MappingIssue], depth: int = 0)
     for entry_url, res in lazy_entries:
         if res is None:
             continue
+        kind = res.resource_type if isinstance(res, LazyResource) else None
+        if isinstance(kind, str) and kind != "Bundle":  # the common case, without recursing
+            out.append((_full_url(entry_url), res))
+            continue
         for full_url, r in _flatten(res, where, issues, depth + 1):
             out.append((full_url or _full_url(entry_url), r))
     return out

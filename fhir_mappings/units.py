@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from fhir_mappings.terminology import Quantity
 
 UCUM = "http://unitsofmeasure.org"
 
 
-@dataclass(frozen=True)
-class Normalised:
+class Normalised(NamedTuple):  # built for every value and range bound: a tuple is cheapest
     value: float | None
     unit: str | None
     problem: str | None = None
