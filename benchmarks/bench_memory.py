@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from benchmarks import synth
-from benchmarks.common import SERVICES, Options, Section, Target, bench_app
+from benchmarks.common import SERVICES, Options, Section, bench_app
 
 BIG = 10_000
 
@@ -92,12 +92,12 @@ def run(opts: Options) -> Section:
         f" (HTTP {cold['status']})"
     )
     peak = max(c["end"]["VmHWM"] for c in data["big_calls"])
-    section.targets.append(
-        Target(
-            f"< 150 MB (143 MiB) peak for one process serving a {BIG:,}-resource request",
-            peak * 1.048576 < 150,
-            f"baseline {data['after_typical']['VmRSS']:.0f} MiB, peak {peak:.0f} MiB",
-        )
+    # Not the per-worker target (bench_load measures real workers): the test client keeps
+    # its own copies of the body, and the harness reads it from a file first.
+    section.notes.append(
+        f"one process through the test client: baseline {data['after_typical']['VmRSS']:.0f}"
+        f" MiB, peak {peak:.0f} MiB (the test client holds extra copies of the 10 MB body;"
+        " the per-worker figures are in the load section)"
     )
     return section
 
