@@ -35,8 +35,9 @@ def objs(value: Any, key: str) -> list[dict[str, Any]]:
 
 
 def string(value: Any, key: str) -> str | None:
+    """value[key] when it is a string with a non-blank character (isspace() copies nothing)."""
     got = value.get(key) if isinstance(value, dict) else None
-    return got if isinstance(got, str) and got.strip() else None
+    return got if isinstance(got, str) and got and not got.isspace() else None
 
 
 def number(value: Any, key: str) -> float | None:
