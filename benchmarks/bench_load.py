@@ -268,6 +268,13 @@ COLUMNS = [
 ]
 
 
+def _per_busy_worker(run: dict[str, Any]) -> float:
+    """req/s divided by the workers that served the run (CPU over a fifth of the busiest's)."""
+    cpu = list(run["worker_cpu_s"].values())
+    busy = sum(1 for c in cpu if c > 0.2 * max(cpu)) or 1
+    return float(run["rps"]) / busy
+
+
 def _median(values: list[float]) -> float:
     ordered = sorted(values)
     mid = len(ordered) // 2
@@ -310,7 +317,14 @@ def run(opts: Options) -> Section:
         name: _median([r["rps"] for r in data["rounds"] if r["endpoint"] == name])
         for name in ("trivial", "hook")
     }
-    ratio = rps["hook"] / rps["trivial"]
+    raw_ratio = rps["hook"] / rps["trivial"]
+    # gthread workers do not balance wrk's keep-alive connections: a run may have all of them
+    # on one worker. Throughput per busy worker compares like with like.
+    per_worker = {
+        name: _median([_per_busy_worker(r) for r in data["rounds"] if r["endpoint"] == name])
+        for name in ("trivial", "hook")
+    }
+    ratio = per_worker["hook"] / per_worker["trivial"]
     cpu = {
         name: _median([r["cpu_ms_per_request"] for r in data["rounds"] if r["endpoint"] == name])
         for name in ("trivial", "hook")
@@ -318,7 +332,9 @@ def run(opts: Options) -> Section:
     errors = sum(r["errors"] for r in data["rounds"])
     section.notes.append(
         f"request: patient-view, {synth.TYPICAL} resources, {data['body_bytes'] / 1024:.0f} KiB;"
-        f" median req/s hook {rps['hook']:.1f} vs trivial {rps['trivial']:.1f} = {ratio:.0%};"
+        f" median req/s hook {rps['hook']:.1f} vs trivial {rps['trivial']:.1f} ="
+        f" {raw_ratio:.0%}; per busy worker (CPU over a fifth of the busiest's)"
+        f" {per_worker['hook']:.1f} vs {per_worker['trivial']:.1f} = {ratio:.0%};"
         f" errors or non-2xx answers: {errors}"
     )
     section.notes.append(
@@ -356,7 +372,8 @@ def run(opts: Options) -> Section:
         Target(
             "throughput under load >= 60% of the trivial endpoint's",
             ratio >= 0.6 and errors == 0,
-            f"{ratio:.0%} ({rps['hook']:.0f} vs {rps['trivial']:.0f} req/s)",
+            f"{ratio:.0%} per busy worker ({per_worker['hook']:.0f} vs"
+            f" {per_worker['trivial']:.0f} req/s); all workers: {raw_ratio:.0%}",
         ),
         Target(
             "< 150 MB (143 MiB) resident per worker, typical load",

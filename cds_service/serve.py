@@ -96,8 +96,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--max-requests",
         type=int,
-        default=5000,
-        help="restart a worker after this many requests (0: never), returning its memory",
+        default=50_000,
+        help="restart a worker after this many requests (0: never); it empties its memos",
     )
     parser.add_argument(
         "--profile",
