@@ -52,7 +52,7 @@ def lazy(raw: msgspec.Raw) -> Any:
         try:
             return LazyResource(raw, _TOP.decode(raw))
         except msgspec.ValidationError:
-            pass
+            pass  # light members of unexpected types: decode the object whole, below
     return _load(raw)
 
 

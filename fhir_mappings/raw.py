@@ -69,11 +69,6 @@ def concept_text(concept: Any) -> str | None:
     return None
 
 
-def is_datetime(value: Any) -> bool:
-    """The shape of a FHIR date/dateTime/instant (cheap; parse_datetime checks the calendar)."""
-    return isinstance(value, str) and _DATE_RE.match(value.strip()) is not None
-
-
 def parse_datetime(value: Any) -> datetime | None:
     """FHIR date/dateTime/instant as an aware UTC datetime (partial dates at their start)."""
     if not isinstance(value, str):
