@@ -88,10 +88,7 @@ def _malformed(exc: Exception) -> InvalidRequest:
 def read_json(request: Request, *, max_bytes: int, max_depth: int) -> Any:
     """Parse a JSON request body, or raise the domain error the edge maps to 400/413/415."""
     raw = _read_raw(request, max_bytes)
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise _malformed(exc) from None
+    data = read_json_bytes(raw)
     _check_depth(raw, max_depth)
     return data
 
@@ -136,6 +133,7 @@ def read_hook_json(request: Request, *, max_bytes: int, max_depth: int) -> Any:
 
 
 def read_json_bytes(raw: bytes) -> Any:
+    """orjson.loads, with malformed JSON as the 400 the edge expects."""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

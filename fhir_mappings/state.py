@@ -194,10 +194,11 @@ class _Mapper:
             if rtype == "Observation":
                 self._add_observation(res)
                 return
-            digest = keyed_digest(res.raw) if isinstance(res, LazyResource) else None
+            raw = res.raw if isinstance(res, LazyResource) else None
             res = _decoded(res)
             if rtype in _PURE_TYPES or (rtype == "MedicationRequest" and _names_its_drug(res)):
-                self._add_remembered(res, draft, digest)
+                # Sent as bytes: their digest, without serialising the decoded resource again.
+                self._add_remembered(res, draft, keyed_digest(raw) if raw is not None else None)
             else:
                 self._dispatch(res, draft)
         except Exception as exc:  # a mapping bug must cost one resource, never the hook
