@@ -348,7 +348,7 @@ def map_doses(
 
 def _span(period: dict[str, Any]) -> float | None:
     start = raw.parse_datetime(period.get("start"))
-    end = raw.parse_datetime(period.get("end"))
+    end = raw.parse_end(period.get("end"))
     if start is None or end is None or end < start:
         return None
     return (end - start).total_seconds() / 86400

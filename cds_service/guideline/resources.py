@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cds_service.guideline.knowledge import CodeRef, Knowledge
+from fhir_mappings.dates import parse_fhir_date
 
 UCUM = "http://unitsofmeasure.org"
 
@@ -136,9 +137,12 @@ def shortened(
 
 
 def _plus_days(start: str, days: int) -> str:
-    try:
-        begin = datetime.fromisoformat(start.replace("Z", "+00:00"))
-    except ValueError:
+    """A Period end `days` after `start`: a date for a date (`2024-05` starts May 1), else a
+    dateTime in the zone `start` was written in."""
+    parsed = parse_fhir_date(start)
+    if parsed is None:
         return start
-    end = begin + timedelta(days=days)
-    return end.date().isoformat() if len(start) == 10 else end.isoformat()
+    end = parsed.start + timedelta(days=days)
+    if not parsed.has_time:
+        return end.date().isoformat()
+    return parsed.written_zone(end).isoformat()
