@@ -142,6 +142,7 @@ class Terminology:
     service_request_names: NameMatcher
     route_codes: dict[tuple[str, str], str]
     verify_codes: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+    panels: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # by name
 
     @property
     def rxnorm(self) -> str:
@@ -240,11 +241,14 @@ class _Builder:
             self.systems[str(alias)] = _str(url, f"systems.{alias}")
         quantities = self.quantities()
         obs, kind_q = self.observations(quantities)
-        panels = frozenset(
-            (c.system, c.code)
+        named_panels = {
+            str(name): tuple(
+                (c.system, c.code)
+                for c in (self.code_entry(e, f"panels.{name}") for e in _list(entries, "panels"))
+            )
             for name, entries in _mapping(self.terms.get("panels", {}), "panels").items()
-            for c in (self.code_entry(e, f"panels.{name}") for e in _list(entries, "panels"))
-        )
+        }
+        panels = frozenset(code for codes in named_panels.values() for code in codes)
         drugs = self.drugs()
         cond_codes, cond_prefixes, cond_names = self.conditions()
         severity = {}
@@ -276,6 +280,7 @@ class _Builder:
             service_request_names=sr_names,
             route_codes=routes,
             verify_codes=frozenset((c.system, c.code) for c in self.codes if c.verify),
+            panels=named_panels,
             **drugs,
         )
 

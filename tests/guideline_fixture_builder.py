@@ -366,8 +366,8 @@ def with_failed_prefetch(
 ) -> dict[str, Any]:
     """Prefetch computed from the patient, with `failed` keys replaced by OperationOutcome."""
     from cds_service.fhir.search import InMemoryFhir
+    from cds_service.guideline.needs import PREFETCH
     from cds_service.hooks.prefetch import fill_template
-    from cds_service.hooks.registry import PREFETCH
 
     store = InMemoryFhir(patient.resources)
     context = request["context"]

@@ -72,6 +72,14 @@ class WorkupItem:
 
 
 @dataclass(frozen=True)
+class ObservationNeed:
+    """One Observation prefetch key: the measurement kinds and panels it asks for."""
+
+    kinds: tuple[str, ...]
+    panels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class PolicySetting:
     """A site-policy number: not from the guideline, overridable, named on cards."""
 
@@ -114,6 +122,7 @@ class Knowledge:
     physio_on_record: frozenset[tuple[str, str]]
     physio_on_record_kinds: frozenset[str]
     workup: tuple[WorkupItem, ...]
+    prefetch_observations: Mapping[str, ObservationNeed]
     ck_order: CodeRef
     override_reasons: Mapping[str, str]
     recommendations: Mapping[str, Recommendation]
@@ -288,10 +297,40 @@ def parse_knowledge(raw: Any) -> Knowledge:
         ),
         physio_on_record_kinds=frozenset(physio.get("on_record_kinds", [])),
         workup=workup,
+        prefetch_observations=_prefetch_observations(raw, value_sets, workup),
         ck_order=_code(_need(orderables, "ck_order", "orderables", Mapping), systems, "ck_order"),
         override_reasons={str(k): str(v) for k, v in reasons.items()},
         recommendations=_recommendations(raw.get("recommendations"), references, reasons, scopes),
     )
+
+
+def _prefetch_observations(
+    raw: Mapping[str, Any], value_sets: Mapping[str, Any], workup: tuple[WorkupItem, ...]
+) -> dict[str, ObservationNeed]:
+    """Each Observation prefetch key with the kinds it asks for; every *_kinds set is asked."""
+    where = "prefetch_observations"
+    needs: dict[str, ObservationNeed] = {}
+    asked: set[str] = set()
+    for key, spec in _need(raw, where, "", Mapping).items():
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"guideline knowledge: {where}.{key} must be a mapping")
+        names = list(spec.get("value_sets", []))
+        unknown = [name for name in names if not str(name).endswith("_kinds")]
+        unknown += [name for name in names if name not in value_sets]
+        if unknown:
+            raise ConfigError(
+                f"guideline knowledge: {where}.{key} names unknown kind value sets {unknown}"
+            )
+        asked.update(names)
+        kinds = [kind for name in names for kind in value_sets[name]]
+        if spec.get("workup", False) is True:
+            kinds += [kind for item in workup for kind in item.kinds]
+        panels = tuple(str(p) for p in spec.get("panels", []))
+        needs[str(key)] = ObservationNeed(kinds=tuple(dict.fromkeys(kinds)), panels=panels)
+    forgotten = sorted(k for k in value_sets if k.endswith("_kinds") and k not in asked)
+    if forgotten:
+        raise ConfigError(f"guideline knowledge: no {where} key asks for {forgotten}")
+    return needs
 
 
 def _read_document(path: Path) -> Any:

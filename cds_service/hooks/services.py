@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cds_service.guideline import GuidelineEngine
-from cds_service.hooks.registry import PREFETCH, REQUIRED_PREFETCH, Registry, ServiceDefinition
+from cds_service.guideline.needs import REQUIRED_PREFETCH, prefetch_templates
+from cds_service.hooks.registry import Registry, ServiceDefinition
 from cds_service.hooks.types import HookRequest, HookResult, ResolvedPrefetch
-from fhir_mappings import map_order_context, map_patient_state
+from fhir_mappings import load_terminology, map_order_context, map_patient_state
 
 GUIDELINE = "Treatment for Severe Inflammatory Muscle Spasms"
 
@@ -51,20 +52,24 @@ class GuidelineHandler:
         return HookResult(cards=cards, unavailable=dict(resolved.unavailable))
 
 
-def _service(handler: GuidelineHandler, **texts: str) -> ServiceDefinition:
+def _service(
+    handler: GuidelineHandler, prefetch: dict[str, str], **texts: str
+) -> ServiceDefinition:
     """One guideline service: the same prefetch and handler, its own hook and texts."""
     return ServiceDefinition(
-        handler=handler, prefetch=PREFETCH, required_prefetch=REQUIRED_PREFETCH, **texts
+        handler=handler, prefetch=prefetch, required_prefetch=REQUIRED_PREFETCH, **texts
     )
 
 
 def build_registry(engine: GuidelineEngine) -> Registry:
     """The services discovery lists: one per hook the guideline acts on."""
     handler = GuidelineHandler(engine)
+    prefetch = prefetch_templates(engine.knowledge, load_terminology())
     registry = Registry()
     registry.add(
         _service(
             handler,
+            prefetch,
             id="myopathy-patient-view",
             hook="patient-view",
             title=f"{GUIDELINE}: chart review",
@@ -78,6 +83,7 @@ def build_registry(engine: GuidelineEngine) -> Registry:
     registry.add(
         _service(
             handler,
+            prefetch,
             id="myopathy-order-select",
             hook="order-select",
             title=f"{GUIDELINE}: medication orders",
@@ -91,6 +97,7 @@ def build_registry(engine: GuidelineEngine) -> Registry:
     registry.add(
         _service(
             handler,
+            prefetch,
             id="myopathy-order-sign",
             hook="order-sign",
             title=f"{GUIDELINE}: order signing",
