@@ -15,11 +15,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cds_service.fhir import resource_check
-from cds_service.fhir.resource_check import suggested_resource_problem
 from cds_service.fhir.scenarios import build_request, load_scenario
 from cds_service.guideline.knowledge import load_knowledge
 from cds_service.guideline.resources import medication_request, service_request
+from cds_service.hooks import resource_check
+from cds_service.hooks.resource_check import suggested_resource_problem
 from tests.conftest import FIXTURES, ROOT
 
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
