@@ -15,7 +15,6 @@ from cds_service.config import load_settings
 from cds_service.fhir import prefetch as fhir_prefetch
 from cds_service.guideline import load_engine
 from cds_service.hooks import http_errors, routes
-from cds_service.hooks.prefetch import ClientPrefetchOnly
 from cds_service.hooks.services import build_registry
 from cds_service.openapi import build_openapi
 from fhir_mappings import load_terminology
@@ -52,8 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     registry = build_registry(engine)
     app.extensions["cds_engine"] = engine
     app.extensions["cds_registry"] = registry
-    app.extensions["cds_prefetch"] = ClientPrefetchOnly()
-    fhir_prefetch.init_app(app)  # fetches what the client did not prefetch (issue 5)
+    fhir_prefetch.init_app(app)  # the prefetch policy: as sent, else fetched (docs/fhir-access.md)
     app.extensions["cds_hook_listeners"] = []
     persistence.init_app(app)
     app.extensions["cds_openapi"] = orjson.dumps(build_openapi(registry, engine.version))
