@@ -69,9 +69,9 @@ def _start(value: Any) -> tuple[datetime, re.Match[str]] | None:
             int(float(frac) * 1_000_000) if frac else 0,
             tzinfo=UTC,
         )
-        if tz and tz != "Z":
-            sign = 1 if tz[0] == "+" else -1
-            start -= sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
+        offset = _offset(tz)
+        if offset:
+            start -= offset
     except (ValueError, OverflowError):
         return None
     return start, m
