@@ -32,6 +32,7 @@ def medication_request(
     text: str,
     patient_id: str | None,
     now: datetime,
+    note: str | None = None,
 ) -> dict[str, Any]:
     """A draft proposal MedicationRequest with a coded drug and structured dosage."""
     route_code: CodeRef = knowledge.routes[route]
@@ -53,6 +54,8 @@ def medication_request(
             }
         ],
     }
+    if note:
+        resource["note"] = [{"text": note}]
     subject = _subject(patient_id)
     if subject:
         resource["subject"] = subject

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 
 from cds_service.guideline.facts import (
     RuleContext,
+    below_therapy,
+    glucocorticoid_therapy,
+    is_child,
+    paediatric_note,
     cond_ref,
     fmt_date,
     fmt_num,
@@ -19,6 +23,7 @@ from cds_service.guideline.facts import (
     valued,
     with_ingredient,
 )
+from cds_service.guideline.rules.assess import workup_first
 from cds_service.guideline.intents import ActionIntent, CardIntent, SuggestionIntent
 from cds_service.guideline.resources import medication_request, weekly
 from fhir_mappings.domain import METHOTREXATE, Measurement, Medication
@@ -74,15 +79,34 @@ class PrednisoneDose:
     capped: bool
     maths: str
 
+    @property
+    def mg_per_kg(self) -> float:
+        return self.final_mg / self.weight_kg
 
-def prednisone_dose(weight_kg: float, step: float, cap: float) -> PrednisoneDose:
-    """1 mg/kg/day, rounded half-up to the site step, capped at the site maximum."""
+    @property
+    def mg_per_kg_text(self) -> str:
+        """'1 mg/kg/day' when that is what is given, else the mg/kg actually suggested."""
+        if abs(self.final_mg - self.raw_mg) < 1e-9:
+            return "1 mg/kg/day"
+        return f"{self.mg_per_kg:.2f} mg/kg/day"
+
+
+def prednisone_dose(
+    weight_kg: float, step: float, cap: float, ceiling_mg: float | None = None
+) -> PrednisoneDose:
+    """1 mg/kg/day rounded half-up to the site step (down when that would pass the order
+    check's ceiling), capped at the site maximum; 0 mg when no step fits (no suggestion)."""
     raw = weight_kg * 1.0
     rounded = math.floor(raw / step + 0.5) * step
+    how = "nearest"
+    if ceiling_mg is not None and rounded > ceiling_mg + 1e-9:
+        rounded, how = math.floor(ceiling_mg / step) * step, "step below, within the order check's"
     final = min(rounded, cap)
-    maths = (
-        f"1 mg/kg/day x {fmt_num(weight_kg)} kg = {fmt_num(raw)} mg/day; rounded to the "
+    maths = f"1 mg/kg/day x {fmt_num(weight_kg)} kg = {fmt_num(raw)} mg/day; rounded to the "
+    maths += (
         f"nearest {step:g} mg = {fmt_num(rounded)} mg/day"
+        if how == "nearest"
+        else f"{step:g} mg step below, within the local dose tolerance = {fmt_num(rounded)} mg/day"
     )
     maths += (
         f"; capped at the local maximum of {cap:g} mg/day = **{fmt_num(final)} mg/day**"
@@ -121,17 +145,47 @@ def _conditions_used(ctx: RuleContext) -> tuple[str, ...]:
     )
 
 
+def _below_therapy_note(ctx: RuleContext) -> tuple[str, ...]:
+    low = below_therapy(ctx)
+    if not low:
+        return ()
+    threshold = ctx.knowledge.p("glucocorticoid_therapy_mg_per_day")
+    return (
+        "Not counted as first-line glucocorticoid therapy (at or below "
+        f"{threshold:g} mg/day prednisone-equivalent, local policy; topical and inhaled use "
+        "never count): " + "; ".join(u.describe() for u in low) + ".",
+    )
+
+
+def _start_problems(ctx: RuleContext) -> tuple[str, ...]:
+    """The detail lines common to every IS-1 start card."""
+    return (
+        "Inflammatory myopathy without first-line glucocorticoid therapy on record. The "
+        "guideline's first line is prednisone 1 mg/kg/day orally (refs 2, 1).",
+        *_below_therapy_note(ctx),
+    )
+
+
 def is1_prednisone(ctx: RuleContext) -> list[CardIntent]:
     """IS-1: suggest 1 mg/kg/day (patient-view) or check an ordered dose (order hooks)."""
     if not ctx.in_scope("myopathy"):
         return []
     if ctx.ordering:
         return _is1_check_orders(ctx)
-    if systemic_glucocorticoids(ctx):
+    if glucocorticoid_therapy(ctx):
         return []
     found = usable_weight(ctx)
-    policy = ("weight_max_age_days", "prednisone_round_mg", "prednisone_max_mg_per_day")
+    policy = (
+        "weight_max_age_days",
+        "prednisone_round_mg",
+        "prednisone_max_mg_per_day",
+        "prednisone_dose_tolerance",
+        "glucocorticoid_therapy_mg_per_day",
+    )
     inputs = _conditions_used(ctx)
+    child = (paediatric_note(ctx),) if is_child(ctx) else ()
+    if child:
+        policy = (*policy, "adult_age_years")
     if found.weight is None:
         return [
             CardIntent(
@@ -139,9 +193,9 @@ def is1_prednisone(ctx: RuleContext) -> list[CardIntent]:
                 "info",
                 "Consider prednisone 1 mg/kg/day; record a current weight to compute the dose",
                 (
-                    "Inflammatory myopathy without a systemic glucocorticoid on record. The "
-                    "guideline's first line is prednisone 1 mg/kg/day orally (refs 2, 1).",
+                    *_start_problems(ctx),
                     f"No dose is suggested because {found.problem}.",
+                    *child,
                     *_methylpred_note(ctx),
                 ),
                 problem="start",
@@ -151,11 +205,27 @@ def is1_prednisone(ctx: RuleContext) -> list[CardIntent]:
             )
         ]
     w = found.weight
-    step = ctx.knowledge.p("prednisone_round_mg")
-    cap = ctx.knowledge.p("prednisone_max_mg_per_day")
-    dose = prednisone_dose(w.value or 0.0, step, cap)
+    kg = w.value or 0.0
+    ceiling = kg * (1 + ctx.knowledge.p("prednisone_dose_tolerance"))
+    dose = prednisone_dose(
+        kg,
+        ctx.knowledge.p("prednisone_round_mg"),
+        ctx.knowledge.p("prednisone_max_mg_per_day"),
+        ceiling,
+    )
+    inputs = (*inputs, ref(w, "weight"))
+    weight_line = (
+        f"Weight used: {fmt_num(w.value)} kg measured {fmt_date(w.effective)} "
+        f"({qualified('Observation', w.resource_id)})."
+    )
+    if dose.final_mg <= 0:
+        return [_no_step_card(ctx, dose, weight_line, child, inputs, policy)]
+    workup = workup_first(ctx)
+    if workup:
+        return [_workup_first_card(ctx, dose, workup, weight_line, child, inputs, policy)]
     mg = dose.final_mg
-    text = f"prednisone {fmt_num(mg)} mg orally once daily (1 mg/kg/day)"
+    how = _how_given(dose)
+    text = f"prednisone {fmt_num(mg)} mg orally once daily ({how})"
     resource = medication_request(
         ctx.knowledge,
         drug="prednisone",
@@ -166,20 +236,22 @@ def is1_prednisone(ctx: RuleContext) -> list[CardIntent]:
         text=text,
         patient_id=ctx.patient_id,
         now=ctx.now,
+        note=child[0] if child else None,
     )
+    summary = f"Consider prednisone {fmt_num(mg)} mg/day orally ({how})"
+    if child:
+        summary += "; paediatric dose: specialist decision"
     return [
         CardIntent(
             "IS-1",
             "info",
-            f"Consider prednisone {fmt_num(mg)} mg/day orally (1 mg/kg/day for "
-            f"{fmt_num(w.value)} kg)",
+            summary,
             (
-                "Inflammatory myopathy without a systemic glucocorticoid on record. The "
-                "guideline's first line is prednisone 1 mg/kg/day orally (refs 2, 1).",
-                f"Weight used: {fmt_num(w.value)} kg measured {fmt_date(w.effective)} "
-                f"({qualified('Observation', w.resource_id)}).",
+                *_start_problems(ctx),
+                weight_line,
                 f"Dose: {dose.maths}.",
-                *(("The cap is local policy, not from the guideline.",) if dose.capped else ()),
+                *(_cap_line(dose) if dose.capped else ()),
+                *child,
                 *_methylpred_note(ctx),
             ),
             problem="start",
@@ -189,10 +261,88 @@ def is1_prednisone(ctx: RuleContext) -> list[CardIntent]:
                     (ActionIntent("create", f"Draft order: {text}", resource=resource),),
                 ),
             ),
-            inputs=(*inputs, ref(w, "weight")),
+            inputs=inputs,
             policy_used=policy,
         )
     ]
+
+
+def _how_given(dose: PrednisoneDose) -> str:
+    """'1 mg/kg/day for 72.4 kg', or with the cap the mg/kg actually suggested."""
+    if dose.capped:
+        return (
+            f"{fmt_num(dose.final_mg)} mg/day = {dose.mg_per_kg:.2f} mg/kg/day for "
+            f"{fmt_num(dose.weight_kg)} kg, capped by local policy"
+        )
+    return f"1 mg/kg/day for {fmt_num(dose.weight_kg)} kg"
+
+
+def _cap_line(dose: PrednisoneDose) -> tuple[str, ...]:
+    return (
+        f"The suggested {fmt_num(dose.final_mg)} mg/day is {dose.mg_per_kg:.2f} mg/kg/day, not "
+        "1 mg/kg/day: the cap is local policy, not from the guideline.",
+    )
+
+
+def _no_step_card(
+    ctx: RuleContext,
+    dose: PrednisoneDose,
+    weight_line: str,
+    child: tuple[str, ...],
+    inputs: tuple[str, ...],
+    policy: tuple[str, ...],
+) -> CardIntent:
+    """1 mg/kg/day is below the smallest rounding step: no dose is suggested."""
+    step = ctx.knowledge.p("prednisone_round_mg")
+    return CardIntent(
+        "IS-1",
+        "info",
+        f"Prednisone 1 mg/kg/day = {fmt_num(dose.raw_mg)} mg/day: below the {step:g} mg step, "
+        "no dose suggested",
+        (
+            *_start_problems(ctx),
+            weight_line,
+            f"1 mg/kg/day x {fmt_num(dose.weight_kg)} kg = {fmt_num(dose.raw_mg)} mg/day cannot be "
+            f"rounded to the local {step:g} mg step without exceeding the dose the order check "
+            "accepts, so no order is suggested.",
+            *child,
+        ),
+        problem="start",
+        inputs=inputs,
+        policy_used=policy,
+    )
+
+
+def _workup_first_card(
+    ctx: RuleContext,
+    dose: PrednisoneDose,
+    why: str,
+    weight_line: str,
+    child: tuple[str, ...],
+    inputs: tuple[str, ...],
+    policy: tuple[str, ...],
+) -> CardIntent:
+    """Evaluate before treating: the dose is shown for planning, no one-click start."""
+    return CardIntent(
+        "IS-1",
+        "info",
+        f"Work-up first ({why}); then prednisone {fmt_num(dose.final_mg)} mg/day "
+        f"({_how_given(dose)})",
+        (
+            "The guideline: before initiating treatment, evaluate muscle enzymes (CK at least), "
+            f"inflammatory markers, antibodies and cardiac involvement. Here: {why}, so no "
+            "prednisone order is offered yet; order the work-up first (see the ASSESS-1 card).",
+            *_start_problems(ctx),
+            weight_line,
+            f"Dose for when the work-up is done: {dose.maths}.",
+            *(_cap_line(dose) if dose.capped else ()),
+            *child,
+            *_methylpred_note(ctx),
+        ),
+        problem="start",
+        inputs=inputs,
+        policy_used=(*policy, "assessment_lookback_days"),
+    )
 
 
 def _is1_check_orders(ctx: RuleContext) -> list[CardIntent]:
@@ -247,6 +397,8 @@ def _is1_check_orders(ctx: RuleContext) -> list[CardIntent]:
             continue
         w = found.weight
         lines = [f"Ordered: {d.name}, **{fmt_num(mg_day)} mg/day**."]
+        if is_child(ctx):
+            lines.append(paediatric_note(ctx))
         if w is not None:
             lines.append(
                 f"Weight {fmt_num(w.value)} kg on {fmt_date(w.effective)}: 1 mg/kg/day = "
