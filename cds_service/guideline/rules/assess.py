@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from cds_service.guideline.facts import (
     RuleContext,
-    glucocorticoid_therapy,
     cond_ref,
     fmt_date,
     fmt_value,
+    glucocorticoid_therapy,
     med_ref,
     ref,
     series,

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from cds_service.guideline.facts import (
     RuleContext,
     below_therapy,
-    glucocorticoid_therapy,
-    is_child,
-    paediatric_note,
     cond_ref,
     fmt_date,
     fmt_num,
+    glucocorticoid_therapy,
+    is_child,
     is_high,
     med_ref,
+    paediatric_note,
     qualified,
     ref,
     series,
@@ -23,9 +23,9 @@ from cds_service.guideline.facts import (
     valued,
     with_ingredient,
 )
-from cds_service.guideline.rules.assess import workup_first
 from cds_service.guideline.intents import ActionIntent, CardIntent, SuggestionIntent
 from cds_service.guideline.resources import medication_request, weekly
+from cds_service.guideline.rules.assess import workup_first
 from fhir_mappings.domain import METHOTREXATE, Measurement, Medication
 
 WEIGHT_RANGE_KG = (2.0, 400.0)  # outside this a weight is taken as a data error
