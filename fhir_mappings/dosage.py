@@ -432,7 +432,7 @@ def _span(period: dict[str, Any]) -> float | None:
     return (end - start).total_seconds() / 86400
 
 
-def _daily_use(dose: Dose | None, quantity: dict[str, Any]) -> float | None:
+def daily_use(dose: Dose | None, quantity: dict[str, Any]) -> float | None:
     """Dispensed units used a day, in the dispense quantity's unit (tablets, mL or mg)."""
     if dose is None or dose.administrations_per_day is None:
         return None
@@ -499,7 +499,7 @@ def intended_course(request: dict[str, Any], dose: Dose | None) -> Course:
         days = supply * fills
         source = "expectedSupplyDuration" + (" x (1 + numberOfRepeatsAllowed)" if repeats else "")
     quantity = raw.obj(dispense, "quantity")
-    daily = _daily_use(dose, quantity)
+    daily = daily_use(dose, quantity)
     if days is None and daily:
         days = (raw.number(quantity, "value") or 0.0) / daily * fills
         source = "dispense quantity / daily use" + (" x fills" if repeats else "")

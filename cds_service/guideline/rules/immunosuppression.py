@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from cds_service.guideline.facts import (
     RuleContext,
+    SteroidUse,
     below_therapy,
     cond_ref,
     fmt_date,
@@ -19,12 +21,11 @@ from cds_service.guideline.facts import (
     qualified,
     ref,
     series,
-    systemic_glucocorticoids,
     valued,
     with_ingredient,
 )
 from cds_service.guideline.intents import ActionIntent, CardIntent, SuggestionIntent
-from cds_service.guideline.resources import medication_request, weekly
+from cds_service.guideline.resources import medication_request, week_based, weekly
 from cds_service.guideline.rules.assess import workup_first
 from fhir_mappings.domain import METHOTREXATE, Measurement, Medication
 
@@ -453,13 +454,16 @@ def is2_methotrexate(ctx: RuleContext) -> list[CardIntent]:
         return _is2_check_orders(ctx)
     if not ctx.in_scope("myopathy"):
         return []
-    steroids = systemic_glucocorticoids(ctx)
+    therapy = glucocorticoid_therapy(ctx)
     if (
-        not steroids
+        not therapy
         or ctx.active_of(*ctx.knowledge.kinds("steroid_sparing"))
         or methotrexate_intolerance(ctx)
     ):
         return []
+    steroids = tuple(u.medication for u in therapy)
+    if is_child(ctx):
+        return [_is2_child_card(ctx, therapy)]
     text = "methotrexate 15 mg subcutaneously once weekly"
     resource = medication_request(
         ctx.knowledge,
@@ -478,8 +482,8 @@ def is2_methotrexate(ctx: RuleContext) -> list[CardIntent]:
             "info",
             "Consider adding methotrexate 15 mg subcutaneously once weekly to the glucocorticoid",
             (
-                "On a systemic glucocorticoid ("
-                + ", ".join(m.name for m in steroids)
+                "On glucocorticoid therapy ("
+                + "; ".join(u.describe() for u in therapy)
                 + ") without methotrexate or mycophenolate on record.",
                 "The guideline: start methotrexate 15-20 mg/week (maximum 40 mg/week), preferably "
                 "subcutaneously (ref 1). The suggestion uses the lower end, 15 mg once weekly, and "
@@ -497,14 +501,48 @@ def is2_methotrexate(ctx: RuleContext) -> list[CardIntent]:
     ]
 
 
+def _is2_child_card(ctx: RuleContext, therapy: tuple[SteroidUse, ...]) -> CardIntent:
+    """Under the adult age: the guideline's 15-20 mg/week is an adult dose; none is offered."""
+    return CardIntent(
+        "IS-2",
+        "info",
+        "Methotrexate with the glucocorticoid: the guideline's 15-20 mg/week is an adult dose; "
+        "paediatric dosing is a specialist decision",
+        (
+            "On glucocorticoid therapy ("
+            + "; ".join(u.describe() for u in therapy)
+            + ") without methotrexate or mycophenolate on record.",
+            "The guideline: start methotrexate 15-20 mg/week (maximum 40 mg/week), preferably "
+            "subcutaneously (ref 1).",
+            paediatric_note(ctx) + " No methotrexate dose is suggested.",
+        ),
+        problem="start",
+        inputs=tuple(med_ref(u.medication) for u in therapy),
+        policy_used=("adult_age_years", "glucocorticoid_therapy_mg_per_day"),
+    )
+
+
+def _days(value: float | None) -> str:
+    if value is None:
+        return "an unknown number of days"
+    return "1 day" if abs(value - 1) < 1e-9 else f"{fmt_num(value)} days"
+
+
 def _dose_line(d: Medication) -> str:
+    """What was ordered, in mg per week when known; an unknown input is named, never '?'."""
     dose = d.dose
     if dose is None:
         return f"{d.name}: no dosage"
-    return (
-        f"{d.name}: {fmt_num(dose.mg_per_administration)} mg every "
-        f"{fmt_num(dose.interval_days)} day(s) = **{_per_week(d)}**"
+    days = f"doses on {_days(dose.days_per_week)} a week"
+    if dose.mg_per_administration is None:
+        return f"{d.name}: {days}; the dose in mg is unknown ({_unknown_why(d)})"
+    per_day = dose.doses_per_dosing_day or 1
+    each = (
+        f"{fmt_num(dose.mg_per_administration)} mg"
+        if abs(per_day - 1) < 1e-9
+        else f"{fmt_num(per_day)} x {fmt_num(dose.mg_per_administration)} mg"
     )
+    return f"{d.name}: {each} per dosing day, {days} = **{_per_week(d)}**"
 
 
 def _unknown_why(d: Medication) -> str:
@@ -514,15 +552,33 @@ def _unknown_why(d: Medication) -> str:
 
 
 def _per_week(d: Medication) -> str:
-    return f"{fmt_num(d.dose.mg_per_week)} mg/week" if d.dose and d.dose.mg_per_week else "?"
+    if d.dose and d.dose.mg_per_week is not None:
+        return f"{fmt_num(d.dose.mg_per_week)} mg/week"
+    return f"weekly dose unknown ({_unknown_why(d)})"
+
+
+def dosing_days(d: Medication) -> float | None:
+    """Distinct days a week with a dose (the mapping's, else from the mean interval)."""
+    dose = d.dose
+    if dose is None:
+        return None
+    if dose.days_per_week is not None:
+        return dose.days_per_week
+    if dose.interval_days:
+        return min(7.0, 7 / dose.interval_days)
+    return None
 
 
 def _mtx_problem(d: Medication) -> str:
-    """Classify a methotrexate order: more-often-than-weekly, unknown, over-40 or ok."""
-    dose = d.dose
-    if dose is not None and dose.interval_days is not None and dose.interval_days < 7 - 1e-6:
+    """Doses on more than one day a week, unknown, over 40 mg/week, or ok.
+
+    A split weekly dose (several doses within one day, once a week) is one dosing day.
+    """
+    days = dosing_days(d)
+    if days is not None and days > 1 + 1e-6:
         return "daily"
-    if dose is None or dose.interval_days is None or dose.mg_per_week is None:
+    dose = d.dose
+    if dose is None or days is None or dose.mg_per_week is None:
         return "unknown"
     return "over" if dose.mg_per_week > 40 + 1e-9 else "ok"
 
@@ -571,26 +627,79 @@ def _is2_check_orders(ctx: RuleContext) -> list[CardIntent]:
     return out
 
 
+@dataclass(frozen=True)
+class _Correction:
+    """A one-day-a-week timing that keeps the intended weekly total, and why that total."""
+
+    doses: int
+    mg_week: float
+    kept: str
+
+
+def _correction(d: Medication, raw: dict[str, Any]) -> _Correction | str:
+    """The weekly regimen an update would set, or why none is offered."""
+    dose = d.dose
+    if dose is None or dose.mg_per_administration is None or dose.administrations_per_day is None:
+        return f"no update is offered: {_unknown_why(d)}"
+    mg = dose.mg_per_administration
+    if week_based(raw):
+        # dosed by the week but spread over several days: the same doses, on one day
+        doses = round(dose.administrations_per_day * 7)
+        kept = f"the ordered weekly total, {fmt_num(mg * doses)} mg/week, moved to one day"
+    else:
+        # a weekly dose entered as daily (the classic error): one day's doses, once a week
+        doses = round(dose.doses_per_dosing_day or 1)
+        kept = (
+            f"one dosing day's amount, {fmt_num(mg * doses)} mg, as the weekly dose (as ordered "
+            f"the total would be {_per_week(d)}); check this is the intended weekly dose"
+        )
+    if doses < 1:
+        return "no update is offered: the doses per week could not be counted"
+    if mg * doses > 40 + 1e-9:
+        return (
+            f"no update is offered: {fmt_num(mg * doses)} mg on one day a week would exceed the "
+            "40 mg/week maximum"
+        )
+    return _Correction(doses, mg * doses, kept)
+
+
 def _daily_card(ctx: RuleContext, daily: list[Medication]) -> CardIntent:
     suggestions = []
     lines = []
     for d in daily:
-        per_admin = d.dose.mg_per_administration if d.dose else None
         lines.append(f"- {_dose_line(d)}")
         raw = ctx.draft_resources.get(d.reference or "")
-        if raw and per_admin is not None and per_admin <= 40:
-            suggestions.append(
-                SuggestionIntent(
-                    f"Change to {fmt_num(per_admin)} mg once weekly",
-                    (
-                        ActionIntent(
-                            "update",
-                            f"Set {d.name} to once weekly ({fmt_num(per_admin)} mg/week)",
-                            resource=weekly(raw),
-                        ),
+        if not raw:
+            continue
+        fix = _correction(d, raw)
+        if isinstance(fix, str):
+            lines.append(f"  ({fix}.)")
+            continue
+        mg = d.dose.mg_per_administration if d.dose else None
+        updated, day = weekly(raw, fix.doses)
+        regimen = (
+            f"{fmt_num(mg)} mg once weekly"
+            if fix.doses == 1
+            else f"{fix.doses} doses of {fmt_num(mg)} mg on one day a week"
+        )
+        where = f" ({day})" if day else ""
+        lines.append(
+            f"  The update sets only the timing: {regimen}{where} = {fmt_num(fix.mg_week)} "
+            f"mg/week; the dose per administration stays {fmt_num(mg)} mg. It keeps {fix.kept}."
+        )
+        suggestions.append(
+            SuggestionIntent(
+                f"Change to {regimen}",
+                (
+                    ActionIntent(
+                        "update",
+                        f"Set {d.name} to {regimen}{where} ({fmt_num(fix.mg_week)} mg/week); "
+                        f"was {_per_week(d)}",
+                        resource=updated,
                     ),
-                )
+                ),
             )
+        )
     return CardIntent(
         "IS-2",
         "critical",
@@ -599,12 +708,8 @@ def _daily_card(ctx: RuleContext, daily: list[Medication]) -> CardIntent:
         (
             *lines,
             "The guideline doses methotrexate per week: 15-20 mg/week, maximum 40 mg/week "
-            "(ref 1). This order repeats the dose more often than once a week.",
-            *(
-                ("The update keeps the single dose and sets the timing to once weekly.",)
-                if suggestions
-                else ()
-            ),
+            "(ref 1). This order puts doses on more than one day a week. A weekly dose split "
+            "into several doses on one day is accepted.",
         ),
         problem="more-often-than-weekly",
         suggestions=tuple(suggestions),
@@ -613,7 +718,9 @@ def _daily_card(ctx: RuleContext, daily: list[Medication]) -> CardIntent:
 
 
 def _is2_start_info(ctx: RuleContext, drafts: list[Medication]) -> list[CardIntent]:
-    low = [d for d in drafts if d.dose and (d.dose.mg_per_week or 0) < 15 - 1e-9]
+    child = is_child(ctx)
+    # Under the adult age the 15-20 mg/week start is an adult dose: never pushed up to it.
+    low = [] if child else [d for d in drafts if d.dose and (d.dose.mg_per_week or 0) < 15 - 1e-9]
     oral = [d for d in drafts if d.dose and d.dose.route == "oral"]
     if not low and not oral:
         return []
@@ -628,11 +735,14 @@ def _is2_start_info(ctx: RuleContext, drafts: list[Medication]) -> list[CardInte
         CardIntent(
             "IS-2",
             "info",
-            "Methotrexate: the guideline starts 15-20 mg/week, preferably subcutaneously",
+            "Methotrexate: the guideline starts 15-20 mg/week, preferably subcutaneously"
+            if not child
+            else "Methotrexate: the guideline prefers subcutaneous",
             (
                 "Methotrexate order: " + "; ".join(notes) + ".",
                 "The guideline: start methotrexate 15-20 mg/week (maximum 40 mg/week), preferably "
                 "subcutaneously (ref 1).",
+                *((paediatric_note(ctx),) if child else ()),
             ),
             problem="start-dose-route",
             inputs=tuple(med_ref(d) for d in [*low, *oral]),
