@@ -20,8 +20,8 @@ from cds_service.guideline.facts import (
 )
 from cds_service.guideline.intents import ActionIntent, CardIntent, SuggestionIntent
 from cds_service.guideline.resources import shortened
-from fhir_mappings.dosage import daily_use
 from fhir_mappings.domain import MUSCLE_RELAXANT, NSAID, Medication
+from fhir_mappings.dosage import daily_use
 
 
 def _course(m: Medication) -> str:
@@ -82,7 +82,22 @@ def _per_day_units(raw: dict[str, Any], m: Medication) -> float | None:
     """Dispense units used a day (tablets through the strength when dosed in mg)."""
     dispense = raw.get("dispenseRequest")
     quantity = dispense.get("quantity") if isinstance(dispense, dict) else None
-    return daily_use(m.dose, quantity) if isinstance(quantity, dict) else None
+    if not isinstance(quantity, dict):
+        return None
+    found = daily_use(m.dose, quantity)
+    if found is not None:
+        return found
+    try:  # the dose as written in the draft, in the dispense quantity's own unit
+        dose_q = raw["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    same = (dose_q.get("code") or dose_q.get("unit")) == (
+        quantity.get("code") or quantity.get("unit")
+    )
+    per_day = m.dose.administrations_per_day if m.dose else None
+    if not same or per_day is None or not isinstance(dose_q.get("value"), int | float):
+        return None
+    return float(dose_q["value"]) * per_day
 
 
 def _intended_beyond(ctx: RuleContext, drug_class: str, limit: float) -> list[Medication]:
