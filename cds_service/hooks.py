@@ -39,6 +39,8 @@ class HookResult:
 
     cards: list[dict[str, Any]]
     unavailable: dict[str, str] = field(default_factory=dict)
+    # inputs that were sent but failed validation: [{"resource": ..., "reason": ...}]
+    unusable: list[dict[str, str]] = field(default_factory=list)
 
 
 def _field_errors(exc: ValidationError, prefix: str = "") -> dict[str, Any]:

@@ -10,6 +10,7 @@ from cds_service.hooks import HookRequest, HookResult
 from cds_service.prefetch import ResolvedPrefetch
 from cds_service.registry import PREFETCH, REQUIRED_PREFETCH, Registry, ServiceDefinition
 from fhir_mappings import map_order_context, map_patient_state
+from fhir_mappings.domain import PatientState
 
 GUIDELINE = "Treatment for Severe Inflammatory Muscle Spasms"
 
@@ -23,6 +24,15 @@ def draft_resources(draft_orders: Any) -> dict[str, dict[str, Any]]:
         if isinstance(resource, dict) and resource.get("resourceType") and resource.get("id"):
             found[f"{resource['resourceType']}/{resource['id']}"] = resource
     return found
+
+
+def unusable_inputs(state: PatientState) -> list[dict[str, str]]:
+    """Diagnosis records sent but unusable (failed validation): reported, never dropped."""
+    return [
+        {"resource": i.resource, "reason": i.reason}
+        for i in state.issues
+        if i.resource.startswith("Condition/")
+    ]
 
 
 class GuidelineHandler:
@@ -49,7 +59,9 @@ class GuidelineHandler:
             patient_id=request.patient_id,
             draft_resources=drafts,
         )
-        return HookResult(cards=cards, unavailable=dict(resolved.unavailable))
+        return HookResult(
+            cards=cards, unavailable=dict(resolved.unavailable), unusable=unusable_inputs(state)
+        )
 
 
 def _service(handler: GuidelineHandler, **texts: str) -> ServiceDefinition:

@@ -36,6 +36,10 @@ class MappingIssue:
 
     resource: str  # "Observation/abc" or "prefetch:weight"
     reason: str
+    # A Condition that failed validation: the guideline categories its code seems to name
+    # (read leniently, never used as valid), and whether its code could not be read at all.
+    categories: frozenset[str] = frozenset()
+    code_unreadable: bool = False
 
 
 @dataclass(frozen=True, slots=True)

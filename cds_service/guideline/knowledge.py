@@ -29,6 +29,7 @@ RULE_IDS = (
     "CAU-2",
     "CAU-3",
     "CAU-4",
+    "SCOPE-1",
 )
 HOOKS = frozenset({"patient-view", "order-select", "order-sign"})
 # Value-set references the rules read; each must be present (lists of mapping keys).
