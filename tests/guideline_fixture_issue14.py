@@ -20,7 +20,6 @@ from tests.guideline_fixture_builder import (
     Patient,
     Scenario,
     card,
-    draft,
     order_select,
     patient_view,
     scenario,
