@@ -255,8 +255,8 @@ def _times(rep: dict[str, Any]) -> list[str]:
 
 
 def _days_of_week(rep: dict[str, Any]) -> list[str]:
-    days = rep.get("dayOfWeek") if isinstance(rep.get("dayOfWeek"), list) else []
-    return sorted({d for d in days if isinstance(d, str)})
+    days = rep.get("dayOfWeek")
+    return sorted({d for d in days if isinstance(d, str)}) if isinstance(days, list) else []
 
 
 def _repeat_pattern(rep: dict[str, Any], freq: float, span_days: float, acc: _Acc) -> _Pattern:

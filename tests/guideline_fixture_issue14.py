@@ -409,7 +409,7 @@ def _capped() -> Scenario:
     expected = card(
         "IS-1",
         "info",
-        "Consider prednisone 80 mg/day orally (80 mg/day = 0.73 mg/kg/day for 110 kg, capped "
+        "Consider prednisone 80 mg/day orally (= 0.73 mg/kg/day for 110 kg, capped "
         "by local policy)",
         [("Order prednisone 80 mg orally once daily", [("create", MR)])],
     )

@@ -70,7 +70,9 @@ def test_is1_patient_view_suggests_weight_based_prednisone_with_maths() -> None:
 def test_is1_cap_is_named_as_local_policy() -> None:
     st = state(DM, measurements=(meas("weight", 104, 3, unit="kg"), meas("ck", 900, 5, high=170)))
     card = only(run("patient-view", st), "IS-1")
-    assert "80 mg/day = 0.77 mg/kg/day for 104 kg, capped by local policy" in card["summary"]
+    assert (
+        "80 mg/day orally (= 0.77 mg/kg/day for 104 kg, capped by local policy)" in card["summary"]
+    )
     assert "1 mg/kg/day for" not in card["summary"]
     assert "0.77 mg/kg/day" in actions(card)[0]["resource"]["dosageInstruction"][0]["text"]
     assert "0.77 mg/kg/day" in actions(card)[0]["description"]

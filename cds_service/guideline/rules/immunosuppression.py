@@ -176,7 +176,7 @@ def is1_prednisone(ctx: RuleContext) -> list[CardIntent]:
     if glucocorticoid_therapy(ctx):
         return []
     found = usable_weight(ctx)
-    policy = (
+    policy: tuple[str, ...] = (
         "weight_max_age_days",
         "prednisone_round_mg",
         "prednisone_max_mg_per_day",
@@ -239,7 +239,7 @@ def is1_prednisone(ctx: RuleContext) -> list[CardIntent]:
         now=ctx.now,
         note=child[0] if child else None,
     )
-    summary = f"Consider prednisone {fmt_num(mg)} mg/day orally ({how})"
+    summary = f"Consider prednisone {fmt_num(mg)} mg/day orally ({_how_given(dose, short=True)})"
     if child:
         summary += "; paediatric dose: specialist decision"
     return [
@@ -268,12 +268,12 @@ def is1_prednisone(ctx: RuleContext) -> list[CardIntent]:
     ]
 
 
-def _how_given(dose: PrednisoneDose) -> str:
+def _how_given(dose: PrednisoneDose, short: bool = False) -> str:
     """'1 mg/kg/day for 72.4 kg', or with the cap the mg/kg actually suggested."""
     if dose.capped:
         return (
-            f"{fmt_num(dose.final_mg)} mg/day = {dose.mg_per_kg:.2f} mg/kg/day for "
-            f"{fmt_num(dose.weight_kg)} kg, capped by local policy"
+            f"{'' if short else fmt_num(dose.final_mg) + ' mg/day '}= {dose.mg_per_kg:.2f} "
+            f"mg/kg/day for {fmt_num(dose.weight_kg)} kg, capped by local policy"
         )
     return f"1 mg/kg/day for {fmt_num(dose.weight_kg)} kg"
 
@@ -328,7 +328,7 @@ def _workup_first_card(
         "IS-1",
         "info",
         f"Work-up first ({why}); then prednisone {fmt_num(dose.final_mg)} mg/day "
-        f"({_how_given(dose)})",
+        f"({_how_given(dose, short=True)})",
         (
             "The guideline: before initiating treatment, evaluate muscle enzymes (CK at least), "
             f"inflammatory markers, antibodies and cardiac involvement. Here: {why}, so no "
