@@ -62,7 +62,7 @@ def assess(n: int) -> dict[str, object]:
 
 def is1(mg: int, kg: str, capped: str = "") -> dict[str, object]:
     how = (
-        f"{mg} mg/day = {capped} mg/kg/day for {kg} kg, capped by local policy"
+        f"= {capped} mg/kg/day for {kg} kg, capped by local policy"
         if capped
         else (f"1 mg/kg/day for {kg} kg")
     )
