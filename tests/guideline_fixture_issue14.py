@@ -366,11 +366,11 @@ def _hydrocortisone() -> Scenario:
         [("Order prednisone 70 mg orally once daily", [("create", MR)])],
     )
     is1["textIncludes"] = ["prednisone 5 mg/day equivalent", "7.5 mg/day prednisone-equivalent"]
-    mon1 = card("MON-1", "info", "Monitoring: CK 160 U/L; target low-normal range")
+    # Replacement is not immunosuppression: no MON-1 "monitoring on immunosuppression" card.
     mon2 = card(
         "MON-2", "info", "On hydrocortisone: monitor glucose, blood pressure and bone health"
     )
-    return p, patient_view(), [is1, mon1, mon2]
+    return p, patient_view(), [is1, mon2]
 
 
 @scenario("is-1-methylprednisolone-counts-as-first-line")

@@ -150,6 +150,18 @@ def glucocorticoid_therapy(ctx: RuleContext) -> tuple[SteroidUse, ...]:
     )
 
 
+def therapy_glucocorticoids(ctx: RuleContext) -> tuple[Medication, ...]:
+    """The medications of glucocorticoid_therapy (first-line glucocorticoid therapy)."""
+    return tuple(u.medication for u in glucocorticoid_therapy(ctx))
+
+
+def immunosuppressive_therapy(ctx: RuleContext) -> tuple[Medication, ...]:
+    """Active immunosuppression: a glucocorticoid only above the site's prednisone-equivalent
+    threshold (replacement doses, topical and inhaled use are not immunosuppression)."""
+    others = [c for c in ctx.knowledge.kinds("immunosuppressive") if c != GLUCOCORTICOID]
+    return (*therapy_glucocorticoids(ctx), *ctx.active_of(*others))
+
+
 def below_therapy(ctx: RuleContext) -> tuple[SteroidUse, ...]:
     """Systemic glucocorticoids at or below the threshold (e.g. physiological replacement)."""
     therapy = {id(u.medication) for u in glucocorticoid_therapy(ctx)}

@@ -7,7 +7,7 @@ from cds_service.guideline.facts import (
     cond_ref,
     fmt_date,
     fmt_value,
-    glucocorticoid_therapy,
+    immunosuppressive_therapy,
     med_ref,
     ref,
     series,
@@ -26,8 +26,7 @@ CLINICAL_NOTE = (
 
 def on_immunosuppression(ctx: RuleContext) -> bool:
     """Immunosuppressive therapy on record; a glucocorticoid only above the site threshold."""
-    others = [c for c in ctx.knowledge.kinds("immunosuppressive") if c != GLUCOCORTICOID]
-    return bool(ctx.active_of(*others) or glucocorticoid_therapy(ctx))
+    return bool(immunosuppressive_therapy(ctx))
 
 
 def workup_first(ctx: RuleContext) -> str | None:

@@ -10,6 +10,7 @@ from cds_service.guideline.facts import (
     fmt_date,
     fmt_num,
     fmt_value,
+    immunosuppressive_therapy,
     is_current,
     med_ref,
     qualified,
@@ -18,6 +19,7 @@ from cds_service.guideline.facts import (
     series,
     short_name,
     systemic_glucocorticoids,
+    therapy_glucocorticoids,
     trend_table,
     upper_limit,
     valued,
@@ -98,7 +100,7 @@ def ref1_refractory(ctx: RuleContext) -> list[CardIntent]:
     if ctx.ordering or not ctx.in_scope("myopathy") or ctx.active_of(*ESCALATED):
         return []
     steroids, sparing = (
-        systemic_glucocorticoids(ctx),
+        therapy_glucocorticoids(ctx),
         ctx.active_of(*ctx.knowledge.kinds("steroid_sparing")),
     )
     if not steroids or not sparing:
@@ -238,7 +240,7 @@ def mon1_monitoring(ctx: RuleContext) -> list[CardIntent]:
     """MON-1: on immunosuppression: CK trend, a CK order when none recent, warn when rising."""
     if ctx.ordering or not ctx.in_scope("myopathy"):
         return []
-    therapy = ctx.active_of(*ctx.knowledge.kinds("immunosuppressive"))
+    therapy = immunosuppressive_therapy(ctx)
     if not therapy:
         return []
     inputs = tuple(med_ref(m) for m in therapy)
