@@ -565,7 +565,7 @@ def _impossible_date() -> Scenario:
     p = Patient().condition("polymyositis").workup().lab("weight", 60, 3)
     p.resources.append(_condition("cond-bad", DM_CODE, onsetDateTime="2023-02-30"))
     expected = card("SCOPE-1", "info", SCOPE_SUMMARY)
-    expected["textIncludes"] = ["onsetDateTime is not a real date"]
+    expected["textIncludes"] = ["Condition/cond-bad: invalid R4: onsetDateTime"]
     is1 = card(
         "IS-1",
         "info",
