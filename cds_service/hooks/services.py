@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cds_service.guideline import GuidelineEngine
+from cds_service.guideline.rules.scope import readable
 from cds_service.hooks.registry import PREFETCH, REQUIRED_PREFETCH, Registry, ServiceDefinition
 from cds_service.hooks.types import HookRequest, HookResult, ResolvedPrefetch
 from fhir_mappings import map_order_context, map_patient_state
@@ -28,7 +29,7 @@ def draft_resources(draft_orders: Any) -> dict[str, dict[str, Any]]:
 def unusable_inputs(state: PatientState) -> list[dict[str, str]]:
     """Diagnosis records sent but unusable (failed validation): reported, never dropped."""
     return [
-        {"resource": i.resource, "reason": i.reason}
+        {"resource": i.resource, "reason": readable(i.reason)}
         for i in state.issues
         if i.resource.startswith("Condition/")
     ]

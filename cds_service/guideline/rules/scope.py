@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from cds_service.guideline.facts import RuleContext
 from cds_service.guideline.intents import CardIntent
 from fhir_mappings.domain import MappingIssue
@@ -15,6 +17,14 @@ def unusable_scope_conditions(ctx: RuleContext) -> tuple[MappingIssue, ...]:
         for i in ctx.state.issues
         if i.resource.startswith("Condition/") and (i.categories & scope or i.code_unreadable)
     )
+
+
+_PATTERN = re.compile(r"Expected `str` matching regex '.*?'(?=;|$)")
+
+
+def readable(reason: str) -> str:
+    """A validation reason as a clinician can read it (no regular expressions)."""
+    return _PATTERN.sub("not a valid value (e.g. not a real calendar date)", reason)
 
 
 def _seems(issue: MappingIssue) -> str:
@@ -44,14 +54,14 @@ def scope1_unusable_condition(ctx: RuleContext) -> list[CardIntent]:
             "A diagnosis record could not be used (invalid data): guideline checks based on it "
             "were not run",
             (
-                "\n".join(f"- {i.resource}: {i.reason}; {_seems(i)}" for i in bad),
+                "\n".join(f"- {i.resource}: {readable(i.reason)}; {_seems(i)}" for i in bad),
                 "The service never uses a record that fails validation as if it were valid, and "
                 "never treats it as absent either.",
                 consequence,
                 "Correct the record in the EHR; the next call will then evaluate it.",
             ),
             problem="unusable-condition",
-            inputs=tuple(f"{i.resource} (unusable: {i.reason})" for i in bad),
+            inputs=tuple(f"{i.resource} (unusable: {readable(i.reason)})" for i in bad),
             with_override_reasons=False,
         )
     ]
