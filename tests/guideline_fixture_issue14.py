@@ -455,6 +455,15 @@ def _sandbox_pred_ok() -> Scenario:
 def _sandbox_mtx_daily() -> Scenario:
     # "Methotrexate 10 MG Oral Tablet", 1 {pill} once daily: 10 mg every day.
     d = raw_med("draft1", "Methotrexate 10 MG Oral Tablet", "105586", status="draft", dose=pills(1))
+    # The rest of the sandbox's shape: reasonCode as an object, a boundsPeriod, a supply.
+    d["reasonCode"] = {
+        "coding": [{"system": SCT, "code": "396230008", "display": "Dermatomyositis"}]
+    }
+    d["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"] = {
+        "start": "@today",
+        "end": "@today+14d",
+    }
+    d["dispenseRequest"] = {"numberOfRepeatsAllowed": 0, "quantity": pills(14)}
     expected = card("IS-2", "critical", DAILY, [("Change to 10 mg once weekly", [("update", MR)])])
     expected["textIncludes"] = ["70 mg/week"]
     expected["textExcludes"] = ["? mg"]
