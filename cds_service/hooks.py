@@ -39,6 +39,7 @@ class HookResult:
 
     cards: list[dict[str, Any]]
     unavailable: dict[str, str] = field(default_factory=dict)
+    extension: dict[str, Any] = field(default_factory=dict)  # more response extensions
 
 
 def _field_errors(exc: ValidationError, prefix: str = "") -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,11 +26,24 @@ def draft_resources(draft_orders: Any) -> dict[str, dict[str, Any]]:
     return found
 
 
+# Response extension listing the problems held back on patient-view (issue 14 snooze).
+SNOOZED_KEY = "org.cds-myopathy.snoozed"
+# (patient id, days) -> (recommendation id, problem) overridden with a reason in those days.
+SnoozeLookup = Callable[[str | None, float], frozenset[tuple[str, str]]]
+
+
 class GuidelineHandler:
     """Map the request's FHIR data to domain inputs and run the guideline engine."""
 
-    def __init__(self, engine: GuidelineEngine) -> None:
+    def __init__(self, engine: GuidelineEngine, snoozes: SnoozeLookup | None = None) -> None:
         self.engine = engine
+        self.snoozes = snoozes
+
+    def _snoozed(self, request: HookRequest) -> frozenset[tuple[str, str]]:
+        days = self.engine.knowledge.p("override_snooze_days")
+        if request.hook != "patient-view" or self.snoozes is None or days <= 0:
+            return frozenset()
+        return self.snoozes(request.patient_id, days)
 
     def __call__(self, request: HookRequest, resolved: ResolvedPrefetch) -> HookResult:
         now = datetime.now(UTC)
@@ -41,15 +55,29 @@ class GuidelineHandler:
             selections = request.context.get("selections") or []
             orders = map_order_context(draft_bundle, selections, now=now)
             drafts = draft_resources(draft_bundle)
-        cards = self.engine.run(
+        answer = self.engine.answer(
             request.hook,
             state,
             orders,
             now=now,
             patient_id=request.patient_id,
             draft_resources=drafts,
+            snoozed=self._snoozed(request),
         )
-        return HookResult(cards=cards, unavailable=dict(resolved.unavailable))
+        days = self.engine.knowledge.p("override_snooze_days")
+        extension = (
+            {
+                SNOOZED_KEY: [
+                    {"recommendationId": rec, "problem": problem, "snoozeDays": days}
+                    for rec, problem in answer.snoozed
+                ]
+            }
+            if answer.snoozed
+            else {}
+        )
+        return HookResult(
+            cards=answer.cards, unavailable=dict(resolved.unavailable), extension=extension
+        )
 
 
 def _service(handler: GuidelineHandler, **texts: str) -> ServiceDefinition:
@@ -59,9 +87,9 @@ def _service(handler: GuidelineHandler, **texts: str) -> ServiceDefinition:
     )
 
 
-def build_registry(engine: GuidelineEngine) -> Registry:
+def build_registry(engine: GuidelineEngine, snoozes: SnoozeLookup | None = None) -> Registry:
     """The services discovery lists: one per hook the guideline acts on."""
-    handler = GuidelineHandler(engine)
+    handler = GuidelineHandler(engine, snoozes)
     registry = Registry()
     registry.add(
         _service(

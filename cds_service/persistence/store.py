@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from cds_service.errors import ConfigError, InvalidRequest, ServiceUnavailable
+from cds_service.events import card_recommendations
 from cds_service.persistence import migrate
 from cds_service.persistence.audit import AuditEntry, AuditWriter, CardEntry
 from cds_service.persistence.db import is_sqlite, make_engine, resolve_url
@@ -24,6 +25,7 @@ from cds_service.persistence.group_commit import GroupCommit
 from cds_service.persistence.hashing import PatientHasher, resolve_key
 from cds_service.persistence.report import ReportFilter, override_report
 from cds_service.persistence.retention import PurgeResult, purge_audit
+from cds_service.persistence.snooze import overridden_problems
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +125,19 @@ class Store:
             raise ServiceUnavailable("feedback could not be stored; retry later") from None
         return feedback_body(result)
 
+    def snoozed(self, patient_id: str | None, days: float) -> frozenset[tuple[str, str]]:
+        """(recommendation id, problem) overridden with a reason for this patient within
+        `days` (issue 14 snooze); empty when off, unknown, or the database cannot answer."""
+        patient_hash = self.hasher(patient_id)
+        if not patient_hash or days <= 0:
+            return frozenset()
+        try:
+            return overridden_problems(self.engine, patient_hash, days)
+        except SQLAlchemyError as exc:
+            # A snooze that cannot be read shows the card: never lose a card to the database.
+            log.error("snooze lookup failed: %s", type(exc).__name__)
+            return frozenset()
+
     def submit_audit(self, entry: AuditEntry) -> None:
         self.audit.submit(entry)
 
@@ -159,15 +174,17 @@ def feedback_body(result: FeedbackResult) -> dict[str, Any]:
     return body
 
 
-def card_entries(
-    cards: Sequence[Mapping[str, Any]], rec_ids: Sequence[str]
-) -> tuple[CardEntry, ...]:
-    """Cards as sent -> what the audit keeps (uuid, indicator, recommendation ids)."""
-    return tuple(
-        CardEntry(
-            uuid=str(card["uuid"]).lower()[:128] if card.get("uuid") else None,
-            indicator=str(card.get("indicator") or "info")[:16],
-            recommendation_ids=(rec_id[:64],) if rec_id else (),
+def card_entries(cards: Sequence[Mapping[str, Any]]) -> tuple[CardEntry, ...]:
+    """Cards as sent -> what the audit keeps (uuid, indicator, recommendation ids, problems)."""
+    entries = []
+    for card in cards:
+        pairs = card_recommendations(card)
+        entries.append(
+            CardEntry(
+                uuid=str(card["uuid"]).lower()[:128] if card.get("uuid") else None,
+                indicator=str(card.get("indicator") or "info")[:16],
+                recommendation_ids=tuple(rec_id[:64] for rec_id, _ in pairs),
+                problems=tuple(p[:64] if p else None for _, p in pairs),
+            )
         )
-        for card, rec_id in zip(cards, rec_ids, strict=False)
-    )
+    return tuple(entries)
