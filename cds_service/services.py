@@ -39,11 +39,13 @@ class GuidelineHandler:
         self.engine = engine
         self.snoozes = snoozes
 
-    def _snoozed(self, request: HookRequest) -> frozenset[tuple[str, str]]:
+    def _snoozed(self, request: HookRequest) -> Callable[[], frozenset[tuple[str, str]]] | None:
+        """The lookup of overridden problems for this patient, or None when snoozing is off."""
         days = self.engine.knowledge.p("override_snooze_days")
-        if request.hook != "patient-view" or self.snoozes is None or days <= 0:
-            return frozenset()
-        return self.snoozes(request.patient_id, days)
+        lookup = self.snoozes
+        if request.hook != "patient-view" or lookup is None or days <= 0:
+            return None
+        return lambda: lookup(request.patient_id, days)
 
     def __call__(self, request: HookRequest, resolved: ResolvedPrefetch) -> HookResult:
         now = datetime.now(UTC)

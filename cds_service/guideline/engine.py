@@ -78,16 +78,18 @@ class GuidelineEngine:
         now: datetime,
         patient_id: str | None,
         draft_resources: Mapping[str, dict[str, Any]],
-        snoozed: frozenset[tuple[str, str]] = frozenset(),
+        snoozed: Callable[[], frozenset[tuple[str, str]]] | None = None,
     ) -> Answer:
-        """Cards for the hook; on patient-view snoozed problems are held back and the
+        """Cards for the hook; on patient-view problems `snoozed()` names are held back and the
         informational follow-up cards folded into one (issue 14, alert fatigue)."""
         intents = self.intents(
             hook, state, orders, now=now, patient_id=patient_id, draft_resources=draft_resources
         )
         held: list[CardIntent] = []
         if hook == "patient-view":
-            intents, held = snooze(intents, snoozed)
+            # Asked only when there is something to hold back (it may read the database).
+            if snoozed is not None and any(i.indicator != "critical" for i in intents):
+                intents, held = snooze(intents, snoozed())
             intents = fold_info(intents, self.knowledge)
         return Answer(
             cards=[render(intent, self.knowledge) for intent in intents],
