@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from cds_service.errors import ConfigError, InvalidRequest, ServiceUnavailable
-from cds_service.events import card_recommendations
+from cds_service.hooks.events import card_recommendations
 from cds_service.persistence import migrate
 from cds_service.persistence.audit import AuditEntry, AuditWriter, CardEntry
 from cds_service.persistence.db import is_sqlite, make_engine, resolve_url

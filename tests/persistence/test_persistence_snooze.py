@@ -11,9 +11,9 @@ from flask.testing import FlaskClient
 from persistence_helpers import feedback
 from sqlalchemy import text
 
-from cds_service.fixtures import build_request, load_scenario
+from cds_service.fhir.scenarios import build_request, load_scenario
+from cds_service.hooks.services import SNOOZED_KEY
 from cds_service.persistence import Store
-from cds_service.services import SNOOZED_KEY
 from tests.conftest import FIXTURES
 
 PV = "myopathy-patient-view"
