@@ -128,3 +128,10 @@ def test_cardiac_troponin_i_earlier_in_the_look_back_counts_for_cyclophosphamide
     )
     options = only(run("patient-view", st), "REF-1")["detail"].split("this patient:\n")[1]
     assert options.startswith("1. For severe disease with major organ involvement")
+
+
+@pytest.mark.parametrize("status", ["draft", "cancelled"])
+def test_an_order_never_given_is_not_treatment_history(status: str) -> None:
+    card = ref1(replace(_med("rituximab", "rtx", status=status), authored_on=ago(30)))
+    assert card["indicator"] == "warning" and "Already tried" not in card["detail"]
+    assert "Consider rituximab" in card["detail"].split("> Guideline")[0]

@@ -80,15 +80,22 @@ _WHEN = {
 }
 
 
+# Records that say the drug was not (yet) given: a draft or cancelled order, an intended
+# statement. (entered-in-error, not-done and not-taken never reach the rules.)
+_NOT_GIVEN = frozenset({"draft", "cancelled", "intended"})
+
+
 def treatment_history(ctx: RuleContext) -> dict[str, Given]:
-    """Refractory options on record in any status and from any resource (drafts aside)."""
+    """Refractory options given, in any status and from any resource (drafts aside)."""
     drafts = ctx.draft_refs()
     out: dict[str, Given] = {}
     for key, drug_class in OPTION_CLASSES.items():
         records = tuple(
             m
             for m in ctx.state.medications_in_class(drug_class)
-            if not m.is_draft and (m.reference is None or m.reference not in drafts)
+            if not m.is_draft
+            and m.status not in _NOT_GIVEN
+            and (m.reference is None or m.reference not in drafts)
         )
         if records:
             out[key] = Given(key, records)
