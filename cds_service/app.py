@@ -49,13 +49,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     load_terminology()
     engine = load_engine(settings["SITE_POLICY_FILE"] or None)
-    registry = build_registry(engine)
+    app.extensions["cds_hook_listeners"] = []
+    store = persistence.init_app(app)
+    registry = build_registry(engine, snoozes=store.snoozed)  # overrides snooze (issue 14)
     app.extensions["cds_engine"] = engine
     app.extensions["cds_registry"] = registry
     app.extensions["cds_prefetch"] = ClientPrefetchOnly()
     fhir_prefetch.init_app(app)  # fetches what the client did not prefetch (issue 5)
-    app.extensions["cds_hook_listeners"] = []
-    persistence.init_app(app)
     app.extensions["cds_openapi"] = orjson.dumps(build_openapi(registry, engine.version))
 
     http_errors.init_app(app)

@@ -243,7 +243,8 @@ class Course:
 
 @dataclass(frozen=True, slots=True)
 class Medication:
-    """A MedicationRequest (active, stopped or draft) with its drug classified."""
+    """A MedicationRequest (active, stopped or draft), MedicationAdministration or
+    MedicationStatement, with its drug classified."""
 
     resource_id: str | None  # the id inside the request, e.g. "abc"
     reference: str | None  # "MedicationRequest/abc"
@@ -261,6 +262,16 @@ class Medication:
     course: Course | None
     status_reason: str | None = None
     is_draft: bool = False
+    # Treatment history (issue 14): which resource type said so, and when it was given.
+    source: str = "MedicationRequest"  # | "MedicationAdministration" | "MedicationStatement"
+    period_start: datetime | None = None  # first given / started (effective start)
+    period_end: datetime | None = None  # last given / ended (effective end)
+    single_dose: bool = False  # one administration only (timing count 1, "once", "stat")
+
+    @property
+    def last_date(self) -> datetime | None:
+        """When the drug was last known given: end of the period, its start, else authoredOn."""
+        return self.period_end or self.period_start or self.authored_on
 
 
 @dataclass(frozen=True, slots=True)

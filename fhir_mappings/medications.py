@@ -90,6 +90,28 @@ def _strength(
     return found
 
 
+# Timing words and codes that mean a single administration ("once", "stat", "now").
+_ONCE = frozenset({"once", "stat", "now", "one time", "single dose", "x1", "1 time"})
+
+
+def single_administration(request: dict[str, Any]) -> bool:
+    """The order is for one administration only: repeat.count 1, a "once"/"stat" timing
+    code or text, or a single timing event without a repeat frequency."""
+    for dosage in raw.objs(request, "dosageInstruction"):
+        timing = raw.obj(dosage, "timing")
+        repeat = raw.obj(timing, "repeat")
+        if raw.number(repeat, "count") == 1 and (raw.number(repeat, "countMax") or 1) <= 1:
+            return True
+        code = raw.obj(timing, "code")
+        words = [raw.string(code, "text")] + [c.code for c in raw.codings(code)]
+        if any(w and w.strip().lower() in _ONCE for w in words):
+            return True
+        events = timing.get("event") if isinstance(timing, dict) else None
+        if isinstance(events, list) and len(events) == 1 and not raw.number(repeat, "frequency"):
+            return True
+    return False
+
+
 def map_medication_request(
     request: dict[str, Any],
     index: MedicationIndex,
@@ -141,5 +163,7 @@ def map_medication_request(
         course=map_course(request, dose, now),
         status_reason=raw.concept_text(reason) if reason else None,
         is_draft=is_draft,
+        period_start=raw.parse_datetime(request.get("authoredOn")),
+        single_dose=single_administration(request),
     )
     return medication, issues

@@ -35,6 +35,7 @@ from fhir_mappings.domain import (
     Series,
 )
 from fhir_mappings.dosage import course_at, course_start, intended_course, map_course
+from fhir_mappings.history import HISTORY_TYPES, history_exclusion, map_history, request_view
 from fhir_mappings.lazy import LazyResource
 from fhir_mappings.medications import (
     MedicationIndex,
@@ -331,6 +332,8 @@ class _Mapper:
                 self.medications.append(med)
                 self.med_sources.append(fixed)
                 self.issues += problems
+        elif rtype in HISTORY_TYPES:
+            self._history(res)
         elif rtype == "Condition":
             self._condition(res)
         elif rtype == "AllergyIntolerance":
@@ -356,6 +359,19 @@ class _Mapper:
         found, problems = map_study_report(report, self.term)
         self.measurements += found
         self.issues += problems
+
+    def _history(self, res: dict[str, Any]) -> None:
+        """A MedicationAdministration or MedicationStatement: treatment given (issue 14)."""
+        ignored = history_exclusion(res)
+        if ignored:
+            self.issues.append(MappingIssue(_ref(res), f"ignored: {ignored}"))
+            return
+        fixed = self.valid(res)
+        if fixed is not None:
+            med, problems = map_history(fixed, self.med_index, self.term, self.now)
+            self.medications.append(med)
+            self.med_sources.append(request_view(fixed))
+            self.issues += problems
 
     def _condition(self, res: dict[str, Any]) -> None:
         excluded = condition_exclusion_safe(res)

@@ -36,6 +36,10 @@ CLASSES = {
     "naproxen": {"nsaid"},
     "ibuprofen": {"nsaid"},
     "tofacitinib": {"jak_inhibitor"},
+    "rituximab": {"rituximab"},
+    "immune globulin": {"ivig"},
+    "cyclophosphamide": {"cyclophosphamide"},
+    "midazolam": {"benzodiazepine"},
     "acetaminophen": set(),
 }
 

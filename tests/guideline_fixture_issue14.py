@@ -24,15 +24,15 @@ from tests.guideline_fixture_builder import (
     patient_view,
     scenario,
 )
+from tests.guideline_fixture_scenarios import STEROID, follow
 
 MR = "MedicationRequest"
 SR = "ServiceRequest"
 ROUTE = {
     "oral": {"coding": [{"system": SCT, "code": "26643006", "display": "Oral route"}]},
-    "inhaled": {"coding": [{"system": SCT, "code": "18679011000001101", "display": "Inhalation"}]},
 }
-MON2 = "On prednisone: monitor glucose, blood pressure and bone health"
-RELIEF_ONE = "For severe spasm, NSAID + muscle relaxant beats either alone (watch drowsiness)"
+# The folded follow-up card of a treated patient (issue 14 part A: one info card on chart open).
+FOLLOW = follow("CK 160 U/L (within normal)", STEROID)
 DAILY = (
     "Methotrexate ordered more often than weekly: it is a once-weekly drug, correct the frequency"
 )
@@ -291,8 +291,7 @@ def _child_is2() -> Scenario:
         patient_view(),
         [
             expected,
-            card("MON-1", "info", "Monitoring: CK 160 U/L; target low-normal range"),
-            card("MON-2", "info", MON2),
+            FOLLOW,
         ],
     )
 
@@ -313,8 +312,7 @@ def _adult_is2() -> Scenario:
                 "glucocorticoid",
                 [("Order methotrexate 15 mg subcutaneously once weekly", [("create", MR)])],
             ),
-            card("MON-1", "info", "Monitoring: CK 160 U/L; target low-normal range"),
-            card("MON-2", "info", MON2),
+            FOLLOW,
         ],
     )
 
@@ -390,12 +388,7 @@ def _methylpred() -> Scenario:
         patient_view(),
         [
             is2,
-            card("MON-1", "info", "Monitoring: CK 160 U/L; target low-normal range"),
-            card(
-                "MON-2",
-                "info",
-                "On methylprednisolone: monitor glucose, blood pressure and bone health",
-            ),
+            FOLLOW,
         ],
     )
 

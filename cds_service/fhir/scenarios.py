@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from cds_service.fhir.search import InMemoryFhir
-from cds_service.hooks.events import card_recommendation_id
+from cds_service.hooks.events import card_recommendation_id, card_recommendations
 from cds_service.hooks.prefetch import fill_template
 from cds_service.hooks.registry import Registry
 
@@ -125,6 +125,9 @@ def project_card(card: dict[str, Any]) -> dict[str, Any]:
         "indicator": card.get("indicator"),
         "summary": card.get("summary"),
     }
+    folded = [rec_id for rec_id, _ in card_recommendations(card)]
+    if len(folded) > 1:  # a folded card names every recommendation it stands for
+        projected["folded"] = folded
     suggestions = [
         {
             "label": s.get("label"),

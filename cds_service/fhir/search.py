@@ -14,6 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 _DATE_PATHS = {
     "Observation": ("effectiveDateTime", "effectiveInstant", "effectivePeriod.start", "issued"),
     "MedicationRequest": ("authoredOn",),
+    "MedicationAdministration": ("effectiveDateTime", "effectivePeriod.start"),
+    "MedicationStatement": ("effectiveDateTime", "effectivePeriod.start", "dateAsserted"),
     "Condition": ("recordedDate", "onsetDateTime"),
     "AllergyIntolerance": ("recordedDate",),
     "ServiceRequest": ("authoredOn",),

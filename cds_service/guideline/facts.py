@@ -213,8 +213,9 @@ def within(items: Iterable[Measurement], now: datetime, days: float) -> tuple[Me
 
 def upper_limit(m: Measurement, default: float | None) -> tuple[float | None, str]:
     """ULN from the result's own reference range, else the site default; says which."""
-    if m.reference_range and m.reference_range.high is not None:
-        return m.reference_range.high, "the result's reference range"
+    rr = m.reference_range
+    if rr and rr.high is not None and rr.unit in (None, m.unit):
+        return rr.high, "the result's reference range"
     if default is None:
         return None, "no reference range"
     return default, "site-policy default"
@@ -222,8 +223,11 @@ def upper_limit(m: Measurement, default: float | None) -> tuple[float | None, st
 
 def is_high(m: Measurement) -> bool | None:
     """Above its upper limit by reference range or interpretation; None if unknowable."""
-    if m.value is not None and m.reference_range and m.reference_range.high is not None:
-        return m.value > m.reference_range.high
+    rr = m.reference_range
+    if m.value is not None and rr and rr.high is not None and rr.unit in (None, m.unit):
+        if m.comparator in ("<", "<="):
+            return False if m.value <= rr.high else None
+        return m.value > rr.high
     if m.interpretation:
         return any(code in ("H", "HH", "HU", "A", "AA") for code in m.interpretation)
     return None

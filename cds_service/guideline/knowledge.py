@@ -45,7 +45,12 @@ VALUE_SET_KEYS = (
     "hba1c_kinds",
     "bp_systolic_kinds",
     "bp_diastolic_kinds",
+    "cardiac_specific_troponins",
+    "skeletal_muscle_troponins",
 )
+# The guideline's own numbers and the notes the rules read: each must be present.
+NUMBER_KEYS = ("rituximab_effect_weeks",)
+NOTE_KEYS = ("troponin_analytes",)
 SYSTEM_KEYS = ("recommendation", "override_reason", "rxnorm", "snomed", "loinc", "ucum")
 
 
@@ -84,6 +89,14 @@ class PolicySetting:
     low: float
     high: float
     overridden: bool = False
+
+
+@dataclass(frozen=True)
+class Note:
+    """Text a card carries that is not guideline content, with its named source."""
+
+    text: str
+    source: str
 
 
 @dataclass(frozen=True)
@@ -133,10 +146,16 @@ class Knowledge:
     prednisone_factor: Mapping[str, float] = field(default_factory=dict)
     equivalence_source: str = ""
     value_set_decisions: tuple[ValueSetDecision, ...] = ()
+    numbers: Mapping[str, float] = field(default_factory=dict)  # the guideline's own numbers
+    notes: Mapping[str, Note] = field(default_factory=dict)
 
     def p(self, name: str) -> float:
         """Current value of a site-policy setting."""
         return self.policy[name].value
+
+    def number(self, name: str) -> float:
+        """A number the guideline itself gives (guideline_numbers)."""
+        return self.numbers[name]
 
     def kinds(self, name: str) -> tuple[str, ...]:
         return tuple(self.value_sets[name])
@@ -230,6 +249,36 @@ def _recommendations(
     return out
 
 
+def _numbers(raw: Any) -> dict[str, float]:
+    for key in NUMBER_KEYS:
+        _need(raw, key, "guideline_numbers", Mapping)
+    out = {}
+    for name, spec in (raw or {}).items():
+        where = f"guideline_numbers.{name}"
+        value = _need(spec, "value", where, (int, float))
+        _need(spec, "quote", where, str)
+        out[str(name)] = float(value)
+    return out
+
+
+def _notes(raw: Any) -> dict[str, Note]:
+    for key in NOTE_KEYS:
+        _need(raw, key, "notes", Mapping)
+    return {
+        str(name): Note(
+            text=" ".join(_need(spec, "text", f"notes.{name}", str).split()),
+            source=" ".join(_need(spec, "source", f"notes.{name}", str).split()),
+        )
+        for name, spec in (raw or {}).items()
+    }
+
+
+def _check_fold(value_sets: Mapping[str, Any]) -> None:
+    fold = value_sets.get("fold_info", [])
+    if not isinstance(fold, list) or set(fold) - set(RULE_IDS):
+        raise ConfigError("guideline knowledge: value_sets.fold_info must list recommendation ids")
+
+
 def _check_value_sets(value_sets: Mapping[str, Any]) -> None:
     for key in VALUE_SET_KEYS:
         items = _need(value_sets, key, "value_sets", list)
@@ -297,6 +346,7 @@ def parse_knowledge(raw: Any) -> Knowledge:
     value_sets = _need(raw, "value_sets", "", Mapping)
     scopes_raw = _need(raw, "scopes", "", Mapping)
     _check_value_sets(value_sets)
+    _check_fold(value_sets)
     categories = set(_need(value_sets, "condition_categories", "value_sets", list))
     scopes = {}
     for name, spec in scopes_raw.items():
@@ -345,6 +395,8 @@ def parse_knowledge(raw: Any) -> Knowledge:
         ck_order=_code(_need(orderables, "ck_order", "orderables", Mapping), systems, "ck_order"),
         override_reasons={str(k): str(v) for k, v in reasons.items()},
         recommendations=_recommendations(raw.get("recommendations"), references, reasons, scopes),
+        numbers=_numbers(raw.get("guideline_numbers")),
+        notes=_notes(raw.get("notes")),
     )
 
 

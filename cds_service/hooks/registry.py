@@ -59,6 +59,9 @@ PREFETCH: dict[str, str] = {
     "patient": f"Patient/{_PATIENT}",
     "conditions": f"Condition?patient={_PATIENT}",
     "medications": f"MedicationRequest?patient={_PATIENT}",
+    # Treatment history (issue 14): infusions given, home medications.
+    "administrations": f"MedicationAdministration?patient={_PATIENT}",
+    "statements": f"MedicationStatement?patient={_PATIENT}",
     "allergies": f"AllergyIntolerance?patient={_PATIENT}",
     "weight": f"Observation?patient={_PATIENT}&code={_codes(WEIGHT_CODES)}&_sort=-date",
     "labs": f"Observation?patient={_PATIENT}&code={_codes(LAB_CODES)}&_sort=-date",

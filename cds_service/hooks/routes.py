@@ -27,7 +27,6 @@ bp = Blueprint("cds", __name__)
 _CARD = CardSchema()
 _FEEDBACK = FeedbackSchema()
 UNAVAILABLE_KEY = "org.cds-myopathy.unavailable-inputs"
-UNUSABLE_KEY = "org.cds-myopathy.unusable-inputs"
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -90,11 +89,9 @@ def _checked_cards(cards: list[dict[str, Any]], service_id: str) -> list[dict[st
 
 def _response_body(result: HookResult) -> dict[str, Any]:
     body: dict[str, Any] = {"cards": result.cards}
-    extension: dict[str, Any] = {}
+    extension = dict(result.extension)
     if result.unavailable:
         extension[UNAVAILABLE_KEY] = result.unavailable
-    if result.unusable:
-        extension[UNUSABLE_KEY] = result.unusable
     if extension:
         body["extension"] = extension
     return body

@@ -33,8 +33,7 @@ class HookResult:
 
     cards: list[dict[str, Any]]
     unavailable: dict[str, str] = field(default_factory=dict)
-    # inputs that were sent but failed validation: [{"resource": ..., "reason": ...}]
-    unusable: list[dict[str, str]] = field(default_factory=list)
+    extension: dict[str, Any] = field(default_factory=dict)  # more response extensions
 
 
 @dataclass

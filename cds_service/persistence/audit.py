@@ -36,11 +36,12 @@ _MAX_CALL_ID = select(func.coalesce(func.max(HookCall.c.id), 0))
 
 @dataclass(frozen=True)
 class CardEntry:
-    """What the audit keeps of a card: its uuid, indicator and recommendation ids."""
+    """What the audit keeps of a card: its uuid, indicator, recommendation ids and problems."""
 
     uuid: str | None
     indicator: str
     recommendation_ids: tuple[str, ...] = ()
+    problems: tuple[str | None, ...] = ()  # aligned with recommendation_ids
 
 
 @dataclass(frozen=True)
@@ -111,12 +112,21 @@ def _card_rows(entry: AuditEntry, call_id: int) -> list[dict[str, Any]]:
             "card_uuid": card.uuid,
             "service_id": entry.service_id,
             "recommendation_id": rec_id,
+            "problem": problem,
             "indicator": card.indicator,
             "issued_at": entry.started_at,
         }
         for card in entry.cards
-        for rec_id in (card.recommendation_ids or (None,))
+        for rec_id, problem in _pairs(card)
     ]
+
+
+def _pairs(card: CardEntry) -> list[tuple[str | None, str | None]]:
+    """(recommendation id, problem) per row; a card without an id gets one NULL row."""
+    if not card.recommendation_ids:
+        return [(None, None)]
+    problems = list(card.problems) + [None] * len(card.recommendation_ids)
+    return list(zip(card.recommendation_ids, problems, strict=False))
 
 
 def _uuids_by_service(entries: Sequence[AuditEntry]) -> dict[str, list[str]]:

@@ -19,9 +19,9 @@ from cds_service.guideline.rules.monitoring import (
     mon1_monitoring,
     mon2_steroid_effects,
     pt1_physiotherapy,
-    ref1_refractory,
     skin1_skin,
 )
+from cds_service.guideline.rules.refractory import ref1_refractory
 from cds_service.guideline.rules.scope import scope1_unusable_condition
 
 # RELIEF-0 ("For mild to moderate pain:" has no content) deliberately has no rule.

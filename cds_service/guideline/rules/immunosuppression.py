@@ -15,7 +15,6 @@ from cds_service.guideline.facts import (
     fmt_num,
     glucocorticoid_therapy,
     is_child,
-    is_high,
     med_ref,
     paediatric_note,
     qualified,
@@ -27,6 +26,7 @@ from cds_service.guideline.facts import (
 from cds_service.guideline.intents import ActionIntent, CardIntent, SuggestionIntent
 from cds_service.guideline.resources import medication_request, week_based, weekly
 from cds_service.guideline.rules.assess import workup_first
+from cds_service.guideline.rules.cardiac import cardiac_involvement
 from fhir_mappings.domain import METHOTREXATE, Measurement, Medication
 
 WEIGHT_RANGE_KG = (2.0, 400.0)  # outside this a weight is taken as a data error
@@ -124,9 +124,9 @@ def severe_disease(ctx: RuleContext) -> str | None:
             return f"cardiac involvement is recorded ({cond_ref(c)})"
         if "myopathy" in c.categories and c.severity == "severe":
             return f"the myopathy is recorded as severe ({cond_ref(c)})"
-    for m in series(ctx.state, ctx.knowledge.kinds("troponin_kinds"))[-1:]:
-        if is_high(m):
-            return f"troponin is above its upper limit ({ref(m, 'troponin')})"
+    cardiac = cardiac_involvement(ctx)
+    if cardiac.established:
+        return f"cardiac involvement ({cardiac.evidence[0]})"
     return None
 
 
