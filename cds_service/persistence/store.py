@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 # after a failure the lookup rests this long (cards are shown meanwhile).
 SNOOZE_BUDGET_SECONDS = 0.25
 SNOOZE_BACKOFF_SECONDS = 5.0
+FEEDBACK_AUDIT_WAIT_SECONDS = 0.2
 
 
 class SchemaOutOfDate(ConfigError):
@@ -123,6 +124,10 @@ class Store:
     ) -> dict[str, Any]:
         """Spec 'Feedback': commit every item, or raise 503 so the client retries."""
         parsed = [i if isinstance(i, FeedbackItem) else item_from_wire(i) for i in items]
+        # The cards answered are usually audited already; if still queued, give the writer a
+        # moment, so the next chart open sees the override (snooze). Bounded: never a reason
+        # to refuse or delay feedback for long.
+        self.audit.wait_for_queued(FEEDBACK_AUDIT_WAIT_SECONDS)
         try:
             if self._group is None:
                 result = record_feedback(self.engine, service_id, parsed)
