@@ -38,8 +38,11 @@ TRAJECTORIES = [
     pytest.param(((4000, 69), (150, 40), (600, 5)), True, "info", False, id="rising-again"),
     pytest.param(((5000, 40), (1200, 5)), False, "info", True, id="76pct-below-peak"),
     pytest.param(((5000, 40), (4000, 5)), True, "info", False, id="20pct-below-peak"),
-    pytest.param(((160, 69), (180, 5)), True, "info", False, id="newly-above-and-rising"),
+    pytest.param(((160, 69), (180, 5)), True, "info", False, id="newly-above-not-falling"),
     pytest.param(((170, 40), (165, 20), (169, 5)), False, "info", False, id="normal-throughout"),
+    # +13 % after a 93 % fall: within day-to-day variation (ck_rise_fraction 0.25), not rising
+    pytest.param(((5000, 69), (300, 30), (340, 5)), False, "info", True, id="small-bump-above"),
+    pytest.param(((5000, 69), (300, 30), (400, 5)), True, "info", False, id="33pct-rise-above"),
 ]
 
 

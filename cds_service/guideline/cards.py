@@ -100,9 +100,7 @@ def render(intent: CardIntent, knowledge: Knowledge) -> dict[str, Any]:
     """Card intent -> card dict, with source, override reasons and provenance."""
     rec = knowledge.recommendations[intent.recommendation_id]
     ids = [p.recommendation_id for p in intent.members]
-    label = ", ".join(
-        f"{i}{_refs_label(knowledge.recommendations[i].refs)}".replace(", ref", " ref") for i in ids
-    )
+    label = "; ".join(f"{i}{_refs_label(knowledge.recommendations[i].refs)}" for i in ids)
     summary = (
         intent.summary
         if len(intent.summary) <= SUMMARY_LIMIT
