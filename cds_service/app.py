@@ -48,12 +48,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     load_terminology()
     engine = load_engine(settings["SITE_POLICY_FILE"] or None)
-    registry = build_registry(engine)
+    app.extensions["cds_hook_listeners"] = []
+    store = persistence.init_app(app)
+    registry = build_registry(engine, snoozes=store.snoozed)  # overridden cautions snooze
     app.extensions["cds_engine"] = engine
     app.extensions["cds_registry"] = registry
     fhir_prefetch.init_app(app)  # the prefetch policy: as sent, else fetched (docs/fhir-access.md)
-    app.extensions["cds_hook_listeners"] = []
-    persistence.init_app(app)
     app.extensions["cds_openapi"] = orjson.dumps(build_openapi(registry, engine.version))
 
     http_errors.init_app(app)

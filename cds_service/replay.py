@@ -20,6 +20,7 @@ import requests
 from cds_service.fhir.scenarios import Scenario, build_request, compare_cards, load_scenario, roll
 from cds_service.hooks.registry import Registry
 from cds_service.hooks.routes import UNAVAILABLE_KEY
+from cds_service.hooks.services import SNOOZED_KEY
 
 _COLOURS = {"critical": "\033[1;31m", "warning": "\033[1;33m", "info": "\033[1;36m"}
 _RESET = "\033[0m"
@@ -172,6 +173,8 @@ def replay_one(sender: Sender, replay: Replay, check: bool, out: TextIO, colour:
     unavailable = (payload.get("extension") or {}).get(UNAVAILABLE_KEY) or {}
     for key, reason in unavailable.items():
         print(f"  unavailable input {key}: {reason}", file=out)
+    for held in (payload.get("extension") or {}).get(SNOOZED_KEY) or []:
+        print(f"  snoozed (overridden recently): {held}", file=out)
     if not check:
         return True
     if replay.expected is None:

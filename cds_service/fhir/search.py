@@ -16,6 +16,8 @@ from fhir_mappings.dates import parse_fhir_date
 _DATE_PATHS = {
     "Observation": ("effectiveDateTime", "effectiveInstant", "effectivePeriod", "issued"),
     "MedicationRequest": ("authoredOn",),
+    "MedicationAdministration": ("effectiveDateTime", "effectivePeriod.start"),
+    "MedicationStatement": ("effectiveDateTime", "effectivePeriod.start", "dateAsserted"),
     "Condition": ("recordedDate", "onsetDateTime"),
     "AllergyIntolerance": ("recordedDate",),
     "ServiceRequest": ("authoredOn",),

@@ -42,6 +42,9 @@ def prefetch_templates(knowledge: Knowledge, term: Terminology) -> dict[str, str
         "patient": f"Patient/{_PATIENT}",
         "conditions": f"Condition?patient={_PATIENT}",
         "medications": f"MedicationRequest?patient={_PATIENT}",
+        # Treatment history (REF-1): infusions given, home medications.
+        "administrations": f"MedicationAdministration?patient={_PATIENT}",
+        "statements": f"MedicationStatement?patient={_PATIENT}",
         "allergies": f"AllergyIntolerance?patient={_PATIENT}",
     }
     for key, need in knowledge.prefetch_observations.items():

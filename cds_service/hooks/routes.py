@@ -120,8 +120,11 @@ def _checked_cards(cards: list[dict[str, Any]], service_id: str) -> list[dict[st
 
 def _response_body(result: HookResult) -> dict[str, Any]:
     body: dict[str, Any] = {"cards": result.cards}
+    extension = dict(result.extension)
     if result.unavailable:
-        body["extension"] = {UNAVAILABLE_KEY: result.unavailable}
+        extension[UNAVAILABLE_KEY] = result.unavailable
+    if extension:
+        body["extension"] = extension
     return body
 
 
