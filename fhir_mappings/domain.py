@@ -16,6 +16,9 @@ JAK_INHIBITOR = "jak_inhibitor"
 MUSCLE_RELAXANT = "muscle_relaxant"
 NSAID = "nsaid"
 BENZODIAZEPINE = "benzodiazepine"
+# Antispastics for spasticity of neurological origin (baclofen, tizanidine, dantrolene): not
+# the guideline's "muscle relaxants" (see the decision in knowledge.yaml value_set_decisions).
+ANTISPASTIC = "antispastic"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,10 @@ class MappingIssue:
 
     resource: str  # "Observation/abc" or "prefetch:weight"
     reason: str
+    # A Condition that failed validation: the guideline categories its code seems to name
+    # (read leniently, never used as valid), and whether its code could not be read at all.
+    categories: frozenset[str] = frozenset()
+    code_unreadable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +224,11 @@ class Dose:
     dose_unit: str | None = None  # e.g. "mg", "TAB", "mL"
     non_mass_unit: bool = False  # dose ordered in tablets/mL/...: mg needs a strength
     max_mg_per_day: float | None = None  # from maxDosePerPeriod, when in mg
+    # distinct days a week with a dose (1 = all doses of the week on one day); None: unknown
+    days_per_week: float | None = None
+    doses_per_dosing_day: float | None = None  # administrations on each day that has a dose
+    count_per_day: float | None = None  # tablets/capsules a day, when a unit strength is known
+    ml_per_day: float | None = None  # mL a day, when dosed in mL or a per-mL strength is known
     notes: tuple[str, ...] = ()  # how a value was derived (upper bound used, strength from name)
 
 

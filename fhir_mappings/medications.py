@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from fhir_mappings import raw
 from fhir_mappings.classify import classify
-from fhir_mappings.domain import MappingIssue, Medication
-from fhir_mappings.dosage import map_course, map_doses, strength_from_medication, strength_from_name
+from fhir_mappings.domain import Coding, MappingIssue, Medication
+from fhir_mappings.dosage import (
+    Strength,
+    map_course,
+    map_doses,
+    strength_from_medication,
+    strength_from_name,
+)
 from fhir_mappings.terminology import Terminology
 
 MedicationIndex = dict[str, dict[str, Any]]
@@ -60,6 +67,27 @@ def _resolve(
         if med is not None:
             return raw.obj(med, "code"), med, None
     return None, None, MappingIssue(ref, f"medicationReference {reference!r} not found")
+
+
+def _strength(
+    concept: dict[str, Any] | None,
+    med_resource: dict[str, Any] | None,
+    codings: tuple[Coding, ...],
+    term: Terminology,
+) -> Strength | None:
+    """Product strength: Medication.ingredient, the drug's name, a coding display, the code."""
+    found = (strength_from_medication(med_resource) if med_resource else None) or (
+        strength_from_name(raw.concept_text(concept))
+    )
+    for c in codings:
+        if found is not None:
+            break
+        found = strength_from_name(c.display)
+        known = term.product_displays.get(c.code or "") if c.system == term.rxnorm else None
+        if found is None and known:
+            named = strength_from_name(known)
+            found = replace(named, source=f"RxNorm product {c.code}") if named else None
+    return found
 
 
 # Timing words and codes that mean a single administration ("once", "stat", "now").
@@ -117,9 +145,7 @@ def map_medication_request(
     cls = classify(codings + ingredient_codings, texts, term)
     if not cls.ingredients and not cls.classes and not codings and name == "unnamed medication":
         issues.append(MappingIssue(ref or "MedicationRequest/?", "no medication named"))
-    strength = (strength_from_medication(med_resource) if med_resource else None) or (
-        strength_from_name(raw.concept_text(concept))
-    )
+    strength = _strength(concept, med_resource, codings, term)
     dose = map_doses(request, strength, raw.concept_text(concept), term)
     reason = raw.obj(request, "statusReason")
     medication = Medication(

@@ -25,6 +25,8 @@ PATIENT_ID = "p1"
 CLASSES = {
     "prednisone": {"glucocorticoid"},
     "methylprednisolone": {"glucocorticoid"},
+    "hydrocortisone": {"glucocorticoid"},
+    "dexamethasone": {"glucocorticoid"},
     "methotrexate": {"methotrexate"},
     "mycophenolate mofetil": {"mycophenolate"},
     "diazepam": {"benzodiazepine"},

@@ -60,11 +60,16 @@ def assess(n: int) -> dict[str, object]:
     )
 
 
-def is1(mg: int, kg: str) -> dict[str, object]:
+def is1(mg: int, kg: str, capped: str = "") -> dict[str, object]:
+    how = (
+        f"= {capped} mg/kg/day for {kg} kg, capped by local policy"
+        if capped
+        else (f"1 mg/kg/day for {kg} kg")
+    )
     return card(
         "IS-1",
         "info",
-        f"Consider prednisone {mg} mg/day orally (1 mg/kg/day for {kg} kg)",
+        f"Consider prednisone {mg} mg/day orally ({how})",
         [(f"Order prednisone {mg} mg orally once daily", [("create", MR)])],
     )
 
@@ -163,7 +168,14 @@ def _assess_missing() -> Scenario:
                 "info",
                 "Check the initial myositis work-up: lab results could not be retrieved",
             ),
-            is1(70, "70"),
+            # Evaluate before treating (issue 14 principle 8): the labs are unknown, so the
+            # prednisone card says the work-up comes first and offers no one-click start.
+            card(
+                "IS-1",
+                "info",
+                "Work-up first (lab results could not be retrieved); then prednisone 70 mg/day "
+                "(1 mg/kg/day for 70 kg)",
+            ),
         ],
     )
 
@@ -224,7 +236,8 @@ def _is1_fires() -> Scenario:
 @scenario("is-1-fires-capped")
 def _is1_capped() -> Scenario:
     p = Patient().condition("polymyositis").workup().lab("weight", 104, 10)
-    return p, patient_view(), [is1(80, "104")]
+    # The cap applies: the card states the mg/kg actually suggested (issue 14 principle 10).
+    return p, patient_view(), [is1(80, "104", capped="0.77")]
 
 
 @scenario("is-1-already-on-prednisone")

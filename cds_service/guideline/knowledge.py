@@ -29,6 +29,7 @@ RULE_IDS = (
     "CAU-2",
     "CAU-3",
     "CAU-4",
+    "SCOPE-1",
 )
 HOOKS = frozenset({"patient-view", "order-select", "order-sign"})
 # Value-set references the rules read; each must be present (lists of mapping keys).
@@ -110,6 +111,17 @@ class Recommendation:
 
 
 @dataclass(frozen=True)
+class ValueSetDecision:
+    """A value-set membership checked against the guideline's intent, with its source."""
+
+    value_set: str
+    members: tuple[str, ...]
+    decision: str
+    reason: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Knowledge:
     """Everything the rules know, validated."""
 
@@ -130,6 +142,10 @@ class Knowledge:
     ck_order: CodeRef
     override_reasons: Mapping[str, str]
     recommendations: Mapping[str, Recommendation]
+    # prednisone mg per mg of each glucocorticoid (anti-inflammatory equivalence), and its source
+    prednisone_factor: Mapping[str, float] = field(default_factory=dict)
+    equivalence_source: str = ""
+    value_set_decisions: tuple[ValueSetDecision, ...] = ()
     numbers: Mapping[str, float] = field(default_factory=dict)  # the guideline's own numbers
     notes: Mapping[str, Note] = field(default_factory=dict)
 
@@ -282,6 +298,40 @@ def _check_value_sets(value_sets: Mapping[str, Any]) -> None:
     _need(caution, "ingredients", "value_sets.cardiac_caution", list)
 
 
+def _equivalence(raw: Any) -> tuple[dict[str, float], str]:
+    """Prednisone mg per mg of each glucocorticoid, from 'mg equal to 5 mg prednisone'."""
+    spec = _need(raw, "glucocorticoid_equivalence", "", Mapping)
+    source = _need(spec, "source", "glucocorticoid_equivalence", str)
+    table = _need(spec, "mg_equal_to_5_mg_prednisone", "glucocorticoid_equivalence", Mapping)
+    factors = {}
+    for name, mg in table.items():
+        if isinstance(mg, bool) or not isinstance(mg, int | float) or not 0 < mg < 1000:
+            raise ConfigError(f"guideline knowledge: glucocorticoid_equivalence.{name} is invalid")
+        factors[str(name)] = 5.0 / float(mg)
+    if factors.get("prednisone") != 1.0:
+        raise ConfigError("guideline knowledge: glucocorticoid_equivalence.prednisone must be 5")
+    return factors, " ".join(source.split())
+
+
+def _decisions(raw: Any, classes: set[str], categories: set[str]) -> tuple[ValueSetDecision, ...]:
+    out = []
+    for i, item in enumerate(_need(raw, "value_set_decisions", "", list)):
+        where = f"value_set_decisions[{i}]"
+        value_set = _need(item, "value_set", where, str)
+        if value_set not in classes | categories:
+            raise ConfigError(f"guideline knowledge: {where}.value_set {value_set!r} is unknown")
+        out.append(
+            ValueSetDecision(
+                value_set=value_set,
+                members=tuple(str(m) for m in _need(item, "members", where, list)),
+                decision=_need(item, "decision", where, str),
+                reason=" ".join(_need(item, "reason", where, str).split()),
+                source=_need(item, "source", where, str),
+            )
+        )
+    return tuple(out)
+
+
 def parse_knowledge(raw: Any) -> Knowledge:
     """Validate the knowledge document and build the typed view of it."""
     if not isinstance(raw, Mapping):
@@ -321,7 +371,11 @@ def parse_knowledge(raw: Any) -> Knowledge:
         )
         for item in _need(orderables, "workup", "orderables", list)
     )
+    factors, equivalence_source = _equivalence(raw)
     return Knowledge(
+        prednisone_factor=factors,
+        equivalence_source=equivalence_source,
+        value_set_decisions=_decisions(raw, set(value_sets["drug_classes"]), categories),
         version=version,
         guideline_title=_need(guideline, "title", "guideline", str),
         guideline_label=_need(guideline, "label", "guideline", str),

@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cds_service.guideline import GuidelineEngine
+from cds_service.guideline.rules.scope import readable
 from cds_service.hooks.registry import PREFETCH, REQUIRED_PREFETCH, Registry, ServiceDefinition
 from cds_service.hooks.types import HookRequest, HookResult, ResolvedPrefetch
 from fhir_mappings import map_order_context, map_patient_state
+from fhir_mappings.domain import PatientState
 
 GUIDELINE = "Treatment for Severe Inflammatory Muscle Spasms"
 
@@ -25,6 +27,17 @@ def draft_resources(draft_orders: Any) -> dict[str, dict[str, Any]]:
     return found
 
 
+def unusable_inputs(state: PatientState) -> list[dict[str, str]]:
+    """Diagnosis records sent but unusable (failed validation): reported, never dropped."""
+    return [
+        {"resource": i.resource, "reason": readable(i.reason)}
+        for i in state.issues
+        if i.resource.startswith("Condition/")
+    ]
+
+
+# Response extension listing the inputs sent but unusable (issue 14, invalid is not absent).
+UNUSABLE_KEY = "org.cds-myopathy.unusable-inputs"
 # Response extension listing the problems held back on patient-view (issue 14 snooze).
 SNOOZED_KEY = "org.cds-myopathy.snoozed"
 # (patient id, days) -> (recommendation id, problem) overridden with a reason in those days.
@@ -66,7 +79,7 @@ class GuidelineHandler:
             snoozed=self._snoozed(request),
         )
         days = self.engine.knowledge.p("override_snooze_days")
-        extension = (
+        extension: dict[str, Any] = (
             {
                 SNOOZED_KEY: [
                     {"recommendationId": rec, "problem": problem, "snoozeDays": days}
@@ -76,6 +89,9 @@ class GuidelineHandler:
             if answer.snoozed
             else {}
         )
+        unusable = unusable_inputs(state)
+        if unusable:
+            extension[UNUSABLE_KEY] = unusable
         return HookResult(
             cards=answer.cards, unavailable=dict(resolved.unavailable), extension=extension
         )

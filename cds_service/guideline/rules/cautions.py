@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from cds_service.guideline.facts import (
@@ -23,6 +24,7 @@ from cds_service.guideline.rules.cardiac import (
     troponin_note,
 )
 from fhir_mappings.domain import MUSCLE_RELAXANT, NSAID, Medication
+from fhir_mappings.dosage import daily_use
 
 
 def _course(m: Medication) -> str:
@@ -84,13 +86,21 @@ def relief1_combination(ctx: RuleContext) -> list[CardIntent]:
 
 
 def _per_day_units(raw: dict[str, Any], m: Medication) -> float | None:
-    """Dispense units per day, when dose and dispense quantity share a unit."""
-    try:
+    """Dispense units used a day (tablets through the strength when dosed in mg)."""
+    dispense = raw.get("dispenseRequest")
+    quantity = dispense.get("quantity") if isinstance(dispense, dict) else None
+    if not isinstance(quantity, dict):
+        return None
+    found = daily_use(m.dose, quantity)
+    if found is not None:
+        return found
+    try:  # the dose as written in the draft, in the dispense quantity's own unit
         dose_q = raw["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]
-        qty = raw["dispenseRequest"]["quantity"]
     except (KeyError, IndexError, TypeError):
         return None
-    same = (dose_q.get("code") or dose_q.get("unit")) == (qty.get("code") or qty.get("unit"))
+    same = (dose_q.get("code") or dose_q.get("unit")) == (
+        quantity.get("code") or quantity.get("unit")
+    )
     per_day = m.dose.administrations_per_day if m.dose else None
     if not same or per_day is None or not isinstance(dose_q.get("value"), int | float):
         return None
@@ -106,12 +116,50 @@ def _intended_beyond(ctx: RuleContext, drug_class: str, limit: float) -> list[Me
     ]
 
 
-def _running_beyond(
-    ctx: RuleContext, drug_class: str, limit: float
-) -> list[tuple[Medication, float]]:
-    """Active medications of the class running longer than `limit` days, with the days."""
-    running = [(m, running_days(ctx, m)) for m in with_classes(ctx.active(), drug_class)]
-    return [(m, d) for m, d in running if d is not None and d > limit]
+@dataclass(frozen=True)
+class _Long:
+    """An active medication whose course passes a limit: run so far, or supplied for."""
+
+    medication: Medication
+    elapsed: float | None
+    intended: float | None
+    source: str | None
+
+    def line(self) -> str:
+        m = self.medication
+        parts = []
+        if self.elapsed is not None:
+            parts.append(f"active since {fmt_date(m.authored_on)} ({int(self.elapsed)} days)")
+        if self.intended is not None:
+            parts.append(f"supplied for {fmt_num(self.intended)} days (from {self.source})")
+        return f"- {m.name}: " + "; ".join(parts)
+
+
+def _running_beyond(ctx: RuleContext, drug_class: str, limit: float) -> list[_Long]:
+    """Active medications of the class run, or supplied, for longer than `limit` days.
+
+    The supply comes from what was ordered (dispenseRequest, bounds: fhir_mappings.dosage),
+    so a 90-day supply is 90 days from its first day.
+    """
+    out = []
+    for m in with_classes(ctx.active(), drug_class):
+        elapsed = running_days(ctx, m)
+        course = m.course
+        intended = (
+            course.days
+            if course and course.days is not None and course.source != "since authoredOn"
+            else None
+        )
+        if (elapsed is not None and elapsed > limit) or (intended is not None and intended > limit):
+            out.append(_Long(m, elapsed, intended, course.source if course else None))
+    return out
+
+
+def _long_summary(long: _Long, limit: float, tail: str) -> str:
+    name = short_name(long.medication).capitalize()
+    if long.elapsed is not None and long.elapsed > limit:
+        return f"{name} running {int(long.elapsed)} days: {tail}"
+    return f"{name} supplied for {fmt_num(long.intended)} days: {tail}"
 
 
 def cau1_relaxant_duration(ctx: RuleContext) -> list[CardIntent]:
@@ -157,23 +205,18 @@ def cau1_relaxant_duration(ctx: RuleContext) -> list[CardIntent]:
     long_running = _running_beyond(ctx, MUSCLE_RELAXANT, limit)
     if not long_running:
         return []
-    m0, d0 = long_running[0]
     return [
         CardIntent(
             "CAU-1",
             "warning",
-            f"{short_name(m0).capitalize()} running {int(d0)} days: muscle relaxants only up to "
-            "2-3 weeks (ref 3)",
+            _long_summary(long_running[0], limit, "muscle relaxants only up to 2-3 weeks (ref 3)"),
             (
-                "\n".join(
-                    f"- {m.name}: active since {fmt_date(m.authored_on)} ({int(d)} days)"
-                    for m, d in long_running
-                ),
+                "\n".join(r.line() for r in long_running),
                 "The guideline: muscle relaxants should be used only for short periods (up to 2-3 "
-                f"weeks) (ref 3). This site's limit is {limit} days; consider stopping.",
+                f"weeks) (ref 3). This site's limit is {limit} days.",
             ),
             problem="relaxant-duration",
-            inputs=tuple(med_ref(m) for m, _ in long_running),
+            inputs=tuple(med_ref(r.medication) for r in long_running),
             policy_used=policy,
         )
     ]
@@ -211,20 +254,20 @@ def cau3_nsaid_duration(ctx: RuleContext) -> list[CardIntent]:
     long_running = _running_beyond(ctx, NSAID, limit)
     if not long_running:
         return []
-    m0, d0 = long_running[0]
     return [
         CardIntent(
             "CAU-3",
             "info",
-            f"{short_name(m0).capitalize()} running {int(d0)} days: chronic NSAIDs may impair "
-            "muscle regeneration (ref 7)",
+            _long_summary(
+                long_running[0], limit, "chronic NSAIDs may impair muscle regeneration (ref 7)"
+            ),
             (
-                "\n".join(f"- {m.name}: running {int(d)} days" for m, d in long_running),
+                "\n".join(r.line() for r in long_running),
                 quote,
                 f"Chronic use is taken as more than {limit:g} days (local policy).",
             ),
             problem="nsaid-duration",
-            inputs=tuple(med_ref(m) for m, _ in long_running),
+            inputs=tuple(med_ref(r.medication) for r in long_running),
             policy_used=policy,
         )
     ]

@@ -10,6 +10,7 @@ from cds_service.guideline.facts import (
     fmt_date,
     fmt_num,
     fmt_value,
+    immunosuppressive_therapy,
     is_current,
     med_ref,
     qualified,
@@ -111,7 +112,7 @@ def mon1_monitoring(ctx: RuleContext) -> list[CardIntent]:
     """MON-1: on immunosuppression: CK trend, a CK order when none recent, warn when rising."""
     if ctx.ordering or not ctx.in_scope("myopathy"):
         return []
-    therapy = ctx.active_of(*ctx.knowledge.kinds("immunosuppressive"))
+    therapy = immunosuppressive_therapy(ctx)
     if not therapy:
         return []
     inputs = tuple(med_ref(m) for m in therapy)

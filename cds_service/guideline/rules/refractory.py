@@ -12,7 +12,7 @@ from cds_service.guideline.facts import (
     med_ref,
     running_days,
     short_name,
-    systemic_glucocorticoids,
+    therapy_glucocorticoids,
 )
 from cds_service.guideline.intents import CardIntent
 from cds_service.guideline.rules.cautions import cardiac_involvement
@@ -162,7 +162,7 @@ def ref1_refractory(ctx: RuleContext) -> list[CardIntent]:
     # On a refractory option other than rituximab now: its own response is not judged here.
     if any(g.active for k, g in history.items() if k != "rituximab"):
         return []
-    steroids = systemic_glucocorticoids(ctx)
+    steroids = therapy_glucocorticoids(ctx)  # above the prednisone-equivalent threshold
     sparing = ctx.active_of(*ctx.knowledge.kinds("steroid_sparing"))
     if not steroids or not sparing:
         return []
