@@ -12,7 +12,7 @@ import orjson
 from flask import Blueprint, Response, current_app, request
 from marshmallow import ValidationError
 
-from cds_service.bodies import read_hook_json, read_json
+from cds_service.bodies import PayloadTooLarge, read_hook_json, read_json
 from cds_service.errors import InvalidRequest
 from cds_service.events import HookRecord
 from cds_service.hooks import HookResult, parse_hook_request, run_hook
@@ -121,8 +121,15 @@ def call_service(service_id: str) -> Response:
 def feedback(service_id: str) -> Response:
     """Spec 'Feedback': validated, then stored before 200 (the store raises 503 if it cannot)."""
     service = _registry().get(service_id)
+    body = _body()
+    items = body.get("feedback") if isinstance(body, dict) else None
+    limit = int(current_app.config["MAX_FEEDBACK_ITEMS"])
+    if isinstance(items, list) and len(items) > limit:
+        raise PayloadTooLarge(
+            f"feedback has more than {limit} items (CDS_MAX_FEEDBACK_ITEMS); send them in parts"
+        )
     try:
-        data = _FEEDBACK.load(_body())
+        data = _FEEDBACK.load(body)
     except ValidationError as exc:
         raise InvalidRequest("invalid feedback", details=exc.normalized_messages()) from None
     stored = current_app.extensions["cds_store"].record_feedback(service.id, data["feedback"])

@@ -20,6 +20,12 @@ _NON_EMPTY = validate.Length(min=1)
 # A reference such as "MedicationRequest/abc" (spec: selections, resourceId).
 _REFERENCE = validate.Regexp(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$", error="must be Type/id")
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+# What outcomeTimestamp may be, in the OpenAPI document too: RFC 3339 with an offset, years
+# 1000-9998 (a year 1 or 9999 date-time may not fit in UTC: 400, and the schema says so).
+_TIMESTAMP = re.compile(
+    r"^(?:[1-8]\d{3}|9[0-8]\d{2}|99[0-8]\d)-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+    r"T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$"
+)
 
 
 class _Tolerant(Schema):
@@ -95,7 +101,13 @@ class HookRequestSchema(_Tolerant):
 
     hook = fields.String(required=True, validate=_NON_EMPTY)
     hookInstance = fields.UUID(required=True)
-    fhirServer = fields.Url(require_tld=False, schemes={"http", "https"}, allow_none=True)
+    # The pattern and length put in the OpenAPI document what fields.Url refuses ("" too).
+    fhirServer = fields.Url(
+        require_tld=False,
+        schemes={"http", "https"},
+        allow_none=True,
+        validate=[validate.Length(min=8), validate.Regexp(r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+")],
+    )
     fhirAuthorization = fields.Nested(FhirAuthorizationSchema, allow_none=True)
     context = fields.Dict(required=True)
     prefetch = fields.Dict(
@@ -263,7 +275,11 @@ class FeedbackItemSchema(_Tolerant):
     outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))
     acceptedSuggestions = fields.List(fields.Nested(AcceptedSuggestionSchema))
     overrideReason = fields.Nested(OverrideReasonFeedbackSchema)
-    outcomeTimestamp = _Rfc3339(required=True)
+    outcomeTimestamp = _Rfc3339(
+        required=True,
+        validate=validate.Regexp(_TIMESTAMP, error="must be an RFC 3339 date-time, years 1000-9998"),
+        metadata={"format": "date-time"},
+    )
 
     @validates_schema
     def _outcome(self, data: dict[str, Any], **_: Any) -> None:

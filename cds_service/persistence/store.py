@@ -7,9 +7,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DataError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DataError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from cds_service.errors import ConfigError, InvalidRequest, ServiceUnavailable
+from cds_service.errors import ConfigError, InvalidRequest, ServiceUnavailable, StorageFailed
 from cds_service.persistence import migrate
 from cds_service.persistence.audit import AuditEntry, AuditWriter, CardEntry
 from cds_service.persistence.db import is_sqlite, make_engine, resolve_url
@@ -68,6 +75,13 @@ def ensure_schema(engine: Engine, *, auto_upgrade: bool) -> None:
     )
 
 
+
+def is_transient(exc: SQLAlchemyError) -> bool:
+    """Whether the database may succeed on a retry (unreachable, timed out, connection lost)."""
+    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeout):
+        return True
+    return bool(getattr(exc, "connection_invalidated", False))
+
 class Store:
     """Feedback and audit persistence behind one object (`app.extensions["cds_store"]`)."""
 
@@ -120,6 +134,8 @@ class Store:
             raise InvalidRequest("feedback could not be stored as sent") from None
         except SQLAlchemyError as exc:
             log.error("feedback not stored: %s", type(exc).__name__)
+            if not is_transient(exc):
+                raise StorageFailed("feedback could not be stored; retrying will not help") from None
             raise ServiceUnavailable("feedback could not be stored; retry later") from None
         return feedback_body(result)
 
@@ -131,6 +147,8 @@ class Store:
             return override_report(self.engine, flt)
         except SQLAlchemyError as exc:
             log.error("report failed: %s", type(exc).__name__)
+            if not is_transient(exc):
+                raise StorageFailed("the report could not be built") from None
             raise ServiceUnavailable("the report database is unavailable") from None
 
     def purge(self, days: int) -> PurgeResult:
