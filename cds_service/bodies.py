@@ -75,15 +75,33 @@ def _read_raw(request: Request, max_bytes: int) -> bytes:
         raise PayloadTooLarge(f"the body is larger than {max_bytes} bytes")
     environ = request.environ
     chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-    if request.content_length is None and (chunked or environ.get("wsgi.input_terminated")):
+    if request.content_length is not None:
+        # Exactly what was declared: read(max_bytes + 1) would allocate max_bytes each call.
+        raw = request.stream.read(request.content_length)
+    elif chunked or environ.get("wsgi.input_terminated"):
         # Chunked: werkzeug's stream would stop silently at MAX_CONTENT_LENGTH, leaving a
         # truncated body that reads as malformed or too deep; read past it to say 413.
-        raw = environ["wsgi.input"].read(max_bytes + 1)
+        raw = _read_until(environ["wsgi.input"], max_bytes + 1)
     else:
-        raw = request.stream.read(max_bytes + 1)
+        raw = b""  # no length, not chunked: WSGI says there is no body
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"the body is larger than {max_bytes} bytes")
     return raw
+
+
+def _read_until(stream: Any, limit: int) -> bytes:
+    """Up to `limit` bytes of a body of unknown length, in pieces (no limit-sized buffer)."""
+    parts, size = [], 0
+    while size < limit:
+        part = stream.read(min(_PIECE, limit - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
+_PIECE = 256 * 1024
 
 
 def _check_depth(raw: bytes, max_depth: int) -> None:
