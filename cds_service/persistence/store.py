@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -29,6 +30,7 @@ from cds_service.persistence.feedback import (
 )
 from cds_service.persistence.group_commit import GroupCommit
 from cds_service.persistence.hashing import PatientHasher, resolve_key
+from cds_service.persistence.ledger import AuditLedger, count_lost
 from cds_service.persistence.report import ReportFilter, override_report
 from cds_service.persistence.retention import PurgeResult, purge_audit
 
@@ -92,10 +94,14 @@ class Store:
         *,
         queue_size: int = 10_000,
         timeout_seconds: float = 5.0,
+        ledger_dir: Path | None = None,
     ) -> None:
         self.engine = engine
         self.hasher = hasher
-        self.audit = AuditWriter(engine, capacity=queue_size)
+        lost = count_lost(ledger_dir) if ledger_dir is not None else 0
+        ledger = AuditLedger(ledger_dir) if ledger_dir is not None else None
+        self.audit = AuditWriter(engine, capacity=queue_size, ledger=ledger)
+        self.audit.stats.lost_before_start = lost
         # PostgreSQL groups concurrent commits itself; SQLite needs it done here.
         # A request still queued may give up safely (nothing written); allow a few turns.
         self._group = GroupCommit(engine, 3 * timeout_seconds) if is_sqlite(engine) else None
@@ -117,6 +123,7 @@ class Store:
             PatientHasher(key),
             queue_size=int(settings.get("AUDIT_QUEUE_SIZE", 10_000)),
             timeout_seconds=float(settings.get("DATABASE_TIMEOUT_SECONDS", 5.0)),
+            ledger_dir=Path(settings.get("DATA_DIR") or "data") / "audit-ledger",
         )
 
     def record_feedback(
