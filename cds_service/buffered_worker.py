@@ -33,7 +33,7 @@ _SWEEP_SECONDS = 0.5
 _LARGE_BODY = 1024 * 1024
 
 
-# The codes the app itself uses for the same statuses (cds_service.bodies, errors).
+# The codes the app itself uses for the same statuses (cds_service.hooks.bodies, errors).
 _CODES = {400: "invalid_request", 413: "payload_too_large"}
 
 
@@ -78,6 +78,7 @@ def close_slow_requests(server: BaseWSGIServer, now: float, read_seconds: float)
 class BufferedWorker(Worker):
     """gunicorn worker class `cds_service.buffered_worker.BufferedWorker` (waitress inside)."""
 
+    alive: bool  # gunicorn's Worker: False once the worker should stop
     large_body_at = 0.0  # when the last large body was answered (0: none since the last trim)
 
     def _counting(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
@@ -106,7 +107,8 @@ class BufferedWorker(Worker):
         rss = memory.rss_mib()
         if max_rss_mib and rss > max_rss_mib and self.alive:
             self.log.info(
-                "worker %s: %.0f MiB after a large request (CDS_WORKER_MAX_RSS_MIB %.0f): recycling",
+                "worker %s: %.0f MiB after a large request (CDS_WORKER_MAX_RSS_MIB %.0f): "
+                "recycling",
                 os.getpid(),
                 rss,
                 max_rss_mib,

@@ -20,7 +20,6 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from cds_service.fhir.allowlist import ServerPolicy
-from cds_service.fhir.lanes import POOL_CLASSES, Deadline, Lanes, run_within
 from cds_service.fhir.errors import (
     FhirConnectionError,
     FhirError,
@@ -30,6 +29,7 @@ from cds_service.fhir.errors import (
     FhirTimeout,
     FhirTooLarge,
 )
+from cds_service.fhir.lanes import POOL_CLASSES, Deadline, Lanes, run_within
 
 __all__ = [
     "FhirConnectionError",
@@ -113,9 +113,7 @@ def _new_session() -> requests.Session:
     # from one user's request to another's.
     session.trust_env = False
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-    adapter = _WatchedAdapter(
-        pool_connections=_POOL_SIZE, pool_maxsize=_POOL_SIZE, max_retries=0
-    )
+    adapter = _WatchedAdapter(pool_connections=_POOL_SIZE, pool_maxsize=_POOL_SIZE, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

@@ -8,6 +8,7 @@ fetches are reading are shut down, so a drip-feeding server cannot keep a thread
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -60,10 +61,8 @@ class Deadline:
 
 
 def _shut(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in recv (close alone may not)
-    except OSError:
-        pass
 
 
 _current = threading.local()

@@ -77,12 +77,12 @@ def ensure_schema(engine: Engine, *, auto_upgrade: bool) -> None:
     )
 
 
-
 def is_transient(exc: SQLAlchemyError) -> bool:
     """Whether the database may succeed on a retry (unreachable, timed out, connection lost)."""
     if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeout):
         return True
     return bool(getattr(exc, "connection_invalidated", False))
+
 
 class Store:
     """Feedback and audit persistence behind one object (`app.extensions["cds_store"]`)."""
@@ -142,7 +142,9 @@ class Store:
         except SQLAlchemyError as exc:
             log.error("feedback not stored: %s", type(exc).__name__)
             if not is_transient(exc):
-                raise StorageFailed("feedback could not be stored; retrying will not help") from None
+                raise StorageFailed(
+                    "feedback could not be stored; retrying will not help"
+                ) from None
             raise ServiceUnavailable("feedback could not be stored; retry later") from None
         return feedback_body(result)
 

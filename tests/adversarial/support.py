@@ -86,7 +86,9 @@ def serve(tmp: Path, env: dict[str, str] | None = None, workers: int = 2) -> Ite
     # CDS_TEST_WORKER_CLASS=gthread shows what the buffered worker protects against.
     command += ["--worker-class", os.environ.get("CDS_TEST_WORKER_CLASS", "buffered")]
     with log.open("wb") as out:
-        proc = subprocess.Popen(command, env=full_env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp)
+        proc = subprocess.Popen(
+            command, env=full_env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp
+        )
     served = Served(base, port, proc, log, data_dir)
     try:
         wait_until(lambda: status_of(served.url("/healthz")) == 200, 60, proc)
@@ -105,9 +107,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
 
 
-def wait_until(
-    condition: Any, seconds: float, proc: subprocess.Popen[bytes] | None = None
-) -> None:
+def wait_until(condition: Any, seconds: float, proc: subprocess.Popen[bytes] | None = None) -> None:
     """Poll `condition` (bounded); fail if it never holds or the process died."""
     end = time.monotonic() + seconds
     while time.monotonic() < end:

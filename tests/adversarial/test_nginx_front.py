@@ -104,9 +104,13 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, in
         assert check.returncode == 0, check.stderr
         proc = subprocess.Popen([*command, "-g", "daemon off;"], stderr=subprocess.DEVNULL)
         try:
-            wait_until(lambda: _exchange(https, b"GET /healthz HTTP/1.1\r\nHost: a\r\n"
-                                         b"Connection: close\r\n\r\n").startswith(b"HTTP/1.1 200"),
-                       20, proc)
+            wait_until(
+                lambda: _exchange(
+                    https, b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+                ).startswith(b"HTTP/1.1 200"),
+                20,
+                proc,
+            )
             yield served, https
         finally:
             proc.terminate()
@@ -117,18 +121,20 @@ def _exchange(port: int, data: bytes) -> bytes:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    with socket.create_connection((HOST, port), timeout=10) as raw:
-        with context.wrap_socket(raw, server_hostname=HOST) as sock:
-            sock.sendall(data)
-            chunks = []
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
+    with (
+        socket.create_connection((HOST, port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=HOST) as sock,
+    ):
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
     return b"".join(chunks)
 
 
 def test_the_service_answers_through_the_proxy(front: tuple[Served, int]) -> None:
     _, port = front
-    status, headers, body = split_response(
+    status, headers, _body = split_response(
         _exchange(port, b"GET /cds-services HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
     )
     assert status == 200
@@ -145,7 +151,8 @@ def test_the_service_answers_through_the_proxy(front: tuple[Served, int]) -> Non
         ),
         (b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 414),
         (
-            b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: " + b"b" * 20_000
+            b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: "
+            + b"b" * 20_000
             + b"\r\nConnection: close\r\n\r\n",
             400,
         ),

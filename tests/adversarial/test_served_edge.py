@@ -185,7 +185,7 @@ def test_a_chunked_body_over_the_limit_is_413(served: Served) -> None:
         f"Authorization: {served.auth(HOOK)['Authorization']}\r\n"
         "Transfer-Encoding: chunked\r\n\r\n"
     ).encode()
-    status, headers, body = split_response(raw_exchange(served.port, head + chunks, timeout=30))
+    status, _headers, body = split_response(raw_exchange(served.port, head + chunks, timeout=30))
     assert status == 413
     assert orjson.loads(body)["error"]["status"] == 413
 

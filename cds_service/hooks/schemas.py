@@ -281,7 +281,9 @@ class FeedbackItemSchema(_Tolerant):
     overrideReason = fields.Nested(OverrideReasonFeedbackSchema)
     outcomeTimestamp = _Rfc3339(
         required=True,
-        validate=validate.Regexp(_TIMESTAMP, error="must be an RFC 3339 date-time, years 1000-9998"),
+        validate=validate.Regexp(
+            _TIMESTAMP, error="must be an RFC 3339 date-time, years 1000-9998"
+        ),
         metadata={"format": "date-time"},
     )
 

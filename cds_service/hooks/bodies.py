@@ -114,9 +114,7 @@ def _malformed(exc: Exception) -> InvalidRequest:
     return InvalidRequest(f"malformed JSON: {exc.args[0] if exc.args else 'invalid'}")
 
 
-def read_json(
-    request: Request, *, max_bytes: int, max_depth: int, raw: bytes | None = None
-) -> Any:
+def read_json(request: Request, *, max_bytes: int, max_depth: int, raw: bytes | None = None) -> Any:
     """Parse a JSON request body, or raise the domain error the edge maps to 400/413/415."""
     raw = _read_raw(request, max_bytes) if raw is None else raw
     data = read_json_bytes(raw)
