@@ -29,7 +29,8 @@ _TIMESTAMP = re.compile(
 
 
 _FHIR_SERVER = re.compile(
-    r"^[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
+    r"^[Hh][Tt][Tt][Pp][Ss]?://(?:[^\s/?#@]+@)?"  # user information: the allow-list says 403
+    r"(?:[A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
     r"(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$"
 )
 
