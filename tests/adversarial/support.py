@@ -66,7 +66,9 @@ def write_issuers(directory: Path) -> Path:
 
 
 @contextlib.contextmanager
-def serve(tmp: Path, env: dict[str, str] | None = None, workers: int = 2) -> Iterator[Served]:
+def serve(
+    tmp: Path, env: dict[str, str] | None = None, workers: int = 2, args: tuple[str, ...] = ()
+) -> Iterator[Served]:
     """Start `cds-service serve` (auth on, trusting ISSUER), yield once /healthz answers."""
     port = free_port()
     base = f"http://{HOST}:{port}"
@@ -84,7 +86,7 @@ def serve(tmp: Path, env: dict[str, str] | None = None, workers: int = 2) -> Ite
     command = [sys.executable, "-m", "cds_service", "serve", "--host", HOST, "--port", str(port)]
     command += ["--workers", str(workers), "--public-base-url", base]
     # CDS_TEST_WORKER_CLASS=gthread shows what the buffered worker protects against.
-    command += ["--worker-class", os.environ.get("CDS_TEST_WORKER_CLASS", "buffered")]
+    command += ["--worker-class", os.environ.get("CDS_TEST_WORKER_CLASS", "buffered"), *args]
     with log.open("wb") as out:
         proc = subprocess.Popen(
             command, env=full_env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp
