@@ -81,6 +81,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=8, help="wrk connections")
     parser.add_argument("--rounds", type=int, default=2, help="load rounds (each endpoint)")
     parser.add_argument(
+        "--worker-class",
+        choices=["buffered", "gthread"],
+        default="buffered",
+        help="`cds-service serve --worker-class` of the load benchmark",
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path("bench-results"), help="where report.md/json go"
     )
     return parser.parse_args(argv)
@@ -129,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             load_seconds=args.load_seconds or (3.0 if args.quick else 15.0),
             load_connections=args.connections,
             rounds=1 if args.quick else args.rounds,
+            worker_class=args.worker_class,
         )
         for name in names:
             module = importlib.import_module(BENCHMARKS[name])

@@ -94,13 +94,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(workdir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(
+    workdir: Path, port: int, worker_class: str = "buffered"
+) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env.update({f"CDS_{key}": str(value) for key, value in BENCH_SETTINGS.items()})
     env["CDS_DATA_DIR"] = str(workdir / "serve-data")
     command = [sys.executable, "-m", "benchmarks.serve", "--host", HOST, "--port", str(port)]
     # Steady-state workers: no recycling mid-run (the CPU and memory of each pid are read).
-    command += ["--workers", str(WORKERS), "--max-requests", "0"]
+    command += ["--workers", str(WORKERS), "--max-requests", "0", "--worker-class", worker_class]
     log = (workdir / "serve.log").open("wb")
     return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -195,7 +197,7 @@ def measure(opts: Options) -> dict[str, Any]:
     big = orjson.dumps(synth.request_body("patient-view", 10_000))
     base = None
     port = free_port()
-    proc = start_server(opts.workdir, port)
+    proc = start_server(opts.workdir, port, opts.worker_class)
     try:
         wait_ready(port, proc)
         base = f"http://{HOST}:{port}"
@@ -283,7 +285,8 @@ def _median(values: list[float]) -> float:
 
 def run(opts: Options) -> Section:
     title = (
-        f"Throughput under load: `cds-service serve --workers {WORKERS}` (gthread, 4 threads), "
+        f"Throughput under load: `cds-service serve --workers {WORKERS} --worker-class "
+        f"{opts.worker_class}` (4 threads), "
         f"wrk -t1 -c{opts.load_connections}, {opts.load_seconds:g} s a run, loopback"
     )
     section = Section(title, COLUMNS)

@@ -30,6 +30,7 @@ class Options:
     load_seconds: float
     load_connections: int
     rounds: int
+    worker_class: str = "buffered"
 
 
 @dataclass(frozen=True)

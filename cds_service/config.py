@@ -17,6 +17,15 @@ DEFAULTS: dict[str, Any] = {
     # A 10,000-resource prefetch is about 10 MB: a long chart must not be refused.
     "MAX_REQUEST_BYTES": 32 * 1024 * 1024,
     "MAX_JSON_DEPTH": 64,
+    # Slow and hostile clients (issue 18): a request's headers and body must arrive within
+    # REQUEST_READ_SECONDS; an idle keep-alive connection closes after IDLE_CONNECTION_SECONDS.
+    "REQUEST_READ_SECONDS": 30,
+    "IDLE_CONNECTION_SECONDS": 60,
+    "MAX_CONNECTIONS": 1000,
+    "MAX_HEADER_BYTES": 64 * 1024,
+    "MAX_FEEDBACK_ITEMS": 1000,
+    # A worker whose memory stays above this after a large request is recycled (0: never).
+    "WORKER_MAX_RSS_MIB": 150,
     "MAX_BUNDLE_ENTRIES": 20000,
     "VALIDATE_RESPONSES": True,
     "LOG_LEVEL": "INFO",
@@ -28,7 +37,9 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": "",
     "RATE_LIMIT": "6000 per minute",
     "JWT_LEEWAY_SECONDS": 30,
-    "JWT_MAX_LIFETIME_SECONDS": 3600,
+    # CDS clients issue tokens for minutes (spec: 5 minutes recommended); a replay store that
+    # forgets (a Redis restart) then reopens a short window only.
+    "JWT_MAX_LIFETIME_SECONDS": 300,
     "JWKS_TIMEOUT_SECONDS": 2.0,
     "JWKS_CACHE_SECONDS": 3600,
     "JWKS_MIN_REFETCH_SECONDS": 10,
@@ -47,6 +58,10 @@ DEFAULTS: dict[str, Any] = {
     "FHIR_MAX_RETRIES": 2,
     "FHIR_RETRY_BACKOFF_SECONDS": 0.05,
     "FHIR_MAX_WORKERS": 32,
+    # One slow or failing FHIR server (origin) must not starve calls naming another (issue 18).
+    "FHIR_MAX_CONCURRENT_PER_SERVER": 8,
+    "FHIR_BREAKER_FAILURES": 5,
+    "FHIR_BREAKER_SECONDS": 30.0,
     # Persistence (issue 7).
     "DATABASE_URL": "",
     "DATABASE_TIMEOUT_SECONDS": 5.0,
@@ -68,6 +83,23 @@ DEFAULTS: dict[str, Any] = {
     # Benchmarks: an app built by benchmarks.floor.create_bench_app serves the floor endpoint
     # POST /_bench/empty-cards. The product app (create_app) never registers it.
     "BENCH_FLOOR_ENDPOINT": False,
+}
+
+# Bounds (inclusive) of numeric settings: a value outside them stops start-up with one line.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "MAX_REQUEST_BYTES": (1024, 1024 * 1024 * 1024),
+    "MAX_JSON_DEPTH": (4, 1000),
+    "REQUEST_READ_SECONDS": (1, 3600),
+    "IDLE_CONNECTION_SECONDS": (1, 3600),
+    "MAX_CONNECTIONS": (10, 100_000),
+    "MAX_HEADER_BYTES": (4096, 1024 * 1024),
+    "MAX_FEEDBACK_ITEMS": (1, 100_000),
+    "WORKER_MAX_RSS_MIB": (0, 1024 * 1024),
+    "JWT_MAX_LIFETIME_SECONDS": (10, 86_400),
+    "FHIR_MAX_WORKERS": (1, 1024),
+    "FHIR_MAX_CONCURRENT_PER_SERVER": (1, 1024),
+    "FHIR_BREAKER_FAILURES": (1, 10_000),
+    "FHIR_BREAKER_SECONDS": (0.1, 86_400),
 }
 
 # What the "local" profile changes: a developer's laptop, never a hospital network.
@@ -122,4 +154,15 @@ def load_settings(
     settings["PROFILE"] = profile
     if settings["AUTH"] not in ("required", "disabled"):
         raise ConfigError(f"CDS_AUTH must be 'required' or 'disabled', not {settings['AUTH']!r}")
+    check_bounds(settings)
     return settings
+
+
+def check_bounds(settings: Mapping[str, Any]) -> None:
+    """Refuse a numeric setting outside BOUNDS, naming it (one line)."""
+    for key, (low, high) in BOUNDS.items():
+        value = settings[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"CDS_{key} must be a number, not {value!r}")
+        if not low <= value <= high:
+            raise ConfigError(f"CDS_{key} must be between {low:g} and {high:g}, not {value!r}")

@@ -59,6 +59,13 @@ class PrefetchUnavailable(CDSError):
     code = "prefetch_unavailable"
 
 
+class StorageFailed(CDSError):
+    """The database refused the work for good: retrying the same request cannot help (500)."""
+
+    status = 500
+    code = "storage_failed"
+
+
 class ServiceUnavailable(CDSError):
     """A dependency (database) is down: the client should retry (503)."""
 

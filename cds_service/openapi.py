@@ -67,7 +67,7 @@ def build_openapi(registry: Registry, version: str) -> dict[str, Any]:
                 "requestBody": {"required": True, **_json("HookRequest")},
                 "responses": {
                     "200": {"description": "cards", **_json("HookResponse")},
-                    **_errors(400, 401, 404, 412, 413, 415, 429),
+                    **_errors(400, 401, 403, 404, 412, 413, 415, 429),
                 },
             }
         },
@@ -81,11 +81,48 @@ def build_openapi(registry: Registry, version: str) -> dict[str, Any]:
                 "requestBody": {"required": True, **_json("Feedback")},
                 "responses": {
                     "200": {"description": "stored"},
-                    **_errors(400, 401, 404, 413, 415, 429, 503),
+                    **_errors(400, 401, 404, 413, 415, 429, 500, 503),
                 },
             }
         },
     )
     document = spec.to_dict()
     document["security"] = [{"cdsHooksJwt": []}]
+    document["components"]["schemas"]["FeedbackItem"]["oneOf"] = FEEDBACK_OUTCOMES
+    document["components"]["schemas"]["HookRequest"]["anyOf"] = TOKEN_NEEDS_SERVER
+    _null_not_any_object(document)
     return document
+
+
+def _null_not_any_object(node: Any) -> None:
+    """apispec writes a nullable Nested as anyOf [any object, $ref]: make the first `null` only.
+
+    Otherwise the document accepts any object where the schema accepts null or the nested shape.
+    """
+    if isinstance(node, dict):
+        for option in node.get("anyOf") or []:
+            if option == {"type": "object", "nullable": True}:
+                option["enum"] = [None]
+        for value in node.values():
+            _null_not_any_object(value)
+    elif isinstance(node, list):
+        for value in node:
+            _null_not_any_object(value)
+
+
+# HookRequestSchema's cross-field check: a fhirAuthorization comes with its fhirServer.
+TOKEN_NEEDS_SERVER = [
+    {"not": {"required": ["fhirAuthorization"]}},
+    {"properties": {"fhirAuthorization": {"enum": [None]}}},
+    {"required": ["fhirServer"], "properties": {"fhirServer": {"type": "string"}}},
+]
+
+# What FeedbackItemSchema's cross-field check enforces, said in the document (spec 'Feedback'):
+# accepted names the suggestions taken; overridden takes none.
+FEEDBACK_OUTCOMES = [
+    {
+        "properties": {"outcome": {"enum": ["accepted"]}, "acceptedSuggestions": {"minItems": 1}},
+        "required": ["acceptedSuggestions"],
+    },
+    {"properties": {"outcome": {"enum": ["overridden"]}, "acceptedSuggestions": {"maxItems": 0}}},
+]

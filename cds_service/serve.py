@@ -22,6 +22,15 @@ from cds_service.persistence.store import open_engine
 AppFactory = Callable[..., Flask]
 
 
+# buffered (default): waitress inside each gunicorn worker reads whole requests before a thread
+# takes them, so slow clients cost buffers, not threads (issue 18). gthread: gunicorn's own,
+# kept for comparison (benchmarks) and for deployments behind a buffering proxy.
+WORKER_CLASSES = {
+    "buffered": "cds_service.buffered_worker.BufferedWorker",
+    "gthread": "gthread",
+}
+
+
 class _Gunicorn(BaseApplication):
     """Embed gunicorn so `cds-service serve` needs no separate config file."""
 
@@ -60,7 +69,7 @@ def _serve(args: argparse.Namespace, factory: AppFactory = create_app) -> int:
     options = {
         "bind": f"{args.host}:{args.port}",
         "workers": args.workers,
-        "worker_class": "gthread",
+        "worker_class": WORKER_CLASSES[args.worker_class],
         "threads": args.threads,
         "timeout": 30,
         "accesslog": None,
@@ -105,6 +114,13 @@ def register(subparsers: Any, factory: AppFactory = create_app) -> None:
         type=int,
         default=50_000,
         help="restart a worker after this many requests (0: never); it empties its memos",
+    )
+    parser.add_argument(
+        "--worker-class",
+        choices=sorted(WORKER_CLASSES),
+        default="buffered",
+        help="buffered: whole requests are read before a thread takes them (slow clients "
+        "cannot hold threads); gthread: gunicorn's threads (only behind a buffering proxy)",
     )
     parser.add_argument(
         "--profile",

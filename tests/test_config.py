@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.config import DEFAULTS, load_settings
+from cds_service.config import BOUNDS, DEFAULTS, load_settings
 from cds_service.errors import ConfigError
 
 CONFIGURATION = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
@@ -62,3 +62,11 @@ def test_local_profile_is_explicit_and_keeps_overrides() -> None:
 @pytest.mark.parametrize("key", sorted(DEFAULTS))
 def test_every_setting_is_documented_in_the_configuration_reference(key: str) -> None:
     assert f"`CDS_{key}`" in CONFIGURATION.read_text(encoding="utf-8")
+
+@pytest.mark.parametrize("key", sorted(BOUNDS))
+def test_every_bounded_setting_refuses_values_outside_its_bounds(key: str) -> None:
+    low, high = BOUNDS[key]
+    for bad in (low - 1, high * 2 + 1):
+        with pytest.raises(ConfigError, match=f"CDS_{key} must be between"):
+            load_settings(environ={f"CDS_{key}": str(int(bad))})
+    load_settings(environ={f"CDS_{key}": str(DEFAULTS[key])})

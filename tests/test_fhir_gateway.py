@@ -250,7 +250,7 @@ def test_one_session_and_pool_per_process(monkeypatch: pytest.MonkeyPatch) -> No
 
     gw = gateway()
     assert gw.session is gateway().session
-    assert gw.pool is gw.pool
+    assert gw.lanes is gw.lanes
     parent_session = gw.session
     monkeypatch.setattr(module.os, "getpid", lambda: -1)  # as after a gunicorn fork
     assert gw.session is not parent_session

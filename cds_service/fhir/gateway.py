@@ -9,7 +9,7 @@ import random
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
@@ -29,6 +29,7 @@ from cds_service.fhir.errors import (
     FhirTimeout,
     FhirTooLarge,
 )
+from cds_service.fhir.lanes import POOL_CLASSES, Deadline, Lanes, run_within
 
 __all__ = [
     "FhirConnectionError",
@@ -42,6 +43,7 @@ __all__ = [
     "FhirTooLarge",
     "GatewaySettings",
 ]
+_ = Deadline  # re-exported: callers import it from here
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,9 @@ class GatewaySettings:
     max_retries: int = 2
     backoff: float = 0.05
     max_workers: int = 32
+    per_server: int = 8
+    breaker_failures: int = 5
+    breaker_seconds: float = 30.0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> GatewaySettings:
@@ -75,6 +80,9 @@ class GatewaySettings:
             max_retries=int(config.get("FHIR_MAX_RETRIES", cls.max_retries)),
             backoff=float(config.get("FHIR_RETRY_BACKOFF_SECONDS", cls.backoff)),
             max_workers=int(config.get("FHIR_MAX_WORKERS", cls.max_workers)),
+            per_server=int(config.get("FHIR_MAX_CONCURRENT_PER_SERVER", cls.per_server)),
+            breaker_failures=int(config.get("FHIR_BREAKER_FAILURES", cls.breaker_failures)),
+            breaker_seconds=float(config.get("FHIR_BREAKER_SECONDS", cls.breaker_seconds)),
         )
 
 
@@ -86,17 +94,15 @@ class FhirTarget:
     access_token: str | None = field(default=None, repr=False)
 
 
-class Deadline:
-    """The hook's remaining time budget (monotonic clock)."""
+class _WatchedAdapter(HTTPAdapter):
+    """Connections whose sockets the fetch's Deadline can shut (fhir.lanes)."""
 
-    def __init__(self, seconds: float) -> None:
-        self.expires = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        return self.expires - time.monotonic()
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(POOL_CLASSES)
 
 
-# One Session and one thread pool per process: created lazily after a gunicorn fork.
+# One Session and one set of lanes per process: created lazily after a gunicorn fork.
 _process_lock = threading.Lock()
 _process_state: dict[str, Any] = {}
 
@@ -107,26 +113,27 @@ def _new_session() -> requests.Session:
     # from one user's request to another's.
     session.trust_env = False
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-    adapter = HTTPAdapter(pool_connections=_POOL_SIZE, pool_maxsize=_POOL_SIZE, max_retries=0)
+    adapter = _WatchedAdapter(pool_connections=_POOL_SIZE, pool_maxsize=_POOL_SIZE, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
 
 
-def process_session_and_pool(max_workers: int) -> tuple[requests.Session, ThreadPoolExecutor]:
-    """The per-process connection pool and fetch threads."""
+def process_session_and_lanes(settings: GatewaySettings) -> tuple[requests.Session, Lanes]:
+    """The per-process connection pool and per-FHIR-server fetch lanes."""
     with _process_lock:
         if _process_state.get("pid") != os.getpid():
             if _process_state:  # inherited over a fork: this process must not use them
                 _process_state["session"].close()
-                _process_state["pool"].shutdown(wait=False, cancel_futures=True)
+                _process_state["lanes"].shutdown()
             _process_state.clear()
+            threads = max(1, min(settings.per_server, settings.max_workers))
             _process_state.update(
                 pid=os.getpid(),
                 session=_new_session(),
-                pool=ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fhir"),
+                lanes=Lanes(threads, settings.breaker_failures, settings.breaker_seconds),
             )
-        return _process_state["session"], _process_state["pool"]
+        return _process_state["session"], _process_state["lanes"]
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -152,11 +159,11 @@ class FhirGateway:
     # Looked up on use, not kept: an app built before a gunicorn fork must not share sockets.
     @property
     def session(self) -> requests.Session:
-        return process_session_and_pool(self.settings.max_workers)[0]
+        return process_session_and_lanes(self.settings)[0]
 
     @property
-    def pool(self) -> ThreadPoolExecutor:
-        return process_session_and_pool(self.settings.max_workers)[1]
+    def lanes(self) -> Lanes:
+        return process_session_and_lanes(self.settings)[1]
 
     def deadline(self) -> Deadline:
         return Deadline(self.settings.budget)
@@ -166,14 +173,24 @@ class FhirGateway:
     ) -> dict[str, Any]:
         """Run every job at once: a query string is fetched, a Bundle has its next pages followed.
 
-        Each result is the resource/Bundle, or the FhirError that stopped it.
+        Each result is the resource/Bundle, or the FhirError that stopped it. Jobs run in the
+        server's lane (bounded threads, circuit breaker); when the budget ends, the sockets
+        still being read are shut down and queued jobs cancelled.
         """
-        self.policy.check(target.base)
-        futures: dict[str, Future[Any]] = {
-            key: self.pool.submit(self._run_job, target, job, deadline) for key, job in jobs.items()
-        }
-        wait(futures.values(), timeout=max(0.0, deadline.remaining()) + 0.05)
+        origin = self.policy.check(target.base)
+        lane = self.lanes.get(f"{origin.scheme}://{origin.host}:{origin.port}")
         results: dict[str, Any] = {}
+        futures: dict[str, Future[Any]] = {}
+        for key, job in jobs.items():
+            if not lane.breaker.allow():
+                results[key] = FhirConnectionError("circuit breaker open for this server")
+                continue
+            futures[key] = lane.pool.submit(
+                run_within, deadline, self._run_recorded, lane.breaker, target, job, deadline
+            )
+        _, pending = wait(futures.values(), timeout=max(0.0, deadline.remaining()) + 0.05)
+        if pending:
+            deadline.expire()
         for key, future in futures.items():
             if not future.done():
                 future.cancel()
@@ -187,6 +204,24 @@ class FhirGateway:
         failed = {k: v.reason for k, v in results.items() if isinstance(v, FhirError)}
         log.info("fhir fetch: %d jobs, failed: %s", len(jobs), failed or "none")
         return results
+
+    def _run_recorded(
+        self, breaker: Any, target: FhirTarget, job: str | dict[str, Any], deadline: Deadline
+    ) -> Any:
+        """Run a job and tell the server's breaker whether the server answered."""
+        try:
+            result = self._run_job(target, job, deadline)
+        except (FhirTimeout, FhirConnectionError) as exc:
+            breaker.record(False)
+            raise exc from None
+        except FhirHttpError as exc:
+            breaker.record(exc.status is None or exc.status < 500)
+            raise
+        except FhirError:
+            breaker.record(True)  # it answered; what it said is another matter
+            raise
+        breaker.record(True)
+        return result
 
     def _run_job(self, target: FhirTarget, job: str | dict[str, Any], deadline: Deadline) -> Any:
         if isinstance(job, str):
@@ -267,22 +302,26 @@ class FhirGateway:
 
     def _get_once(self, target: FhirTarget, url: str, deadline: Deadline) -> dict[str, Any]:
         for _ in range(_MAX_REDIRECTS + 1):
-            response = self._send(target, url, deadline)
-            if response.is_redirect:
-                location = response.headers.get("Location", "")
-                response.close()
-                url = urljoin(url, location)
-                # Redirects may stay on the request's server, never go elsewhere.
-                self.policy.check_within(target.base, url)
-                continue
-            with response:
-                if response.status_code >= 400:
-                    raise FhirHttpError(
-                        f"HTTP {response.status_code}",
-                        status=response.status_code,
-                        retry_after=_retry_after(response.headers.get("Retry-After")),
-                    )
-                return self._read_json(response, deadline)
+            try:
+                response = self._send(target, url, deadline)
+                if response.is_redirect:
+                    location = response.headers.get("Location", "")
+                    response.close()
+                    url = urljoin(url, location)
+                    # Redirects may stay on the request's server, never go elsewhere.
+                    self.policy.check_within(target.base, url)
+                    continue
+                with response:
+                    if response.status_code >= 400:
+                        raise FhirHttpError(
+                            f"HTTP {response.status_code}",
+                            status=response.status_code,
+                            retry_after=_retry_after(response.headers.get("Retry-After")),
+                        )
+                    return self._read_json(response, deadline)
+            finally:
+                # Read or closed: its socket may now serve another fetch, never to be shut here.
+                deadline.unwatch()
         raise FhirHttpError("too many redirects")
 
     def _send(self, target: FhirTarget, url: str, deadline: Deadline) -> requests.Response:
@@ -319,6 +358,8 @@ class FhirGateway:
                 chunks.append(chunk)
         except requests.RequestException as exc:
             raise FhirTimeout("response read timed out or broke off") from exc
+        if deadline.remaining() <= 0:  # its socket was shut when the budget ended
+            raise FhirTimeout("time budget exhausted while reading")
         try:
             body = orjson.loads(b"".join(chunks))
         except orjson.JSONDecodeError as exc:

@@ -46,9 +46,13 @@ def raw_depth_exceeded(raw: bytes, limit: int) -> bool:
     parens = raw.translate(_TO_PARENS, _DROP).replace(b'""', b"")
     if b'"' in parens:
         parens = b"".join(parens.split(b'"')[::2])
-    for _ in range(limit):
+    for done in range(limit):
         if not parens:
             return False
+        # limit+1-done openers in a row, after `done` passes, are too deep: found at the first
+        # such run, so 30 MB of "[" is refused in one scan, not `limit` passes (issue 18).
+        if b"(" * (limit + 1 - done) in parens:
+            return True
         parens = parens.replace(b"()", b"")
     return bool(parens)
 
@@ -59,10 +63,35 @@ def _read_raw(request: Request, max_bytes: int) -> bytes:
         raise UnsupportedMediaType("the body must be JSON (Content-Type: application/json)")
     if request.content_length is not None and request.content_length > max_bytes:
         raise PayloadTooLarge(f"the body is larger than {max_bytes} bytes")
-    raw = request.stream.read(max_bytes + 1)
+    environ = request.environ
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if request.content_length is not None:
+        # Exactly what was declared: read(max_bytes + 1) would allocate max_bytes each call.
+        raw = request.stream.read(request.content_length)
+    elif chunked or environ.get("wsgi.input_terminated"):
+        # Chunked: werkzeug's stream would stop silently at MAX_CONTENT_LENGTH, leaving a
+        # truncated body that reads as malformed or too deep; read past it to say 413.
+        raw = _read_until(environ["wsgi.input"], max_bytes + 1)
+    else:
+        raw = b""  # no length, not chunked: WSGI says there is no body
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"the body is larger than {max_bytes} bytes")
     return raw
+
+
+def _read_until(stream: Any, limit: int) -> bytes:
+    """Up to `limit` bytes of a body of unknown length, in pieces (no limit-sized buffer)."""
+    parts, size = [], 0
+    while size < limit:
+        part = stream.read(min(_PIECE, limit - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
+_PIECE = 256 * 1024
 
 
 def _check_depth(raw: bytes, max_depth: int) -> None:
@@ -75,9 +104,9 @@ def _malformed(exc: Exception) -> InvalidRequest:
     return InvalidRequest(f"malformed JSON: {exc.args[0] if exc.args else 'invalid'}")
 
 
-def read_json(request: Request, *, max_bytes: int, max_depth: int) -> Any:
+def read_json(request: Request, *, max_bytes: int, max_depth: int, raw: bytes | None = None) -> Any:
     """Parse a JSON request body, or raise the domain error the edge maps to 400/413/415."""
-    raw = _read_raw(request, max_bytes)
+    raw = _read_raw(request, max_bytes) if raw is None else raw
     data = read_json_bytes(raw)
     _check_depth(raw, max_depth)
     return data
@@ -105,13 +134,14 @@ def read_hook_json(request: Request, *, max_bytes: int, max_depth: int) -> Any:
     bulk of a call is decoded resource by resource when mapped, or not at all (issue 8).
     """
     raw = _read_raw(request, max_bytes)
-    _check_depth(raw, max_depth)
+    # Parsers stop at the first byte past their own depth limit: parse first, then count.
     try:
         body = _HOOK_BODY.decode(raw)
     except msgspec.ValidationError:  # valid JSON, not an object: the caller says why
-        return read_json_bytes(raw)
+        return read_json(request, raw=raw, max_bytes=max_bytes, max_depth=max_depth)
     except (msgspec.DecodeError, RecursionError) as exc:
         raise _malformed(exc) from None
+    _check_depth(raw, max_depth)
     data = {
         name: value
         for name in _HookBody.__struct_fields__

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from marshmallow import ValidationError
@@ -40,6 +41,7 @@ def parse_hook_request(body: Any, service: ServiceDefinition) -> HookRequest:
         raise InvalidRequest(
             "invalid context for hook " + service.hook, details=_field_errors(exc, "context.")
         ) from None
+    _check_patient_matches(body.get("prefetch"), body["context"])
     # Keep the original context: the schema drops nothing, but we want the client's values.
     return HookRequest(
         hook=data["hook"],
@@ -49,6 +51,19 @@ def parse_hook_request(body: Any, service: ServiceDefinition) -> HookRequest:
         fhir_authorization=body.get("fhirAuthorization"),
         prefetch=body.get("prefetch"),
     )
+
+
+def _check_patient_matches(prefetch: Any, context: Mapping[str, Any]) -> None:
+    """A prefetched Patient must be the context's patient: cards for another chart are unsafe."""
+    patient = prefetch.get("patient") if isinstance(prefetch, Mapping) else None
+    if not isinstance(patient, Mapping) or patient.get("resourceType") != "Patient":
+        return
+    patient_id = patient.get("id")
+    if isinstance(patient_id, str) and patient_id != context.get("patientId"):
+        raise InvalidRequest(
+            "prefetch patient is not the patient of context.patientId",
+            details={"prefetch.patient.id": ["must equal context.patientId"]},
+        )
 
 
 def enforce_required(resolved: ResolvedPrefetch, service: ServiceDefinition) -> None:

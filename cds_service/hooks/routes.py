@@ -13,7 +13,7 @@ from flask import Blueprint, Response, current_app, request
 from marshmallow import ValidationError
 
 from cds_service.errors import InvalidRequest
-from cds_service.hooks.bodies import read_hook_json, read_json
+from cds_service.hooks.bodies import PayloadTooLarge, read_hook_json, read_json
 from cds_service.hooks.calls import parse_hook_request, run_hook
 from cds_service.hooks.events import HookRecord, card_recommendation_id
 from cds_service.hooks.registry import Registry
@@ -156,8 +156,15 @@ def call_service(service_id: str) -> Response:
 def feedback(service_id: str) -> Response:
     """Spec 'Feedback': validated, then stored before 200 (the store raises 503 if it cannot)."""
     service = _registry().get(service_id)
+    body = _body()
+    items = body.get("feedback") if isinstance(body, dict) else None
+    limit = int(current_app.config["MAX_FEEDBACK_ITEMS"])
+    if isinstance(items, list) and len(items) > limit:
+        raise PayloadTooLarge(
+            f"feedback has more than {limit} items (CDS_MAX_FEEDBACK_ITEMS); send them in parts"
+        )
     try:
-        data = _FEEDBACK.load(_body())
+        data = _FEEDBACK.load(body)
     except ValidationError as exc:
         raise InvalidRequest("invalid feedback", details=exc.normalized_messages()) from None
     stored = current_app.extensions["cds_store"].record_feedback(service.id, data["feedback"])

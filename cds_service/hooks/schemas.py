@@ -20,6 +20,19 @@ _NON_EMPTY = validate.Length(min=1)
 # A reference such as "MedicationRequest/abc" (spec: selections, resourceId).
 _REFERENCE = validate.Regexp(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$", error="must be Type/id")
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+# What outcomeTimestamp may be, in the OpenAPI document too: RFC 3339 with an offset, years
+# 1000-9998 (a year 1 or 9999 date-time may not fit in UTC: 400, and the schema says so).
+_TIMESTAMP = re.compile(
+    r"^(?:[1-8]\d{3}|9[0-8]\d{2}|99[0-8]\d)-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+    r"T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$"
+)
+
+
+_FHIR_SERVER = re.compile(
+    r"^[Hh][Tt][Tt][Pp][Ss]?://(?:[^\s/?#@]+@)?"  # user information: the allow-list says 403
+    r"(?:[A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
+    r"(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$"
+)
 
 
 class _Tolerant(Schema):
@@ -95,7 +108,11 @@ class HookRequestSchema(_Tolerant):
 
     hook = fields.String(required=True, validate=_NON_EMPTY)
     hookInstance = fields.UUID(required=True)
-    fhirServer = fields.Url(require_tld=False, schemes={"http", "https"}, allow_none=True)
+    # One pattern, in the OpenAPI document too, says what is accepted ("" is not); whether
+    # the service may fetch from it is the allow-list's answer (403), not the schema's.
+    fhirServer = fields.String(
+        allow_none=True, validate=[validate.Length(min=8, max=2048), validate.Regexp(_FHIR_SERVER)]
+    )
     fhirAuthorization = fields.Nested(FhirAuthorizationSchema, allow_none=True)
     context = fields.Dict(required=True)
     prefetch = fields.Dict(
@@ -263,7 +280,13 @@ class FeedbackItemSchema(_Tolerant):
     outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))
     acceptedSuggestions = fields.List(fields.Nested(AcceptedSuggestionSchema))
     overrideReason = fields.Nested(OverrideReasonFeedbackSchema)
-    outcomeTimestamp = _Rfc3339(required=True)
+    outcomeTimestamp = _Rfc3339(
+        required=True,
+        validate=validate.Regexp(
+            _TIMESTAMP, error="must be an RFC 3339 date-time, years 1000-9998"
+        ),
+        metadata={"format": "date-time"},
+    )
 
     @validates_schema
     def _outcome(self, data: dict[str, Any], **_: Any) -> None:

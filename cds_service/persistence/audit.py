@@ -17,6 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from cds_service.persistence.db import write_transaction
 from cds_service.persistence.feedback import mark_known
+from cds_service.persistence.ledger import AuditLedger
 from cds_service.persistence.models import HookCall, IssuedCard
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,8 @@ class AuditStats:
     written: int = 0
     write_errors: int = 0
     dropped: int = 0
+    # Queued by earlier processes that ended without writing them (persistence.ledger).
+    lost_before_start: int = 0
 
 
 class AuditWriter:
@@ -158,8 +161,10 @@ class AuditWriter:
         batch_size: int = 200,
         max_backoff_seconds: float = 5.0,
         linger_seconds: float = 0.05,
+        ledger: AuditLedger | None = None,
     ) -> None:
         self._engine = engine
+        self._ledger = ledger
         # Bounded by counting in-flight entries (queued or being written), not by the Queue.
         self._capacity = capacity
         self._queue: queue.Queue[AuditEntry | None] = queue.Queue()
@@ -192,6 +197,8 @@ class AuditWriter:
                 return
             self._in_flight += 1
             self._queued += 1
+            if self._ledger is not None:
+                self._ledger.take()
             self._queue.put_nowait(entry)
 
     def flush(self, timeout: float = 10.0) -> bool:
@@ -225,10 +232,12 @@ class AuditWriter:
         """Flush what is queued (shutdown), then stop the thread."""
         if self._closing.is_set():
             return
-        self.flush(timeout)
+        flushed = self.flush(timeout)
         self._closing.set()
         self._queue.put_nowait(None)
         self._thread.join(timeout=1.0)
+        if flushed and self._ledger is not None:
+            self._ledger.close()  # else its file stays: the next start counts what was lost
 
     def _run(self) -> None:
         while True:
@@ -310,4 +319,6 @@ class AuditWriter:
         with self._idle:
             self._in_flight -= count
             self._finished += count
+            if self._ledger is not None:
+                self._ledger.settle(count)
             self._idle.notify_all()

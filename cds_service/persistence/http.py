@@ -21,15 +21,17 @@ from cds_service.persistence.store import Store
 REPORT_PATH = "/cds-services/_reports/overrides"
 
 bp = Blueprint("cds_persistence", __name__)
+_FIRST_DAY, _LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
 
 
 class ReportQuerySchema(Schema):
     """Query string of the override report: period, service, from and to dates (UTC, inclusive)."""
 
     period = fields.String(load_default="week", validate=validate.OneOf(PERIODS))
-    service = fields.String()
-    from_ = fields.Date(data_key="from")
-    to = fields.Date()
+    service = fields.String(validate=validate.Length(min=1, max=200))
+    # Bounded so that `to` plus its whole day, and period arithmetic, stay representable.
+    from_ = fields.Date(data_key="from", validate=validate.Range(min=_FIRST_DAY, max=_LAST_DAY))
+    to = fields.Date(validate=validate.Range(min=_FIRST_DAY, max=_LAST_DAY))
 
 
 _QUERY = ReportQuerySchema()

@@ -8,12 +8,20 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DataError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DataError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from cds_service.errors import ConfigError, InvalidRequest, ServiceUnavailable
+from cds_service.errors import ConfigError, InvalidRequest, ServiceUnavailable, StorageFailed
 from cds_service.hooks.events import card_recommendations
 from cds_service.persistence import migrate
 from cds_service.persistence.audit import AuditEntry, AuditWriter, CardEntry
@@ -27,12 +35,13 @@ from cds_service.persistence.feedback import (
 )
 from cds_service.persistence.group_commit import GroupCommit
 from cds_service.persistence.hashing import PatientHasher, resolve_key
+from cds_service.persistence.ledger import AuditLedger, count_lost
 from cds_service.persistence.report import ReportFilter, override_report
 from cds_service.persistence.retention import PurgeResult, purge_audit
 from cds_service.persistence.snooze import overridden_problems
 
 log = logging.getLogger(__name__)
-# Snooze lookups (issue 14) run beside the hook: the answer waits this long at most, and
+# Snooze lookups run beside the hook: the answer waits this long at most, and
 # after a failure the lookup rests this long (cards are shown meanwhile).
 SNOOZE_BUDGET_SECONDS = 0.25
 SNOOZE_BACKOFF_SECONDS = 5.0
@@ -79,6 +88,13 @@ def ensure_schema(engine: Engine, *, auto_upgrade: bool) -> None:
     )
 
 
+def is_transient(exc: SQLAlchemyError) -> bool:
+    """Whether the database may succeed on a retry (unreachable, timed out, connection lost)."""
+    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeout):
+        return True
+    return bool(getattr(exc, "connection_invalidated", False))
+
+
 class Store:
     """Feedback and audit persistence behind one object (`app.extensions["cds_store"]`)."""
 
@@ -89,10 +105,14 @@ class Store:
         *,
         queue_size: int = 10_000,
         timeout_seconds: float = 5.0,
+        ledger_dir: Path | None = None,
     ) -> None:
         self.engine = engine
         self.hasher = hasher
-        self.audit = AuditWriter(engine, capacity=queue_size)
+        lost = count_lost(ledger_dir) if ledger_dir is not None else 0
+        ledger = AuditLedger(ledger_dir) if ledger_dir is not None else None
+        self.audit = AuditWriter(engine, capacity=queue_size, ledger=ledger)
+        self.audit.stats.lost_before_start = lost
         # PostgreSQL groups concurrent commits itself; SQLite needs it done here.
         # A request still queued may give up safely (nothing written); allow a few turns.
         self._group = GroupCommit(engine, 3 * timeout_seconds) if is_sqlite(engine) else None
@@ -117,6 +137,7 @@ class Store:
             PatientHasher(key),
             queue_size=int(settings.get("AUDIT_QUEUE_SIZE", 10_000)),
             timeout_seconds=float(settings.get("DATABASE_TIMEOUT_SECONDS", 5.0)),
+            ledger_dir=Path(settings.get("DATA_DIR") or "data") / "audit-ledger",
         )
 
     def record_feedback(
@@ -138,6 +159,10 @@ class Store:
             raise InvalidRequest("feedback could not be stored as sent") from None
         except SQLAlchemyError as exc:
             log.error("feedback not stored: %s", type(exc).__name__)
+            if not is_transient(exc):
+                raise StorageFailed(
+                    "feedback could not be stored; retrying will not help"
+                ) from None
             raise ServiceUnavailable("feedback could not be stored; retry later") from None
         return feedback_body(result)
 
@@ -172,6 +197,8 @@ class Store:
             return override_report(self.engine, flt)
         except SQLAlchemyError as exc:
             log.error("report failed: %s", type(exc).__name__)
+            if not is_transient(exc):
+                raise StorageFailed("the report could not be built") from None
             raise ServiceUnavailable("the report database is unavailable") from None
 
     def purge(self, days: int) -> PurgeResult:

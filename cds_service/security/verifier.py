@@ -112,6 +112,11 @@ class TokenVerifier:
     ) -> VerifiedToken:
         now = self._clock()
         settings = self._settings
+        for name in ("exp", "iat", "nbf"):
+            # RFC 7519 4.1.4: a NumericDate is a JSON number; PyJWT also takes "123" strings.
+            value = claims.get(name, 0)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise AuthFailure(f"{name} must be a number")
         exp = float(claims["exp"])
         if exp - now > settings.max_lifetime_seconds + settings.leeway_seconds:
             raise AuthFailure("exp too far in the future")

@@ -227,4 +227,4 @@ def test_timestamp_outside_what_utc_can_hold_is_a_400(client: FlaskClient) -> No
     item = feedback(str(uuid.uuid4()), at="0001-01-01T00:30:00+01:00")
     response = post_feedback(client, item)
     assert response.status_code == 400
-    assert "outcomeTimestamp" in response.get_json()["error"]["details"]
+    assert "outcomeTimestamp" in str(response.get_json()["error"]["details"])
