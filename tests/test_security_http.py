@@ -259,7 +259,6 @@ def redis_prefix() -> Iterator[tuple[str, str]]:
     prefix = f"cds-test-{uuid.uuid4().hex}:"
     yield url, prefix
     client = redis.Redis.from_url(url)
-    # flask-limiter's keys start with its own "LIMITS:LIMITER/" before our prefix.
     for key in client.scan_iter(match=f"*{prefix}*"):
         client.delete(key)
     client.close()
