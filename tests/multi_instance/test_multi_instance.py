@@ -302,6 +302,10 @@ def test_feedback_spread_over_instances_is_stored_once_and_every_answered_call_a
     wait_until(audited, 20, "audit records of every answered call")
     calls = cluster.sql("SELECT hook_instance, count(*) FROM audit_hook_call GROUP BY 1")
     assert dict(calls) == dict.fromkeys(answered, 1)
+    # The replicas generated the audit hash key together: one patient, one hash everywhere.
+    patients = {body["context"]["patientId"] for _, body in bodies}
+    hashes = cluster.sql("SELECT DISTINCT patient_hash FROM audit_hook_call")
+    assert len(hashes) == len(patients) and None not in {h for (h,) in hashes}
     upstreams = Counter(
         line.split("upstream=")[1].split()[0]
         for line in cluster.proxy.access_lines()
