@@ -36,7 +36,7 @@ def _too_many(exc: RateLimitExceeded) -> Response:
     return response
 
 
-def _redis_options(prefix: str) -> dict[str, object]:
+def _redis_options(prefix: str) -> dict[str, str | int]:
     # The storage's own prefix leads every key (limits' default is "LIMITS"): operators find,
     # share and purge this service's keys by CDS_REDIS_KEY_PREFIX alone.
     return {"socket_timeout": 1, "socket_connect_timeout": 1, "key_prefix": f"{prefix}rate"}
