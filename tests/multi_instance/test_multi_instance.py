@@ -29,7 +29,7 @@ import requests
 from cluster import NGINX, REPO, Instance, Proxy, free_port, wait_until
 from sqlalchemy.engine import make_url
 
-from cds_service.fixtures import load_scenario
+from cds_service.fhir.scenarios import load_scenario
 from cds_service.security.local_issuer import LocalIssuer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
