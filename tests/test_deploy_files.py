@@ -98,53 +98,6 @@ def test_final_stage_is_non_root_with_no_build_tools_and_serves() -> None:
     assert set(service_env) <= {"CDS_DATA_DIR"}
 
 
-def _builder() -> tuple[list[str], str]:
-    """A working image builder, or why there is none (this sandbox has no docker engine)."""
-    buildah = shutil.which("buildah")
-    if buildah:
-        return [buildah, "--storage-driver", "vfs"], ""
-    podman = shutil.which("podman")
-    if podman:
-        return [podman], ""
-    docker = shutil.which("docker")
-    if (
-        docker
-        and subprocess.run([docker, "info"], capture_output=True, check=False).returncode == 0
-    ):
-        return [docker], ""
-    return [], "no image builder: no buildah or podman, and no docker engine answers"
-
-
-def _base_image() -> str:
-    match = re.search(r"^ARG PYTHON_IMAGE=(\S+)", DOCKERFILE.read_text(), re.MULTILINE)
-    assert match
-    return match.group(1)
-
-
-def test_image_builds_where_a_builder_and_the_base_image_exist(tmp_path: Path) -> None:
-    builder, why = _builder()
-    if not builder:
-        pytest.skip(f"image not built: {why}")
-    base = _base_image()
-    present = subprocess.run(
-        [*builder, "image", "inspect", base]
-        if "buildah" not in builder[0]
-        else [*builder, "inspect", "--type", "image", base],
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    if present.returncode != 0:
-        pytest.skip(
-            f"image not built: the base image {base} is not in local storage and this machine "
-            "reaches no container registry to pull it"
-        )
-    tag = "localhost/cds-service:test"
-    build = [*builder, "bud" if "buildah" in builder[0] else "build", "-t", tag, str(ROOT)]
-    result = subprocess.run(build, capture_output=True, text=True, timeout=1200, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-
-
 # --- compose ----------------------------------------------------------------------------------
 
 _VARIABLE = re.compile(r"\$\{(\w+)(?:(:-|:\?)([^}]*))?\}")
