@@ -320,14 +320,23 @@ def test_a_killed_instance_is_routed_around_and_no_acknowledged_feedback_is_lost
     cards = [row[0] for row in cluster.sql("SELECT DISTINCT card_uuid FROM audit_card")]
     service = dict(cluster.sql("SELECT card_uuid, service_id FROM audit_card"))
     before = cluster.sql("SELECT count(*) FROM feedback")[0][0]
-    jobs = [(cards[n % len(cards)], 1000 + n) for n in range(KILL_PHASE_POSTS)]
+    # At least KILL_PHASE_POSTS, and on until 300 have been acknowledged after the restart
+    # however long the restart takes on a busy machine (capped: the loop is bounded).
+    jobs = [(cards[n % len(cards)], 1000 + n) for n in range(3 * KILL_PHASE_POSTS)]
     victim = cluster.instances[1]
     acked: list[tuple[float, tuple[str, int]]] = []
     failures: list[int] = []
     lock = threading.Lock()
     events: dict[str, float] = {}
 
+    def enough() -> bool:
+        if "back" not in events or len(acked) < KILL_PHASE_POSTS:
+            return False
+        return sum(1 for at, _ in acked if at >= events["back"]) >= 300
+
     def post(client: Client, job: tuple[str, int]) -> None:
+        if enough():
+            return
         card, n = job
         _, failed = client.post_until_acknowledged(
             f"/cds-services/{service[card]}/feedback", _feedback(card, n)
@@ -352,10 +361,11 @@ def test_a_killed_instance_is_routed_around_and_no_acknowledged_feedback_is_lost
     _spread(cluster, jobs, post, 8)
     killer.join(60)
     assert set(events) == {"killed", "restarting", "back"}, "the load ended before the restart"
+    assert enough(), "the load ended before enough posts after the restart"
     # No acknowledged feedback lost; none stored twice (the natural key makes retries no-ops).
     rows = cluster.sql("SELECT card_uuid, outcome_timestamp, count(*) FROM feedback GROUP BY 1, 2")
     assert {count for *_, count in rows} == {1}
-    assert len(rows) == before + KILL_PHASE_POSTS == before + len(acked)
+    assert len(rows) == before + len(acked)
     stamps = {(card, ts.astimezone(UTC)) for card, ts, _ in rows}
     for _, (card, n) in acked:
         assert (card, datetime(2026, 11, 20, 10, tzinfo=UTC) + timedelta(seconds=n)) in stamps
@@ -370,7 +380,9 @@ def test_a_killed_instance_is_routed_around_and_no_acknowledged_feedback_is_lost
     after = rate(events["back"], finished)
     print(
         f"\nfeedback/s: before kill {pre:.0f}, while down {during:.0f}, after restart {after:.0f};"
-        f" posts that needed a retry: {sum(1 for f in failures if f)}"
+        f" posts that needed a retry: {sum(1 for f in failures if f)} of {len(acked)};"
+        f" down {events['restarting'] - events['killed']:.1f} s, then ready after"
+        f" {events['back'] - events['restarting']:.1f} s"
     )
     # Only requests in flight at the kill can fail; the proxy sends the rest elsewhere.
     assert sum(1 for f in failures if f) <= 8 * 2
@@ -378,7 +390,6 @@ def test_a_killed_instance_is_routed_around_and_no_acknowledged_feedback_is_lost
     # The restarted instance takes its share again, and throughput is back near where it was.
     victim_addr = f"upstream=127.0.0.1:{victim.port}"
     tail = [line for line in cluster.proxy.access_lines() if "/feedback" in line][-200:]
-    assert finished - events["back"] > 1.0, "the load ended too soon after the restart"
     assert sum(victim_addr in line for line in tail) >= 20
     assert after >= 0.4 * pre
 
