@@ -93,19 +93,37 @@ class Instance:
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
 
+    def terminate(self) -> None:
+        """SIGTERM to gunicorn's master only, as `docker stop` and Kubernetes send it."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(40)
+
     def stop(self) -> None:
         if self.proc is not None:
             _stop_group(self.proc)
 
 
+def _server_params() -> str:
+    """The upstream server's parameters in the config, less compose's `resolve`."""
+    match = re.search(r"server cds:8080 resolve ([^;]*);", PROXY_CONF.read_text())
+    assert match, "deploy/compose/nginx.conf: the upstream server line moved"
+    return match.group(1)
+
+
+def fail_timeout_seconds() -> float:
+    """How long nginx leaves a replica alone after a failed connection (then tries it again)."""
+    match = re.search(r"fail_timeout=(\d+)s", _server_params())
+    assert match
+    return float(match.group(1))
+
+
 def proxy_config(instances: list[Instance], port: int, workdir: Path) -> str:
     """deploy/compose/nginx.conf with loopback upstreams, a free port and private paths."""
     text = PROXY_CONF.read_text()
-    servers = "".join(
-        f"server 127.0.0.1:{i.port} max_fails=1 fail_timeout=5s;\n        " for i in instances
-    )
-    text, replaced = re.subn(r"server cds:8080 [^;]*;\n\s*", servers, text)
-    assert replaced == 1, "deploy/compose/nginx.conf: the upstream server line moved"
+    params = _server_params()
+    servers = "".join(f"server 127.0.0.1:{i.port} {params};\n        " for i in instances)
+    text = re.sub(r"server cds:8080 [^;]*;\n\s*", servers, text)
     text = re.sub(r"^\s*resolver [^;]*;\n", "", text, flags=re.MULTILINE)
     text = text.replace("listen 8080;", f"listen 127.0.0.1:{port};")
     text = text.replace("pid /tmp/nginx.pid;", f"pid {workdir}/nginx.pid;")
