@@ -98,6 +98,17 @@ def test_final_stage_is_non_root_with_no_build_tools_and_serves() -> None:
     assert set(service_env) <= {"CDS_DATA_DIR"}
 
 
+def test_serve_leaves_gunicorn_control_socket_off() -> None:
+    """gunicorn 27 would put one per user in $HOME: replicas on one host fight over it, and a
+    read-only container has nowhere to put it."""
+    from cds_service.serve import _Gunicorn
+
+    server = _Gunicorn({"bind": "127.0.0.1:0"}, None)
+    if "control_socket_disable" not in server.cfg.settings:
+        pytest.skip("this gunicorn has no control socket")
+    assert server.cfg.control_socket_disable is True
+
+
 # --- compose ----------------------------------------------------------------------------------
 
 _VARIABLE = re.compile(r"\$\{(\w+)(?:(:-|:\?)([^}]*))?\}")
