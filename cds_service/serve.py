@@ -43,6 +43,11 @@ class _Gunicorn(BaseApplication):
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        if "control_socket_disable" in self.cfg.settings:
+            # gunicorn 27's control socket is one path per user ($HOME/.gunicorn): instances
+            # side by side would take it from each other, and a read-only container has no
+            # place for it. Nothing here uses it.
+            self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Any:
         return self.factory({"PROFILE": self.profile} if self.profile else None)

@@ -259,7 +259,6 @@ def redis_prefix() -> Iterator[tuple[str, str]]:
     prefix = f"cds-test-{uuid.uuid4().hex}:"
     yield url, prefix
     client = redis.Redis.from_url(url)
-    # flask-limiter's keys start with its own "LIMITS:LIMITER/" before our prefix.
     for key in client.scan_iter(match=f"*{prefix}*"):
         client.delete(key)
     client.close()
@@ -289,3 +288,25 @@ def test_two_workers_sharing_redis_share_the_rate_limit(
     assert worker_b.get(DISCOVERY, headers=EC.authorization(BASE + DISCOVERY)).status_code == 200
     limited = worker_a.get(DISCOVERY, headers=EC.authorization(BASE + DISCOVERY))
     assert limited.status_code == 429
+
+
+@pytest.mark.redis
+def test_every_redis_key_the_service_writes_starts_with_the_prefix(
+    tmp_path: Path, redis_prefix: tuple[str, str]
+) -> None:
+    """Issue 19: operators share one Redis between services and purge by CDS_REDIS_KEY_PREFIX."""
+    import redis
+
+    url, prefix = redis_prefix
+    settings = {"REDIS_URL": url, "REDIS_KEY_PREFIX": prefix, "RATE_LIMIT": "1 per minute"}
+    client = secure_app(tmp_path, **settings).test_client()
+    assert client.get(DISCOVERY, headers=EC.authorization(BASE + DISCOVERY)).status_code == 200
+    assert client.get(DISCOVERY, headers=RSA.authorization(BASE + DISCOVERY)).status_code == 200
+    assert client.get(DISCOVERY, headers=EC.authorization(BASE + DISCOVERY)).status_code == 429
+    server = redis.Redis.from_url(url)
+    try:
+        written = [key.decode() for key in server.scan_iter(match=f"*{prefix}*", count=1000)]
+    finally:
+        server.close()
+    assert {key.split(prefix, 1)[1].split(":", 1)[0] for key in written} >= {"jti", "rate"}
+    assert [key for key in written if not key.startswith(prefix)] == []

@@ -16,7 +16,6 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from cds_service.persistence.db import write_transaction
-from cds_service.persistence.feedback import mark_known
 from cds_service.persistence.ledger import AuditLedger
 from cds_service.persistence.models import HookCall, IssuedCard
 
@@ -73,8 +72,6 @@ def write_entries(engine: Engine, entries: Sequence[AuditEntry]) -> None:
         ]
         if card_rows:
             conn.execute(_INSERT_CARD, card_rows)
-        for service_id, uuids in _uuids_by_service(entries).items():
-            mark_known(conn, service_id, uuids)
 
 
 def _insert_calls(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
@@ -128,15 +125,6 @@ def _pairs(card: CardEntry) -> list[tuple[str | None, str | None]]:
         return [(None, None)]
     problems = list(card.problems) + [None] * len(card.recommendation_ids)
     return list(zip(card.recommendation_ids, problems, strict=False))
-
-
-def _uuids_by_service(entries: Sequence[AuditEntry]) -> dict[str, list[str]]:
-    """Card uuids per service: feedback is matched to a card within its own service only."""
-    grouped: dict[str, dict[str, None]] = {}
-    for entry in entries:
-        uuids = grouped.setdefault(entry.service_id, {})
-        uuids.update(dict.fromkeys(card.uuid for card in entry.cards if card.uuid))
-    return {service: list(uuids) for service, uuids in grouped.items() if uuids}
 
 
 @dataclass

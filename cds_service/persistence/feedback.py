@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select
 
 from cds_service.errors import InvalidRequest
 from cds_service.persistence.db import write_transaction
@@ -154,21 +154,3 @@ def _insert_feedback(dialect: str) -> Any:
     else:  # pragma: no cover - only the two supported dialects reach here
         statement = insert(Feedback)
     return statement.returning(Feedback.c.id)
-
-
-# Built once: the audit writer runs it for every batch, and building it cost more than running it.
-_MARK_KNOWN = (
-    update(Feedback)
-    .where(
-        Feedback.c.service_id == bindparam("mark_service_id"),
-        Feedback.c.card_uuid.in_(bindparam("mark_uuids", expanding=True)),
-        Feedback.c.card_known.is_(False),
-    )
-    .values(card_known=True)
-)
-
-
-def mark_known(conn: Connection, service_id: str, uuids: Sequence[str]) -> None:
-    """Feedback that arrived before the audit write of its card becomes known once it lands."""
-    if uuids:
-        conn.execute(_MARK_KNOWN, {"mark_service_id": service_id, "mark_uuids": list(uuids)})

@@ -116,7 +116,8 @@ Feedback = Table(
     Column("reason_code", Text, nullable=True),
     Column("reason_display", Text, nullable=True),
     Column("user_comment", Text, nullable=True),
-    # False when no audit record shows the service issued this card (yet).
+    # Whether the audit trail held the card when this feedback arrived (never updated after):
+    # the card's audit record may commit later, so the report decides known-ness by join.
     Column("card_known", Boolean, nullable=False),
     Column("received_at", UTCDateTime(), nullable=False),
     UniqueConstraint(

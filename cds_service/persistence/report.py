@@ -136,7 +136,10 @@ def override_report(engine: Engine, flt: ReportFilter) -> dict[str, Any]:
             IssuedCard.c.recommendation_id, bucket, Feedback.c.reason_system, Feedback.c.reason_code
         )
     )
-    unknown_q = select(func.count()).select_from(Feedback).where(Feedback.c.card_known.is_(False))
+    # Known-ness by join at report time: the feedback and the audit record of its card may
+    # commit in either order, from different instances, and neither sees the other's rows.
+    issued = select(IssuedCard.c.id).where(_feedback_join())
+    unknown_q = select(func.count()).select_from(Feedback).where(~issued.exists())
     if flt.service_id:
         unknown_q = unknown_q.where(Feedback.c.service_id == flt.service_id)
     with engine.connect() as conn:

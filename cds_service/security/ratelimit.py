@@ -36,6 +36,12 @@ def _too_many(exc: RateLimitExceeded) -> Response:
     return response
 
 
+def _redis_options(prefix: str) -> dict[str, str | int]:
+    # The storage's own prefix leads every key (limits' default is "LIMITS"): operators find,
+    # share and purge this service's keys by CDS_REDIS_KEY_PREFIX alone.
+    return {"socket_timeout": 1, "socket_connect_timeout": 1, "key_prefix": f"{prefix}rate"}
+
+
 def build_limiter(app: Flask) -> Limiter:
     """One shared bucket per issuer across all guarded endpoints (RATE_LIMIT)."""
     redis_url = app.config.get("REDIS_URL") or ""
@@ -55,8 +61,7 @@ def build_limiter(app: Flask) -> Limiter:
             )
         ],
         storage_uri=redis_url or "memory://",
-        storage_options={"socket_timeout": 1, "socket_connect_timeout": 1} if redis_url else {},
-        key_prefix=f"{app.config['REDIS_KEY_PREFIX']}rate",
+        storage_options=_redis_options(app.config["REDIS_KEY_PREFIX"]) if redis_url else {},
         # A rate-limit store outage must not take the service down with it.
         swallow_errors=True,
         in_memory_fallback_enabled=bool(redis_url),

@@ -12,7 +12,10 @@ import pytest
 from persistence_helpers import audit_entry, feedback
 
 from cds_service.persistence import Store
+from cds_service.persistence.audit import write_entries
 from cds_service.persistence.commands import format_table
+from cds_service.persistence.db import write_transaction
+from cds_service.persistence.feedback import item_from_wire, store_items
 from cds_service.persistence.report import ReportFilter, override_report
 
 PV, OS = "myopathy-patient-view", "myopathy-order-select"
@@ -165,3 +168,21 @@ def test_table_format_handles_no_reasons() -> None:
         "feedbackForUnknownCards": 0,
     }
     assert format_table(data).splitlines()[1].split() == ["2026-11-16", "-", "3", "0", "0", "-"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_feedback_racing_its_audit_record_is_known_whatever_commits_first(engine: Any) -> None:
+    """Issue 19: the feedback insert and the audit write overlap; neither sees the other's rows.
+
+    The feedback transaction finds no card and stays open while the audit batch (cards and
+    all) commits; then the feedback commits. The report must still count the card as known.
+    """
+    card = str(uuid.uuid4())
+    with write_transaction(engine) as feedback_conn:
+        result = store_items(feedback_conn, PV, [item_from_wire(feedback(card))])
+        assert result.unknown_cards == [card]  # at this moment the card is not in the audit
+        write_entries(engine, [audit_entry((card, "IS-2"), service=PV)])  # commits first
+    report = override_report(engine, ReportFilter(period="day"))
+    assert report["feedbackForUnknownCards"] == 0
+    assert [(r["shown"], r["overridden"]) for r in report["rows"]] == [(1, 1)]
