@@ -111,6 +111,7 @@ def call_service(service_id: str) -> Response:
         cards=result.cards,
         knowledge_version=current_app.extensions["cds_engine"].version,
         unavailable=result.unavailable,
+        silent_cards=result.silent_cards,
     )
     for listener in current_app.extensions["cds_hook_listeners"]:
         listener(record)

@@ -39,6 +39,10 @@ class HookResult:
 
     cards: list[dict[str, Any]]
     unavailable: dict[str, str] = field(default_factory=dict)
+    # Cards of recommendations in silent rollout (issue 16): audited, never returned.
+    silent_cards: list[dict[str, Any]] = field(default_factory=list)
+    # The data the service decided on (prefetch as sent or fetched), for capture (issue 16).
+    inputs: dict[str, Any] = field(default_factory=dict)
 
 
 def _field_errors(exc: ValidationError, prefix: str = "") -> dict[str, Any]:
@@ -92,4 +96,6 @@ def run_hook(
     """Resolve prefetch under the explicit policy, then run the service."""
     resolved = resolver.resolve(request, service)
     enforce_required(resolved, service)
-    return service.handler(request, resolved)
+    result = service.handler(request, resolved)
+    result.inputs = resolved.data
+    return result

@@ -41,7 +41,7 @@ class GuidelineHandler:
             selections = request.context.get("selections") or []
             orders = map_order_context(draft_bundle, selections, now=now)
             drafts = draft_resources(draft_bundle)
-        cards = self.engine.run(
+        evaluation = self.engine.evaluate(
             request.hook,
             state,
             orders,
@@ -49,13 +49,45 @@ class GuidelineHandler:
             patient_id=request.patient_id,
             draft_resources=drafts,
         )
-        return HookResult(cards=cards, unavailable=dict(resolved.unavailable))
+        return HookResult(
+            cards=evaluation.cards,
+            unavailable=dict(resolved.unavailable),
+            silent_cards=evaluation.silent,
+        )
+
+
+ROLLOUT_KEY = "org.cds-myopathy.rollout"
+
+
+def rollout_modes(engine: GuidelineEngine, hook: str | None = None) -> dict[str, str]:
+    """Rollout mode of each recommendation (acting on `hook`, if given), in guideline order."""
+    knowledge = engine.knowledge
+    return {
+        rec_id: knowledge.mode(rec_id)
+        for rec_id, rec in knowledge.recommendations.items()
+        if hook is None or hook in rec.hooks
+    }
 
 
 def _service(handler: GuidelineHandler, **texts: str) -> ServiceDefinition:
-    """One guideline service: the same prefetch and handler, its own hook and texts."""
+    """One guideline service: the same prefetch and handler, its own hook and texts.
+
+    Discovery carries the rollout mode of each recommendation the hook runs (extension
+    `org.cds-myopathy.rollout`, issue 16); the description names those not active.
+    """
+    modes = rollout_modes(handler.engine, texts["hook"])
+    held = [f"{rec_id} {mode}" for rec_id, mode in modes.items() if mode != "active"]
+    if held:
+        texts["description"] += (
+            " Rollout: " + ", ".join(held) + " (silent: evaluated and audited, not shown; "
+            "off: not evaluated)."
+        )
     return ServiceDefinition(
-        handler=handler, prefetch=PREFETCH, required_prefetch=REQUIRED_PREFETCH, **texts
+        handler=handler,
+        prefetch=PREFETCH,
+        required_prefetch=REQUIRED_PREFETCH,
+        extension={ROLLOUT_KEY: modes},
+        **texts,
     )
 
 

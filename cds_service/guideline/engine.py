@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,14 @@ from fhir_mappings.domain import OrderContext, PatientState
 
 LOG = logging.getLogger(__name__)
 Rule = Callable[[RuleContext], list[CardIntent]]
+
+
+@dataclass
+class Evaluation:
+    """Cards to return, and cards of silent recommendations (audited, never returned)."""
+
+    cards: list[dict[str, Any]] = field(default_factory=list)
+    silent: list[dict[str, Any]] = field(default_factory=list)
 
 
 class GuidelineEngine:
@@ -47,6 +56,8 @@ class GuidelineEngine:
             rec = self.knowledge.recommendations[rec_id]
             if hook not in rec.hooks or rec_id not in self.rules:
                 continue
+            if self.knowledge.mode(rec_id) == "off":  # issue 16: not evaluated at all
+                continue
             for intent in self._safe(rec_id, ctx):
                 key = (intent.recommendation_id, intent.problem)
                 if key in seen:
@@ -65,6 +76,26 @@ class GuidelineEngine:
             LOG.exception("guideline rule %s failed; its card is omitted", rec_id)
             return []
 
+    def evaluate(
+        self,
+        hook: str,
+        state: PatientState,
+        orders: OrderContext | None,
+        *,
+        now: datetime,
+        patient_id: str | None,
+        draft_resources: Mapping[str, dict[str, Any]],
+    ) -> Evaluation:
+        """Cards for one hook call, split by the recommendation's rollout mode (issue 16)."""
+        intents = self.intents(
+            hook, state, orders, now=now, patient_id=patient_id, draft_resources=draft_resources
+        )
+        result = Evaluation()
+        for intent in intents:
+            silent = self.knowledge.mode(intent.recommendation_id) == "silent"
+            (result.silent if silent else result.cards).append(render(intent, self.knowledge))
+        return result
+
     def run(
         self,
         hook: str,
@@ -75,8 +106,7 @@ class GuidelineEngine:
         patient_id: str | None,
         draft_resources: Mapping[str, dict[str, Any]],
     ) -> list[dict[str, Any]]:
-        """CDS Hooks cards for one hook call (patient-view, order-select, order-sign)."""
-        intents = self.intents(
+        """CDS Hooks cards returned for one hook call (patient-view, order-select, order-sign)."""
+        return self.evaluate(
             hook, state, orders, now=now, patient_id=patient_id, draft_resources=draft_resources
-        )
-        return [render(intent, self.knowledge) for intent in intents]
+        ).cards

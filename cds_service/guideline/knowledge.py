@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,9 @@ VALUE_SET_KEYS = (
     "bp_systolic_kinds",
     "bp_diastolic_kinds",
 )
+# Rollout mode per recommendation (issue 16): returned, evaluated and audited only, not run.
+ROLLOUT_MODES = ("active", "silent", "off")
+ROLLOUT_KEY = "rollout"
 SYSTEM_KEYS = ("recommendation", "override_reason", "rxnorm", "snomed", "loinc", "ucum")
 
 
@@ -117,6 +120,12 @@ class Knowledge:
     ck_order: CodeRef
     override_reasons: Mapping[str, str]
     recommendations: Mapping[str, Recommendation]
+    # Site policy: recommendation id -> rollout mode; absent means "active".
+    rollout: Mapping[str, str] = field(default_factory=dict)
+
+    def mode(self, rec_id: str) -> str:
+        """Rollout mode of a recommendation (issue 16): active, silent or off."""
+        return self.rollout.get(rec_id, "active")
 
     def p(self, name: str) -> float:
         """Current value of a site-policy setting."""
@@ -305,10 +314,37 @@ def _read_document(path: Path) -> Any:
         raise ConfigError(f"site policy file {path} is not valid YAML/JSON: {exc}") from exc
 
 
+def _rollout(raw: Any, known: Mapping[str, Recommendation]) -> dict[str, str]:
+    """The site's `rollout:` mapping, validated: known recommendation ids, known modes."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(
+            f"site policy: {ROLLOUT_KEY} must map recommendation ids to one of "
+            f"{', '.join(ROLLOUT_MODES)}"
+        )
+    modes = {}
+    for rec_id, mode in raw.items():
+        if rec_id not in known:
+            raise ConfigError(
+                f"site policy: {ROLLOUT_KEY}.{rec_id} is not a recommendation",
+                details={"known": sorted(known)},
+            )
+        if mode not in ROLLOUT_MODES:
+            raise ConfigError(
+                f"site policy: {ROLLOUT_KEY}.{rec_id}={mode!r} must be one of "
+                f"{', '.join(ROLLOUT_MODES)}"
+            )
+        modes[str(rec_id)] = str(mode)
+    return modes
+
+
 def apply_site_policy(knowledge: Knowledge, overrides: Mapping[str, Any]) -> Knowledge:
     """Override known site-policy keys only, within their documented bounds."""
     policy = dict(knowledge.policy)
+    rollout = dict(knowledge.rollout)
     for name, value in overrides.items():
+        if name == ROLLOUT_KEY:
+            rollout.update(_rollout(value, knowledge.recommendations))
+            continue
         if name not in policy:
             raise ConfigError(
                 f"site policy: unknown setting {name!r}", details={"known": sorted(policy)}
@@ -321,7 +357,7 @@ def apply_site_policy(knowledge: Knowledge, overrides: Mapping[str, Any]) -> Kno
                 f"site policy: {name}={value} is outside {current.low:g}..{current.high:g}"
             )
         policy[name] = replace(current, value=float(value), overridden=True)
-    return replace(knowledge, policy=policy)
+    return replace(knowledge, policy=policy, rollout=rollout)
 
 
 def load_knowledge(site_policy_file: str | None = None) -> Knowledge:

@@ -41,6 +41,8 @@ class CardEntry:
     uuid: str | None
     indicator: str
     recommendation_ids: tuple[str, ...] = ()
+    # "active": returned to the client; "silent": would have fired (issue 16), never returned.
+    mode: str = "active"
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def _call_row(entry: AuditEntry) -> dict[str, Any]:
         "patient_hash": entry.patient_hash,
         "knowledge_version": entry.knowledge_version,
         "missing_inputs": dict(entry.missing_inputs),
-        "card_count": len(entry.cards),
+        "card_count": sum(1 for card in entry.cards if card.mode == "active"),
     }
 
 
@@ -113,6 +115,7 @@ def _card_rows(entry: AuditEntry, call_id: int) -> list[dict[str, Any]]:
             "recommendation_id": rec_id,
             "indicator": card.indicator,
             "issued_at": entry.started_at,
+            "mode": card.mode,
         }
         for card in entry.cards
         for rec_id in (card.recommendation_ids or (None,))
@@ -124,7 +127,10 @@ def _uuids_by_service(entries: Sequence[AuditEntry]) -> dict[str, list[str]]:
     grouped: dict[str, dict[str, None]] = {}
     for entry in entries:
         uuids = grouped.setdefault(entry.service_id, {})
-        uuids.update(dict.fromkeys(card.uuid for card in entry.cards if card.uuid))
+        # Only returned cards can get feedback; a silent card's uuid was never sent.
+        uuids.update(
+            dict.fromkeys(c.uuid for c in entry.cards if c.uuid and c.mode == "active")
+        )
     return {service: list(uuids) for service, uuids in grouped.items() if uuids}
 
 

@@ -160,14 +160,15 @@ def feedback_body(result: FeedbackResult) -> dict[str, Any]:
 
 
 def card_entries(
-    cards: Sequence[Mapping[str, Any]], rec_ids: Sequence[str]
+    cards: Sequence[Mapping[str, Any]], rec_ids: Sequence[str], *, mode: str = "active"
 ) -> tuple[CardEntry, ...]:
-    """Cards as sent -> what the audit keeps (uuid, indicator, recommendation ids)."""
+    """Cards as sent (or withheld, mode "silent") -> uuid, indicator, recommendation ids."""
     return tuple(
         CardEntry(
             uuid=str(card["uuid"]).lower()[:128] if card.get("uuid") else None,
             indicator=str(card.get("indicator") or "info")[:16],
             recommendation_ids=(rec_id[:64],) if rec_id else (),
+            mode=mode,
         )
         for card, rec_id in zip(cards, rec_ids, strict=False)
     )
