@@ -115,6 +115,9 @@ def call_service(service_id: str) -> Response:
     )
     for listener in current_app.extensions["cds_hook_listeners"]:
         listener(record)
+    capture = current_app.extensions.get("cds_capture")
+    if capture is not None:
+        capture(service.id, hook_request, result, started)
     return json_response(_response_body(result))
 
 

@@ -13,6 +13,7 @@ from flask import Flask
 from cds_service import api, console, floor, http_errors, persistence, security, web
 from cds_service.config import load_settings
 from cds_service.fhir import prefetch as fhir_prefetch
+from cds_service.governance import capture
 from cds_service.guideline import load_engine
 from cds_service.openapi import build_openapi
 from cds_service.prefetch import ClientPrefetchOnly
@@ -55,6 +56,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     fhir_prefetch.init_app(app)  # fetches what the client did not prefetch (issue 5)
     app.extensions["cds_hook_listeners"] = []
     persistence.init_app(app)
+    capture.init_app(app)  # CDS_CAPTURE_DIR (issue 16): off unless set
     app.extensions["cds_openapi"] = orjson.dumps(build_openapi(registry, engine.version))
 
     http_errors.init_app(app)

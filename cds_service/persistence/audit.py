@@ -128,9 +128,7 @@ def _uuids_by_service(entries: Sequence[AuditEntry]) -> dict[str, list[str]]:
     for entry in entries:
         uuids = grouped.setdefault(entry.service_id, {})
         # Only returned cards can get feedback; a silent card's uuid was never sent.
-        uuids.update(
-            dict.fromkeys(c.uuid for c in entry.cards if c.uuid and c.mode == "active")
-        )
+        uuids.update(dict.fromkeys(c.uuid for c in entry.cards if c.uuid and c.mode == "active"))
     return {service: list(uuids) for service, uuids in grouped.items() if uuids}
 
 

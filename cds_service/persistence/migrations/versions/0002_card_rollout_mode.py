@@ -18,9 +18,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("audit_card") as batch:
-        batch.add_column(
-            sa.Column("mode", sa.String(8), nullable=False, server_default="active")
-        )
+        batch.add_column(sa.Column("mode", sa.String(8), nullable=False, server_default="active"))
 
 
 def downgrade() -> None:
