@@ -110,6 +110,16 @@ def load_scenario(path: Path, now: datetime | None = None) -> Scenario:
     )
 
 
+def scenario_dirs(root: Path) -> Iterator[Path]:
+    """`root` when it is a scenario directory, else the scenario directories in it."""
+    if (root / "request.json").exists():
+        yield root
+        return
+    for path in sorted(root.iterdir()) if root.is_dir() else []:
+        if (path / "request.json").exists():
+            yield path
+
+
 def iter_scenarios(root: Path, now: datetime | None = None) -> Iterator[Scenario]:
     for path in sorted(root.iterdir()) if root.is_dir() else []:
         if (path / "request.json").exists():

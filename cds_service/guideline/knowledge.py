@@ -360,13 +360,28 @@ def apply_site_policy(knowledge: Knowledge, overrides: Mapping[str, Any]) -> Kno
     return replace(knowledge, policy=policy, rollout=rollout)
 
 
-def load_knowledge(site_policy_file: str | None = None) -> Knowledge:
-    """Read the shipped knowledge, then the site's overrides (YAML or JSON) if any."""
-    text = (
+def shipped_knowledge_text() -> str:
+    """The knowledge document this release ships (cds_service/guideline/data/knowledge.yaml)."""
+    return (
         resources.files("cds_service.guideline")
         .joinpath("data/knowledge.yaml")
         .read_text(encoding="utf-8")
     )
+
+
+def load_knowledge(
+    site_policy_file: str | None = None, knowledge_file: str | None = None
+) -> Knowledge:
+    """Read the shipped (or given) knowledge, then the site's overrides (YAML or JSON) if any."""
+    if knowledge_file:
+        try:
+            text = Path(knowledge_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"knowledge file {knowledge_file} cannot be read: {exc.strerror}"
+            ) from exc
+    else:
+        text = shipped_knowledge_text()
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
