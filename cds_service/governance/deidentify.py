@@ -23,14 +23,16 @@ import hmac
 import re
 import secrets
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from cds_service.fhir.timeshift import Shift, shift_dates
+from cds_service.fhir.timeshift import EMBEDDED_DATE, Shift, shift_dates
 from cds_service.fixtures import scenario_dirs
 
 PERSON_TYPES = frozenset({"Patient", "Practitioner", "PractitionerRole", "RelatedPerson", "Person"})
@@ -64,9 +66,13 @@ class Pseudonyms:
         self.names.add(value)
         return "Anon" + self._mac("name", value.lower()).hex()[:8]
 
-    def shift(self, patient_id: str) -> Shift:
+    def shift(self, patient_id: str, avoid: set[date] | None = None) -> Shift:
+        """Back by 400-1499 days (keyed per patient), never onto one of its own dates."""
         low, high = SHIFT_DAYS
         days = low + int.from_bytes(self._mac("days", patient_id)[:4], "big") % (high - low)
+        dates = avoid or set()
+        while any(d - timedelta(days=days) in dates for d in dates):
+            days += 1
         return Shift.by_days(-days)
 
     def reference(self, value: str) -> str:
@@ -211,15 +217,15 @@ def patient_of(request: dict[str, Any], bundle: dict[str, Any]) -> str:
     return ""
 
 
-def _structural(source: Path, p: Pseudonyms) -> tuple[dict[str, Any], Shift]:
-    """One case's files after the structural pass, and its patient's date shift."""
+def _structural(source: Path, p: Pseudonyms) -> tuple[dict[str, Any], str, set[date]]:
+    """One case's files after the structural pass, its patient id and the days it mentions."""
     docs = {
         name: orjson.loads((source / name).read_bytes())
         for name in FILES
         if (source / name).exists()
     }
     request = docs.get("request.json") or {}
-    shift = p.shift(patient_of(request, docs.get("patient.json") or {}))
+    patient = patient_of(request, docs.get("patient.json") or {})
     walker = _Walker(p)
     out: dict[str, Any] = {}
     for name, doc in docs.items():
@@ -230,7 +236,17 @@ def _structural(source: Path, p: Pseudonyms) -> tuple[dict[str, Any], Shift]:
             out[name] = body
         else:
             out[name] = walker.value(doc)
-    return out, shift
+    return out, patient, _days(orjson.dumps(docs).decode())
+
+
+def _days(text: str) -> set[date]:
+    found = set()
+    for match in EMBEDDED_DATE.finditer(text):
+        try:
+            found.add(date(*(int(g) for g in match.groups()[:3])))
+        except ValueError:
+            continue
+    return found
 
 
 def deidentify_dir(source: Path, target: Path, p: Pseudonyms | None = None) -> list[Path]:
@@ -238,9 +254,14 @@ def deidentify_dir(source: Path, target: Path, p: Pseudonyms | None = None) -> l
     p = p or Pseudonyms()
     # Every case's structure first: a name met in one case is swept from all free text.
     cases = [(case, *_structural(case, p)) for case in scenario_dirs(source)]
+    days: dict[str, set[date]] = defaultdict(set)
+    for _case, _docs, patient, seen in cases:
+        days[patient] |= seen
+    shifts = {patient: p.shift(patient, seen) for patient, seen in days.items()}
     patterns = _patterns(p)
     written = []
-    for case, docs, shift in cases:
+    for case, docs, patient, _seen in cases:
+        shift = shifts[patient]
         folder = target / case.name
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         for name, doc in docs.items():
