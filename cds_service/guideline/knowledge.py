@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -301,6 +302,13 @@ def parse_knowledge(raw: Any) -> Knowledge:
         override_reasons={str(k): str(v) for k, v in reasons.items()},
         recommendations=_recommendations(raw.get("recommendations"), references, reasons, scopes),
     )
+
+
+def content_digest(raw: Mapping[str, Any]) -> str:
+    """SHA-256 of the knowledge content, `version` aside: comments and layout do not count."""
+    content = {key: value for key, value in raw.items() if key != "version"}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _read_document(path: Path) -> Any:
