@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from cds_service.fixtures import build_request, load_scenario
+from cds_service.fhir.scenarios import build_request, load_scenario
 from cds_service.persistence.report import ReportFilter
 from tests.conftest import FIXTURES, ROOT
 from tests.console_support import (

@@ -14,9 +14,9 @@ from flask import Flask
 from cds_service.cli import main
 from cds_service.errors import ConfigError
 from cds_service.fhir.fixture_server import create_fixture_wsgi, running_server
+from cds_service.fhir.scenarios import build_request, iter_scenarios, load_scenario
 from cds_service.fhir.store import FixtureStore
 from cds_service.fhir.timeshift import Shift, shift_dates
-from cds_service.fixtures import build_request, iter_scenarios, load_scenario
 from tests.conftest import FIXTURES, make_app
 
 SCENARIOS = list(iter_scenarios(FIXTURES))

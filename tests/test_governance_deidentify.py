@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cds_service.cli import main
+from cds_service.fhir.scenarios import build_request, compare_cards, load_scenario
 from cds_service.fhir.timeshift import EMBEDDED_DATE, Shift, shift_dates
-from cds_service.fixtures import build_request, compare_cards, load_scenario
 from cds_service.governance.deidentify import Pseudonyms, deidentify_dir
 from tests.conftest import FIXTURES, make_app
 

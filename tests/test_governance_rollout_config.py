@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from cds_service.errors import ConfigError
-from cds_service.schemas import DiscoverySchema
-from cds_service.services import ROLLOUT_KEY
+from cds_service.hooks.schemas import DiscoverySchema
+from cds_service.hooks.services import ROLLOUT_KEY
 from tests.conftest import make_app
 
 

@@ -26,9 +26,9 @@ import orjson
 from flask import Flask
 
 from cds_service.errors import ConfigError
-from cds_service.fixtures import CAPTURED_AT, project_card
+from cds_service.fhir.scenarios import CAPTURED_AT, project_card
 from cds_service.guideline import GuidelineEngine
-from cds_service.hooks import HookRequest, HookResult
+from cds_service.hooks.types import HookRequest, HookResult
 from fhir_mappings.lazy import LazyResource
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from cds_service.errors import CDSError, ConfigError
 
 
 def _cases(paths: list[str]) -> tuple[list[Path], dict[Path, str]]:
-    from cds_service.fixtures import scenario_dirs
+    from cds_service.fhir.scenarios import scenario_dirs
 
     found: list[Path] = []
     labels: dict[Path, str] = {}

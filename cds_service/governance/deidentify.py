@@ -32,8 +32,8 @@ from typing import Any
 
 import orjson
 
+from cds_service.fhir.scenarios import scenario_dirs
 from cds_service.fhir.timeshift import EMBEDDED_DATE, Shift, shift_dates
-from cds_service.fixtures import scenario_dirs
 
 PERSON_TYPES = frozenset({"Patient", "Practitioner", "PractitionerRole", "RelatedPerson", "Person"})
 DROPPED = frozenset({"telecom", "address", "photo", "contact"})

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from cds_service.errors import CDSError
-from cds_service.events import card_recommendation_id
-from cds_service.fixtures import Scenario, build_request, load_scenario, project_card
+from cds_service.fhir.scenarios import Scenario, build_request, load_scenario, project_card
 from cds_service.guideline import GuidelineEngine
 from cds_service.guideline.knowledge import load_knowledge
-from cds_service.hooks import parse_hook_request, run_hook
-from cds_service.prefetch import ClientPrefetchOnly
-from cds_service.registry import Registry
-from cds_service.services import build_registry
+from cds_service.hooks.calls import parse_hook_request, run_hook
+from cds_service.hooks.events import card_recommendation_id
+from cds_service.hooks.prefetch import ClientPrefetchOnly
+from cds_service.hooks.registry import Registry
+from cds_service.hooks.services import build_registry
 
 COMPARED = ("summary", "indicator", "dose", "suggestions")
 

@@ -12,7 +12,7 @@ from flask import Flask
 from sqlalchemy import text
 
 from cds_service import create_app
-from cds_service.fixtures import build_request, load_scenario
+from cds_service.fhir.scenarios import build_request, load_scenario
 from cds_service.guideline.facts import RuleContext
 from cds_service.guideline.intents import CardIntent
 
@@ -49,7 +49,7 @@ def call(app: Flask, patient_id: str = "fx-patient") -> list[dict[str, Any]]:
 
 
 def rec_ids(cards: list[dict[str, Any]]) -> set[str]:
-    from cds_service.events import card_recommendation_id
+    from cds_service.hooks.events import card_recommendation_id
 
     return {card_recommendation_id(card) or "" for card in cards}
 
