@@ -148,3 +148,25 @@ def test_a_capture_replays_the_same_days_later(
     capsys.readouterr()
     assert main(["replay", "--check", *map(str, captures(tmp_path))]) == 0
     assert capsys.readouterr().out.count("check: OK") == len(timed)
+
+
+def test_an_input_the_client_failed_to_fetch_is_kept_as_sent(tmp_path: Path) -> None:
+    """The capture keeps the OperationOutcome, so replay reports the same unavailable input."""
+    app = capture_app(tmp_path)
+    scenario = next(s for s in SCENARIOS if s.name == "mon-1-missing-labs")
+    response = app.test_client().post(
+        f"/cds-services/{scenario.service_id}",
+        json=build_request(scenario, app.extensions["cds_registry"]),
+    )
+    unavailable = response.get_json()["extension"]["org.cds-myopathy.unavailable-inputs"]
+    [case] = captures(tmp_path)
+    prefetch = json.loads((case / "request.json").read_text())["prefetch"]
+    meta = json.loads((case / "capture.json").read_text())
+    assert meta["unavailable"] == unavailable
+    for key in unavailable:
+        assert prefetch[key]["resourceType"] == "OperationOutcome"
+    replayed = app.test_client().post(
+        f"/cds-services/{scenario.service_id}",
+        json=build_request(load_scenario(case), app.extensions["cds_registry"]),
+    )
+    assert replayed.get_json()["extension"]["org.cds-myopathy.unavailable-inputs"] == unavailable

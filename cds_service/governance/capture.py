@@ -3,7 +3,8 @@
 A capture is a directory in the shape of `fixtures/<scenario>/`:
 
 - request.json: the hook, service and context as received, `capturedAt`, and the prefetch
-  the service decided on (as sent or as fetched; keys it could not have are left out);
+  the service decided on (as sent or as fetched; a key it could not use is kept as the
+  client sent it, or left out when the client sent nothing);
 - patient.json: the same resources as one collection Bundle (for `replay --fetch`, the console);
 - expected.json: the cards answered, projected as golden files are;
 - capture.json: knowledge version, rollout and site-policy values in force, unavailable inputs.
@@ -96,7 +97,11 @@ class CaptureWriter:
 
     def save(self, service_id: str, request: HookRequest, result: HookResult, at: datetime) -> Path:
         """The call as a replayable scenario; written to a temporary name, then renamed."""
-        prefetch = {key: value for key, value in result.inputs.items()}
+        prefetch = dict(result.inputs)
+        sent = request.prefetch if isinstance(request.prefetch, Mapping) else {}
+        for key in result.unavailable:
+            if key in sent:  # what made it unusable (an OperationOutcome, a paged Bundle)
+                prefetch[key] = sent[key]
         plain = orjson.loads(_dump(prefetch))
         body = {
             "hook": request.hook,
