@@ -7,6 +7,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -190,3 +191,66 @@ def test_the_command_writes_next_to_the_captures(
     assert "fx-patient" not in texts(out)
     assert main(["capture", "deidentify", str(tmp_path / "captures")]) == 2  # output not empty
     assert "not empty" in capsys.readouterr().err
+
+
+def test_fetched_bundles_links_and_free_text_lose_the_patient(tmp_path: Path) -> None:
+    """What a fetch leaves behind: search links and full URLs naming the patient, notes."""
+    case = tmp_path / "captured" / "patient-view-1"
+    case.mkdir(parents=True)
+    patient = {
+        "resourceType": "Patient",
+        "id": "pt-778899",
+        "name": [{"text": "Harriet Quimby", "family": "Quimby", "given": ["Harriet"]}],
+        "birthDate": "1961-04-02",
+    }
+    conditions = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "link": [
+            {"relation": "self", "url": "https://ehr.example/fhir/Condition?patient=pt-778899"}
+        ],
+        "entry": [
+            {
+                "fullUrl": "https://ehr.example/fhir/Condition/c1",
+                "resource": {
+                    "resourceType": "Condition",
+                    "id": "c1",
+                    "subject": {"reference": "Patient/pt-778899", "display": "Harriet Quimby"},
+                    "code": {"text": "Dermatomyositis"},
+                    "note": [{"text": "Seen by Dr Quimby's team on 2024-03-01; MRN pt-778899"}],
+                    "onsetDateTime": "2024-02-28T09:30:00+01:00",
+                },
+            }
+        ],
+    }
+    request = {
+        "hook": "patient-view",
+        "service": "myopathy-patient-view",
+        "capturedAt": "2024-03-05T10:00:00Z",
+        "context": {"userId": "Practitioner/dr-5566", "patientId": "pt-778899"},
+        "prefetch": {"patient": patient, "conditions": conditions},
+    }
+    (case / "request.json").write_text(json.dumps(request))
+    [clean] = deidentify_dir(tmp_path / "captured", tmp_path / "clean")
+    result = texts(clean)
+    for original in (
+        "pt-778899",
+        "Quimby",
+        "Harriet",
+        "dr-5566",
+        "2024-03-01",
+        "2024-02-28",
+        "1961-04-02",
+        "2024-03-05",
+    ):
+        assert not word(original).search(result), original
+    out = json.loads((clean / "request.json").read_text())
+    condition = out["prefetch"]["conditions"]["entry"][0]["resource"]
+    assert condition["code"] == {"text": "Dermatomyositis"}  # clinical content kept
+    assert condition["subject"]["reference"] == "Patient/" + out["context"]["patientId"]
+    assert out["prefetch"]["patient"]["id"] == out["context"]["patientId"]
+    # The onset keeps its zone and its distance to the capture time.
+    onset = datetime.fromisoformat(condition["onsetDateTime"])
+    captured = datetime.fromisoformat(out["capturedAt"].replace("Z", "+00:00"))
+    assert captured - onset == timedelta(days=6, hours=1, minutes=30)  # 2024 is a leap year
+    assert condition["onsetDateTime"].endswith("T09:30:00+01:00")

@@ -38,7 +38,7 @@ from cds_service.fhir.timeshift import EMBEDDED_DATE, Shift, shift_dates
 PERSON_TYPES = frozenset({"Patient", "Practitioner", "PractitionerRole", "RelatedPerson", "Person"})
 DROPPED = frozenset({"telecom", "address", "photo", "contact"})
 # Strings under these members are codes or vocabulary: never free text to sweep.
-CODED = frozenset({"system", "code", "unit", "version", "status", "resourceType", "use", "url"})
+CODED = frozenset({"system", "code", "unit", "version", "status", "resourceType", "use"})
 ID_CONTEXT = ("patientId", "encounterId")
 REF_CONTEXT = ("userId",)
 MIN_FREE_TEXT_ID = 5
