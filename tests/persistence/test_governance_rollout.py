@@ -14,6 +14,7 @@ from sqlalchemy import text
 from cds_service import create_app
 from cds_service.fhir.scenarios import build_request, load_scenario
 from cds_service.guideline.facts import RuleContext
+from cds_service.persistence.commands import format_table
 from cds_service.guideline.intents import CardIntent
 
 SCENARIO = load_scenario(Path(__file__).resolve().parents[2] / "fixtures" / "cau-1-fires")
@@ -74,6 +75,10 @@ def test_a_silent_recommendation_is_never_returned_but_is_counted(silent_app: Fl
     assert (silent["shown"], silent["would_have_fired"]) == (0, 3)
     assert (silent["patients"], silent["patients_would_have_fired"]) == (0, 2)
     assert (active["shown"], active["would_have_fired"], active["patients"]) == (3, 0, 2)
+    table = format_table(report.get_json()).splitlines()
+    [line] = [row for row in table if " CAU-1 " in row]
+    # period, recommendation, fired, patients, would-fire, patients, accepted, overridden
+    assert line.split()[1:8] == ["CAU-1", "0", "0", "3", "2", "0", "0"]
 
 
 def test_feedback_on_a_silent_card_uuid_is_unknown(silent_app: Flask) -> None:
