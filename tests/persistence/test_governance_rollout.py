@@ -14,8 +14,8 @@ from sqlalchemy import text
 from cds_service import create_app
 from cds_service.fhir.scenarios import build_request, load_scenario
 from cds_service.guideline.facts import RuleContext
-from cds_service.persistence.commands import format_table
 from cds_service.guideline.intents import CardIntent
+from cds_service.persistence.commands import format_table
 
 SCENARIO = load_scenario(Path(__file__).resolve().parents[2] / "fixtures" / "cau-1-fires")
 
