@@ -46,7 +46,8 @@ VALUE_SET_KEYS = (
     "bp_systolic_kinds",
     "bp_diastolic_kinds",
 )
-# Rollout mode per recommendation (issue 16): returned, evaluated and audited only, not run.
+# Rollout modes (issue 16): active = cards returned; silent = evaluated and audited, never
+# returned; off = not evaluated.
 ROLLOUT_MODES = ("active", "silent", "off")
 ROLLOUT_KEY = "rollout"
 SYSTEM_KEYS = ("recommendation", "override_reason", "rxnorm", "snomed", "loinc", "ucum")
