@@ -39,6 +39,8 @@ def captures(tmp_path: Path) -> list[Path]:
 def post(app: Flask, body: dict[str, Any], service_id: str) -> list[dict[str, Any]]:
     response = app.test_client().post(f"/cds-services/{service_id}", json=body)
     assert response.status_code == 200, response.get_json()
+    if "cds_capture" in app.extensions:  # written by a background thread
+        assert app.extensions["cds_capture"].flush()
     cards: list[dict[str, Any]] = response.get_json()["cards"]
     return cards
 
@@ -159,6 +161,7 @@ def test_an_input_the_client_failed_to_fetch_is_kept_as_sent(tmp_path: Path) -> 
         json=build_request(scenario, app.extensions["cds_registry"]),
     )
     unavailable = response.get_json()["extension"]["org.cds-myopathy.unavailable-inputs"]
+    assert app.extensions["cds_capture"].flush()
     [case] = captures(tmp_path)
     prefetch = json.loads((case / "request.json").read_text())["prefetch"]
     meta = json.loads((case / "capture.json").read_text())
@@ -170,3 +173,15 @@ def test_an_input_the_client_failed_to_fetch_is_kept_as_sent(tmp_path: Path) -> 
         json=build_request(load_scenario(case), app.extensions["cds_registry"]),
     )
     assert replayed.get_json()["extension"]["org.cds-myopathy.unavailable-inputs"] == unavailable
+
+
+def test_a_full_queue_drops_and_counts_without_failing_the_call(tmp_path: Path) -> None:
+    app = capture_app(tmp_path)
+    writer = app.extensions["cds_capture"]
+    writer.close()  # no writer thread: the queue fills up
+    scenario = SCENARIOS[0]
+    body = build_request(scenario, app.extensions["cds_registry"])
+    for _ in range(writer._queue.maxsize + 3):
+        response = app.test_client().post(f"/cds-services/{scenario.service_id}", json=body)
+        assert response.status_code == 200
+    assert writer.dropped == 3

@@ -82,6 +82,7 @@ def capture(app: Flask, body: dict[str, Any], service_id: str, root: Path) -> Pa
     writer.root = root
     response = app.test_client().post(f"/cds-services/{service_id}", json=body)
     assert response.status_code == 200
+    assert writer.flush()
     [case] = [p for p in root.iterdir() if not p.name.startswith(".")]
     return case
 

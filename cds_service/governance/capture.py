@@ -10,13 +10,19 @@ A capture is a directory in the shape of `fixtures/<scenario>/`:
 - capture.json: knowledge version, rollout and site-policy values in force, unavailable inputs.
 
 Captures hold patient data: the directory is created owner-only and start-up warns. Nothing
-that authorises access (fhirServer, fhirAuthorization, extensions) is written.
+that authorises access (fhirServer, fhirAuthorization, extensions) is written. Files are
+written by one background thread (creating four files costs ~8 ms, too much for the hook
+call); at most CAPTURE_QUEUE cases wait, beyond that a case is dropped and counted.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import queue
+import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -33,6 +39,9 @@ from cds_service.hooks.types import HookRequest, HookResult
 from fhir_mappings.lazy import LazyResource
 
 log = logging.getLogger(__name__)
+# Cases waiting for the writer thread; each holds its call's prefetch (up to MAX_REQUEST_BYTES).
+CAPTURE_QUEUE = 64
+_Case = tuple[str, HookRequest, HookResult, datetime]
 
 
 def _plain(value: Any) -> Any:
@@ -80,11 +89,15 @@ def patient_bundle(prefetch: Mapping[str, Any]) -> dict[str, Any]:
 class CaptureWriter:
     """Writes one scenario directory per hook call under `root` (owner-only permissions)."""
 
-    def __init__(self, root: Path, engine: GuidelineEngine) -> None:
+    def __init__(self, root: Path, engine: GuidelineEngine, capacity: int = CAPTURE_QUEUE) -> None:
         self.root = root
         self.engine = engine
         self.written = 0
         self.failures = 0
+        self.dropped = 0
+        self._queue: queue.Queue[_Case | None] = queue.Queue(maxsize=capacity)
+        self._thread = threading.Thread(target=self._run, name="cds-capture", daemon=True)
+        self._thread.start()
 
     def meta(self, result: HookResult) -> dict[str, Any]:
         knowledge = self.engine.knowledge
@@ -132,12 +145,44 @@ class CaptureWriter:
     def __call__(
         self, service_id: str, request: HookRequest, result: HookResult, at: datetime
     ) -> None:
-        """Save, never failing the hook call: the answer matters more than its copy."""
+        """Queue the case for the writer thread; never blocks or fails the hook call."""
         try:
-            self.save(service_id, request, result, at)
-        except (OSError, TypeError, ValueError) as exc:
-            self.failures += 1
-            log.error("capture not written: %s", type(exc).__name__)
+            self._queue.put_nowait((service_id, request, result, at))
+        except queue.Full:
+            self.dropped += 1
+            log.error("capture queue full: case dropped (total %d)", self.dropped)
+
+    def _run(self) -> None:
+        while True:
+            case = self._queue.get()
+            try:
+                if case is None:
+                    return
+                self.save(*case)
+            except (OSError, TypeError, ValueError) as exc:
+                self.failures += 1
+                log.error("capture not written: %s", type(exc).__name__)
+            finally:
+                self._queue.task_done()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued case is written (or failed); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._queue.all_tasks_done:
+            while self._queue.unfinished_tasks:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._queue.all_tasks_done.wait(remaining)
+        return True
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then stop the thread (shutdown)."""
+        if not self._thread.is_alive():
+            return
+        self.flush(timeout)
+        self._queue.put(None)
+        self._thread.join(timeout=1.0)
 
 
 def init_app(app: Flask) -> CaptureWriter | None:
@@ -161,4 +206,5 @@ def init_app(app: Flask) -> CaptureWriter | None:
     )
     writer = CaptureWriter(root, app.extensions["cds_engine"])
     app.extensions["cds_capture"] = writer
+    atexit.register(writer.close)
     return writer
