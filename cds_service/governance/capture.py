@@ -95,6 +95,7 @@ class CaptureWriter:
         self.written = 0
         self.failures = 0
         self.dropped = 0
+        self._lock = threading.Lock()  # request threads count drops concurrently
         self._queue: queue.Queue[_Case | None] = queue.Queue(maxsize=capacity)
         self._thread = threading.Thread(target=self._run, name="cds-capture", daemon=True)
         self._thread.start()
@@ -149,8 +150,10 @@ class CaptureWriter:
         try:
             self._queue.put_nowait((service_id, request, result, at))
         except queue.Full:
-            self.dropped += 1
-            log.error("capture queue full: case dropped (total %d)", self.dropped)
+            with self._lock:
+                self.dropped += 1
+                total = self.dropped
+            log.error("capture queue full: case dropped (total %d)", total)
 
     def _run(self) -> None:
         while True:
