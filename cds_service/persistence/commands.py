@@ -118,7 +118,7 @@ def format_table(data: dict[str, Any]) -> str:
         "fired",
         "patients",
         "would-fire",
-        "patients",
+        "patients(would-fire)",
         "accepted",
         "overridden",
         "rate",

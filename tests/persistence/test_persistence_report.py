@@ -140,7 +140,7 @@ def test_report_endpoint_and_cli_agree(
         "fired",
         "patients",
         "would-fire",
-        "patients",
+        "patients(would-fire)",
         "accepted",
         "overridden",
         "rate",
