@@ -13,6 +13,7 @@ from flask import Flask
 from cds_service import console, persistence, security, web
 from cds_service.config import load_settings
 from cds_service.fhir import prefetch as fhir_prefetch
+from cds_service.governance import capture
 from cds_service.guideline import load_engine
 from cds_service.hooks import http_errors, routes
 from cds_service.hooks.services import build_registry
@@ -54,6 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["cds_engine"] = engine
     app.extensions["cds_registry"] = registry
     fhir_prefetch.init_app(app)  # the prefetch policy: as sent, else fetched (docs/fhir-access.md)
+    capture.init_app(app)  # CDS_CAPTURE_DIR: off unless set
     app.extensions["cds_openapi"] = orjson.dumps(build_openapi(registry, engine.version))
 
     http_errors.init_app(app)

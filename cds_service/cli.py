@@ -13,6 +13,7 @@ COMMAND_MODULES = [
     "cds_service.fhir.server_cli",
     "cds_service.replay",
     "cds_service.persistence.commands",
+    "cds_service.governance.commands",
 ]
 
 

@@ -74,6 +74,9 @@ DEFAULTS: dict[str, Any] = {
     "FIXTURES_DIR": "fixtures",
     # Guideline knowledge: a site may point at its own overrides file (issue 4).
     "SITE_POLICY_FILE": "",
+    # Governance (issue 16): save every hook call as a replayable fixture here. Off when empty;
+    # the captures hold patient data.
+    "CAPTURE_DIR": "",
     # Performance (issue 8): allocations between young-generation garbage collections (Python's
     # default 700 makes a 10 MB prefetch pay ~3x its parse time in collections); 0 = default.
     "GC_GEN0_THRESHOLD": 50_000,

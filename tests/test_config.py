@@ -63,6 +63,7 @@ def test_local_profile_is_explicit_and_keeps_overrides() -> None:
 def test_every_setting_is_documented_in_the_configuration_reference(key: str) -> None:
     assert f"`CDS_{key}`" in CONFIGURATION.read_text(encoding="utf-8")
 
+
 @pytest.mark.parametrize("key", sorted(BOUNDS))
 def test_every_bounded_setting_refuses_values_outside_its_bounds(key: str) -> None:
     low, high = BOUNDS[key]

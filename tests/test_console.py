@@ -276,3 +276,12 @@ def test_drug_picker_uses_the_terminology_and_falls_back_to_fixtures() -> None:
     from_fixtures = drug_choices(None, iter_scenarios(FIXTURES))
     assert from_fixtures, "fixture drugs when there is no terminology"
     assert all(d["group"] == "From the fixtures" and d["coding"]["code"] for d in from_fixtures)
+
+
+def test_report_page_shows_the_rollout_modes(tmp_path: Path) -> None:
+    policy = tmp_path / "site-policy.json"
+    policy.write_text('{"rollout": {"CAU-2": "silent", "REF-1": "off"}}')
+    app = make_app(tmp_path, CONSOLE=True, SITE_POLICY_FILE=str(policy))
+    html = app.test_client().get("/console/report").get_data(as_text=True)
+    rollout = page_data(html)["rollout"]
+    assert (rollout["CAU-2"], rollout["REF-1"], rollout["IS-1"]) == ("silent", "off", "active")

@@ -15,8 +15,9 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
+from cds_service.fhir.scenarios import build_request, load_scenario
 from cds_service.persistence.report import ReportFilter
-from tests.conftest import ROOT
+from tests.conftest import FIXTURES, ROOT
 from tests.console_support import (
     CK_VALUES,
     console_app,
@@ -333,3 +334,44 @@ def test_controls_are_labelled_contrast_is_aa_and_focus_is_visible(
         page.wait_for_load_state("load")
         audit = page.evaluate(A11Y_AUDIT)
         assert audit["unlabeled"] == [] and audit["low"] == [], path
+
+
+@pytest.fixture(scope="module")
+def silent_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Flask]]:
+    """The console with CAU-2 in silent rollout, on a free loopback port."""
+    root = tmp_path_factory.mktemp("console-governance")
+    policy = root / "site-policy.json"
+    policy.write_text('{"rollout": {"CAU-2": "silent", "REF-1": "off"}}')
+    app = console_app(root, SITE_POLICY_FILE=str(policy))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", app
+    server.shutdown()
+    thread.join(timeout=10)
+    server.server_close()
+
+
+def test_the_governance_page_counts_silent_cards(
+    silent_served: tuple[str, Flask], page: Page
+) -> None:
+    base, app = silent_served
+    scenario = load_scenario(FIXTURES / "cau-2-fires")
+    client = app.test_client()
+    for _ in range(2):
+        body = build_request(scenario, app.extensions["cds_registry"])
+        response = client.post(f"/cds-services/{scenario.service_id}", json=body)
+        assert response.get_json()["cards"] == []  # CAU-2 is silent: nothing shown
+    assert app.extensions["cds_store"].flush()
+    page.goto(f"{base}/console/report")
+    expect(page.locator("#rollout-modes")).to_contain_text("CAU-2 silent")
+    expect(page.locator("#rollout-modes")).to_contain_text("REF-1 off")
+    panel = page.get_by_role("region", name="Recommendation CAU-2")
+    expect(panel).to_be_visible()
+    expect(panel.locator(".rollout")).to_have_text("Rollout: silent")
+    cells = panel.locator("tbody tr").first.locator("td")
+    # Period, shown, patients, would have fired, patients (silent), accepted, overridden.
+    expect(cells.nth(1)).to_have_text("0")
+    expect(cells.nth(3)).to_have_text("2")
+    expect(cells.nth(4)).to_have_text("1")
+    shot(page, "governance-silent")

@@ -150,12 +150,23 @@ def _report_url() -> str:
     return ""
 
 
+def _rollout() -> dict[str, str]:
+    """Each recommendation's rollout mode (issue 16), as discovery shows it."""
+    engine = current_app.extensions["cds_engine"]
+    knowledge = getattr(engine, "knowledge", None)
+    if knowledge is None:
+        return {}
+    return {rec_id: knowledge.mode(rec_id) for rec_id in knowledge.recommendations}
+
+
 @bp.get("/report")
 @public
 def report() -> str:
-    """The governance report (override rate per recommendation over time) as charts."""
-    data = {"baseUrl": service_base(), "tokenUrl": "/console/api/token"}
+    """The governance report: per recommendation and period, fired, would have fired
+    (silent rollout), distinct patients, accepted, overridden with reasons; override rate."""
+    data: dict[str, Any] = {"baseUrl": service_base(), "tokenUrl": "/console/api/token"}
     data["reportUrl"] = _report_url()
+    data["rollout"] = _rollout()
     return render_template("console/report.html", data=data)
 
 

@@ -77,12 +77,12 @@ def _access_token(request: HookRequest) -> str | None:
 class FetchingPrefetch:
     """`app.extensions["cds_prefetch"]`: prefetch as sent, completed from the FHIR server."""
 
-    def __init__(self, gateway: FhirGateway) -> None:
-        self.gateway = gateway
+    def __init__(self, gateway: FhirGateway | None) -> None:
+        self.gateway = gateway  # None: never fetch (offline tools such as `knowledge diff`)
 
     def resolve(self, request: HookRequest, service: ServiceDefinition) -> ResolvedPrefetch:
         """Apply the table in the module docstring; fetch what is missing concurrently."""
-        deadline = self.gateway.deadline()
+        deadline = self.gateway.deadline() if self.gateway is not None else None
         resolved = ResolvedPrefetch()
         sent = request.prefetch if isinstance(request.prefetch, dict) else {}
         jobs: dict[str, str | dict[str, Any]] = {}
@@ -104,7 +104,7 @@ class FetchingPrefetch:
                     continue
                 problem = classify_value(value) if key in sent else None
                 why[key] = f"{problem}; no FHIR server to fetch it from" if problem else NO_SERVER
-        if jobs and not request.fhir_server:
+        if jobs and (not request.fhir_server or self.gateway is None):
             resolved.unavailable.update(why)
         elif jobs:
             self._fetch(request, jobs, resolved, deadline)
@@ -117,7 +117,7 @@ class FetchingPrefetch:
         resolved: ResolvedPrefetch,
         deadline: Any,
     ) -> None:
-        assert request.fhir_server is not None
+        assert request.fhir_server is not None and self.gateway is not None
         try:
             self.gateway.policy.check(request.fhir_server)
         except FhirForbiddenServer as exc:

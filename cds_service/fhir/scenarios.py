@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from cds_service.fhir.search import InMemoryFhir
+from cds_service.fhir.timeshift import Shift, shift_dates
 from cds_service.hooks.events import card_recommendation_id, card_recommendations
 from cds_service.hooks.prefetch import fill_template
 from cds_service.hooks.registry import Registry
@@ -73,17 +74,50 @@ def _read(path: Path) -> Any:
     return orjson.loads(path.read_bytes())
 
 
+# A captured case (issue 16) keeps its dates as received and says when: "capturedAt".
+CAPTURED_AT = "capturedAt"
+
+
+def captured_shift(request: Any, now: datetime) -> Shift | None:
+    """For a captured case: the move that puts its dates where they were relative to now."""
+    when = request.get(CAPTURED_AT) if isinstance(request, dict) else None
+    try:
+        then = datetime.fromisoformat(str(when).replace("Z", "+00:00")) if when else None
+    except ValueError:
+        then = None
+    if then is None or then.tzinfo is None:
+        return None
+    return Shift.between(then, now)
+
+
 def load_scenario(path: Path, now: datetime | None = None) -> Scenario:
+    """Relative dates rolled to now; a captured case's dates moved by the time since capture."""
     now = now or datetime.now(UTC)
     bundle_path = path / "patient.json"
     expected_path = path / "expected.json"
+    bundle = roll(_read(bundle_path), now) if bundle_path.exists() else {"entry": []}
+    request = roll(_read(path / "request.json"), now)
+    shift = captured_shift(request, now)
+    if shift is not None:
+        request = shift_dates({k: v for k, v in request.items() if k != CAPTURED_AT}, shift)
+        bundle = shift_dates(bundle, shift)
     return Scenario(
         name=path.name,
         path=path,
-        patient_bundle=roll(_read(bundle_path), now) if bundle_path.exists() else {"entry": []},
-        request=roll(_read(path / "request.json"), now),
+        patient_bundle=bundle,
+        request=request,
         expected=_read(expected_path) if expected_path.exists() else None,
     )
+
+
+def scenario_dirs(root: Path) -> Iterator[Path]:
+    """`root` when it is a scenario directory, else the scenario directories in it."""
+    if (root / "request.json").exists():
+        yield root
+        return
+    for path in sorted(root.iterdir()) if root.is_dir() else []:
+        if (path / "request.json").exists():
+            yield path
 
 
 def iter_scenarios(root: Path, now: datetime | None = None) -> Iterator[Scenario]:

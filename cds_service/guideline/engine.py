@@ -21,10 +21,12 @@ LOG = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Answer:
-    """The cards of one hook call, and the (recommendation id, problem) pairs held back."""
+    """The cards of one hook call; cards of silent recommendations (audited, never returned);
+    the (recommendation id, problem) pairs held back by a snooze."""
 
     cards: list[dict[str, Any]]
     snoozed: list[tuple[str, str]] = field(default_factory=list)
+    silent: list[dict[str, Any]] = field(default_factory=list)
 
 
 Rule = Callable[[RuleContext], list[CardIntent]]
@@ -59,6 +61,8 @@ class GuidelineEngine:
             rec = self.knowledge.recommendations[rec_id]
             if hook not in rec.hooks or rec_id not in self.rules:
                 continue
+            if self.knowledge.mode(rec_id) == "off":  # rollout mode off: not evaluated at all
+                continue
             for intent in self._safe(rec_id, ctx):
                 key = (intent.recommendation_id, intent.problem)
                 if key in seen:
@@ -80,11 +84,14 @@ class GuidelineEngine:
         draft_resources: Mapping[str, dict[str, Any]],
         snoozed: Callable[[], frozenset[tuple[str, str]]] | None = None,
     ) -> Answer:
-        """Cards for the hook; on patient-view problems `snoozed()` names are held back and the
-        informational follow-up cards folded into one (issue 14, alert fatigue)."""
-        intents = self.intents(
+        """Cards for the hook. Silent recommendations' cards are kept apart (rollout mode); on
+        patient-view problems `snoozed()` names are held back and the informational follow-up
+        cards folded into one (alert fatigue)."""
+        every = self.intents(
             hook, state, orders, now=now, patient_id=patient_id, draft_resources=draft_resources
         )
+        silent = [i for i in every if self.knowledge.mode(i.recommendation_id) == "silent"]
+        intents = [i for i in every if self.knowledge.mode(i.recommendation_id) != "silent"]
         held: list[CardIntent] = []
         if hook == "patient-view":
             # Asked only when there is something to hold back (it may read the database).
@@ -94,6 +101,7 @@ class GuidelineEngine:
         return Answer(
             cards=[render(intent, self.knowledge) for intent in intents],
             snoozed=[(i.recommendation_id, i.problem) for i in held],
+            silent=[render(intent, self.knowledge) for intent in silent],
         )
 
     def _safe(self, rec_id: str, ctx: RuleContext) -> list[CardIntent]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -51,6 +52,10 @@ VALUE_SET_KEYS = (
 # The guideline's own numbers and the notes the rules read: each must be present.
 NUMBER_KEYS = ("rituximab_effect_weeks",)
 NOTE_KEYS = ("troponin_analytes",)
+# Rollout modes : active = cards returned; silent = evaluated and audited, never
+# returned; off = not evaluated.
+ROLLOUT_MODES = ("active", "silent", "off")
+ROLLOUT_KEY = "rollout"
 SYSTEM_KEYS = ("recommendation", "override_reason", "rxnorm", "snomed", "loinc", "ucum")
 
 
@@ -157,6 +162,12 @@ class Knowledge:
     value_set_decisions: tuple[ValueSetDecision, ...] = ()
     numbers: Mapping[str, float] = field(default_factory=dict)  # the guideline's own numbers
     notes: Mapping[str, Note] = field(default_factory=dict)
+    # Site policy: recommendation id -> rollout mode; absent means "active".
+    rollout: Mapping[str, str] = field(default_factory=dict)
+
+    def mode(self, rec_id: str) -> str:
+        """Rollout mode of a recommendation: active, silent or off."""
+        return self.rollout.get(rec_id, "active")
 
     def p(self, name: str) -> float:
         """Current value of a site-policy setting."""
@@ -439,6 +450,13 @@ def _prefetch_observations(
     return needs
 
 
+def content_digest(raw: Mapping[str, Any]) -> str:
+    """SHA-256 of the knowledge content, `version` aside: comments and layout do not count."""
+    content = {key: value for key, value in raw.items() if key != "version"}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def _read_document(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
@@ -450,10 +468,37 @@ def _read_document(path: Path) -> Any:
         raise ConfigError(f"site policy file {path} is not valid YAML/JSON: {exc}") from exc
 
 
+def _rollout(raw: Any, known: Mapping[str, Recommendation]) -> dict[str, str]:
+    """The site's `rollout:` mapping, validated: known recommendation ids, known modes."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(
+            f"site policy: {ROLLOUT_KEY} must map recommendation ids to one of "
+            f"{', '.join(ROLLOUT_MODES)}"
+        )
+    modes = {}
+    for rec_id, mode in raw.items():
+        if rec_id not in known:
+            raise ConfigError(
+                f"site policy: {ROLLOUT_KEY}.{rec_id} is not a recommendation",
+                details={"known": sorted(known)},
+            )
+        if mode not in ROLLOUT_MODES:
+            raise ConfigError(
+                f"site policy: {ROLLOUT_KEY}.{rec_id}={mode!r} must be one of "
+                f"{', '.join(ROLLOUT_MODES)}"
+            )
+        modes[str(rec_id)] = str(mode)
+    return modes
+
+
 def apply_site_policy(knowledge: Knowledge, overrides: Mapping[str, Any]) -> Knowledge:
     """Override known site-policy keys only, within their documented bounds."""
     policy = dict(knowledge.policy)
+    rollout = dict(knowledge.rollout)
     for name, value in overrides.items():
+        if name == ROLLOUT_KEY:
+            rollout.update(_rollout(value, knowledge.recommendations))
+            continue
         if name not in policy:
             raise ConfigError(
                 f"site policy: unknown setting {name!r}", details={"known": sorted(policy)}
@@ -466,16 +511,31 @@ def apply_site_policy(knowledge: Knowledge, overrides: Mapping[str, Any]) -> Kno
                 f"site policy: {name}={value} is outside {current.low:g}..{current.high:g}"
             )
         policy[name] = replace(current, value=float(value), overridden=True)
-    return replace(knowledge, policy=policy)
+    return replace(knowledge, policy=policy, rollout=rollout)
 
 
-def load_knowledge(site_policy_file: str | None = None) -> Knowledge:
-    """Read the shipped knowledge, then the site's overrides (YAML or JSON) if any."""
-    text = (
+def shipped_knowledge_text() -> str:
+    """The knowledge document this release ships (cds_service/guideline/data/knowledge.yaml)."""
+    return (
         resources.files("cds_service.guideline")
         .joinpath("data/knowledge.yaml")
         .read_text(encoding="utf-8")
     )
+
+
+def load_knowledge(
+    site_policy_file: str | None = None, knowledge_file: str | None = None
+) -> Knowledge:
+    """Read the shipped (or given) knowledge, then the site's overrides (YAML or JSON) if any."""
+    if knowledge_file:
+        try:
+            text = Path(knowledge_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"knowledge file {knowledge_file} cannot be read: {exc.strerror}"
+            ) from exc
+    else:
+        text = shipped_knowledge_text()
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -82,4 +82,6 @@ def run_hook(
     """Resolve prefetch under the explicit policy, then run the service."""
     resolved = resolver.resolve(request, service)
     enforce_required(resolved, service)
-    return service.handler(request, resolved)
+    result = service.handler(request, resolved)
+    result.inputs = resolved.data
+    return result

@@ -24,6 +24,7 @@ class ServiceDefinition:
     prefetch: Mapping[str, str] = field(default_factory=dict)
     required_prefetch: frozenset[str] = frozenset()
     usage_requirements: str | None = None
+    extension: Mapping[str, Any] | None = None
 
     def discovery(self) -> dict[str, Any]:
         """Spec 'Discovery Response' entry for this service."""
@@ -36,6 +37,8 @@ class ServiceDefinition:
         }
         if self.usage_requirements:
             entry["usageRequirements"] = self.usage_requirements
+        if self.extension:
+            entry["extension"] = dict(self.extension)
         return entry
 
 

@@ -146,9 +146,13 @@ def call_service(service_id: str) -> Response:
         cards=result.cards,
         knowledge_version=current_app.extensions["cds_engine"].version,
         unavailable=result.unavailable,
+        silent_cards=result.silent_cards,
     )
     for listener in current_app.extensions["cds_hook_listeners"]:
         listener(record)
+    capture = current_app.extensions.get("cds_capture")
+    if capture is not None:
+        capture(service.id, hook_request, result, started)
     return json_response(_response_body(result))
 
 

@@ -234,6 +234,7 @@ class ServiceSchema(_Strict):
     description = fields.String(required=True)
     prefetch = fields.Dict(keys=fields.String(), values=fields.String())
     usageRequirements = fields.String()
+    extension = fields.Dict(validate=_NON_EMPTY)
 
 
 class DiscoverySchema(_Strict):

@@ -94,16 +94,47 @@ class GuidelineHandler:
         if unusable:
             extension[UNUSABLE_KEY] = unusable
         return HookResult(
-            cards=answer.cards, unavailable=dict(resolved.unavailable), extension=extension
+            cards=answer.cards,
+            unavailable=dict(resolved.unavailable),
+            extension=extension,
+            silent_cards=answer.silent,
         )
+
+
+ROLLOUT_KEY = "org.cds-myopathy.rollout"
+
+
+def rollout_modes(engine: GuidelineEngine, hook: str | None = None) -> dict[str, str]:
+    """Rollout mode of each recommendation (acting on `hook`, if given), in guideline order."""
+    knowledge = engine.knowledge
+    return {
+        rec_id: knowledge.mode(rec_id)
+        for rec_id, rec in knowledge.recommendations.items()
+        if hook is None or hook in rec.hooks
+    }
 
 
 def _service(
     handler: GuidelineHandler, prefetch: dict[str, str], **texts: str
 ) -> ServiceDefinition:
-    """One guideline service: the same prefetch and handler, its own hook and texts."""
+    """One guideline service: the same prefetch and handler, its own hook and texts.
+
+    Discovery carries the rollout mode of each recommendation the hook runs (extension
+    `org.cds-myopathy.rollout`); the description names those not active.
+    """
+    modes = rollout_modes(handler.engine, texts["hook"])
+    held = [f"{rec_id} {mode}" for rec_id, mode in modes.items() if mode != "active"]
+    if held:
+        texts["description"] += (
+            " Rollout: " + ", ".join(held) + " (silent: evaluated and audited, not shown; "
+            "off: not evaluated)."
+        )
     return ServiceDefinition(
-        handler=handler, prefetch=prefetch, required_prefetch=REQUIRED_PREFETCH, **texts
+        handler=handler,
+        prefetch=prefetch,
+        required_prefetch=REQUIRED_PREFETCH,
+        extension={ROLLOUT_KEY: modes},
+        **texts,
     )
 
 

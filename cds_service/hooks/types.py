@@ -34,6 +34,10 @@ class HookResult:
     cards: list[dict[str, Any]]
     unavailable: dict[str, str] = field(default_factory=dict)
     extension: dict[str, Any] = field(default_factory=dict)  # more response extensions
+    # Cards of recommendations in silent rollout (rollout mode): audited, never returned.
+    silent_cards: list[dict[str, Any]] = field(default_factory=list)
+    # The data the service decided on (prefetch as sent or fetched), for capture (rollout mode).
+    inputs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

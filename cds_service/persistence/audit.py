@@ -42,6 +42,8 @@ class CardEntry:
     indicator: str
     recommendation_ids: tuple[str, ...] = ()
     problems: tuple[str | None, ...] = ()  # aligned with recommendation_ids
+    # "active": returned to the client; "silent": would have fired, never returned.
+    mode: str = "active"
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def _call_row(entry: AuditEntry) -> dict[str, Any]:
         "patient_hash": entry.patient_hash,
         "knowledge_version": entry.knowledge_version,
         "missing_inputs": dict(entry.missing_inputs),
-        "card_count": len(entry.cards),
+        "card_count": sum(1 for card in entry.cards if card.mode == "active"),
     }
 
 
@@ -113,6 +115,7 @@ def _card_rows(entry: AuditEntry, call_id: int) -> list[dict[str, Any]]:
             "problem": problem,
             "indicator": card.indicator,
             "issued_at": entry.started_at,
+            "mode": card.mode,
         }
         for card in entry.cards
         for rec_id, problem in _pairs(card)

@@ -112,25 +112,37 @@ def _report(args: argparse.Namespace) -> int:
 
 def format_table(data: dict[str, Any]) -> str:
     """The report as a fixed-width table, one line per recommendation and period."""
-    header = ("period", "recommendation", "shown", "accepted", "overridden", "rate", "top reason")
+    header = (
+        "period",
+        "recommendation",
+        "fired",
+        "patients",
+        "would-fire",
+        "patients(would-fire)",
+        "accepted",
+        "overridden",
+        "rate",
+        "override reasons",
+    )
     lines = [header]
     for row in data["rows"]:
         rate = row["override_rate"]
-        reasons = row["top_override_reasons"]
-        top = (
-            f"{reasons[0].get('display') or reasons[0].get('code')} ({reasons[0]['count']})"
-            if reasons
-            else ""
+        reasons = "; ".join(
+            f"{r.get('display') or r.get('code')} ({r['count']})"
+            for r in row["top_override_reasons"]
         )
         lines.append(
             (
                 row["period_start"],
                 row["recommendation_id"] or "-",
                 str(row["shown"]),
+                str(row.get("patients", 0)),
+                str(row.get("would_have_fired", 0)),
+                str(row.get("patients_would_have_fired", 0)),
                 str(row["accepted"]),
                 str(row["overridden"]),
                 "-" if rate is None else f"{rate:.0%}",
-                top,
+                reasons,
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -152,7 +164,11 @@ def register(subparsers: Any) -> None:
     purge.add_argument("--days", type=int, default=None, help="default: CDS_AUDIT_RETENTION_DAYS")
     purge.set_defaults(func=_purge)
 
-    report = subparsers.add_parser("report", help="override analytics per recommendation")
+    report = subparsers.add_parser(
+        "report",
+        help="per recommendation and period: fired, would have fired (silent), distinct "
+        "patients, accepted, overridden with reasons",
+    )
     report.add_argument("--period", choices=PERIODS, default="week")
     report.add_argument("--service", default=None)
     report.add_argument("--from", dest="since", type=_day, default=None, help="YYYY-MM-DD")

@@ -96,6 +96,8 @@ IssuedCard = Table(
     Column("problem", String(64), nullable=True),
     Column("indicator", String(16), nullable=False),
     Column("issued_at", UTCDateTime(), nullable=False, index=True),
+    # Rollout mode when issued (issue 16): "active" returned, "silent" withheld (would have fired).
+    Column("mode", String(8), nullable=False, server_default="active"),
     Index("ix_audit_card_rec_issued", "recommendation_id", "issued_at"),
 )
 

@@ -1,4 +1,4 @@
-"""Override analytics for clinical governance: per recommendation id and period."""
+"""Governance report: per recommendation id and period, fired, silent, accepted, overridden."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from cds_service.persistence.models import Feedback, IssuedCard
+from cds_service.persistence.models import Feedback, HookCall, IssuedCard
 
 PERIODS = ("day", "week", "month")
 Column = ColumnElement[Any]
@@ -61,11 +61,18 @@ class ReasonCount:
 
 @dataclass
 class ReportRow:
-    """One recommendation in one period: cards shown and what clinicians did with them."""
+    """One recommendation in one period: cards shown and what clinicians did with them.
+
+    `shown` counts cards returned (fired); `would_have_fired` cards of a recommendation in
+    silent rollout (issue 16); `patients*` distinct patients (by keyed hash) concerned.
+    """
 
     recommendation_id: str | None
     period_start: str
     shown: int = 0
+    would_have_fired: int = 0
+    patients: int = 0
+    patients_would_have_fired: int = 0
     accepted: int = 0
     overridden: int = 0
     top_override_reasons: list[ReasonCount] = field(default_factory=list)
@@ -101,9 +108,16 @@ def override_report(engine: Engine, flt: ReportFilter) -> dict[str, Any]:
         return rows.setdefault((rec_id, period), ReportRow(rec_id, period))
 
     shown_q = (
-        select(IssuedCard.c.recommendation_id, bucket, func.count())
+        select(
+            IssuedCard.c.recommendation_id,
+            bucket,
+            IssuedCard.c.mode,
+            func.count(),
+            func.count(func.distinct(HookCall.c.patient_hash)),
+        )
+        .join(HookCall, HookCall.c.id == IssuedCard.c.hook_call_id)
         .where(where)
-        .group_by(IssuedCard.c.recommendation_id, bucket)
+        .group_by(IssuedCard.c.recommendation_id, bucket, IssuedCard.c.mode)
     )
     # A card counts once per outcome even when the client sent several feedback items.
     outcome_q = (
@@ -143,8 +157,12 @@ def override_report(engine: Engine, flt: ReportFilter) -> dict[str, Any]:
     if flt.service_id:
         unknown_q = unknown_q.where(Feedback.c.service_id == flt.service_id)
     with engine.connect() as conn:
-        for rec_id, period, count in conn.execute(shown_q):
-            row(rec_id, period).shown = count
+        for rec_id, period, mode, count, patients in conn.execute(shown_q):
+            target = row(rec_id, period)
+            if mode == "silent":
+                target.would_have_fired, target.patients_would_have_fired = count, patients
+            else:
+                target.shown, target.patients = count, patients
         for rec_id, period, accepted, overridden in conn.execute(outcome_q):
             target = row(rec_id, period)
             target.accepted, target.overridden = accepted, overridden

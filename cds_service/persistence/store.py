@@ -229,8 +229,11 @@ def feedback_body(result: FeedbackResult) -> dict[str, Any]:
     return body
 
 
-def card_entries(cards: Sequence[Mapping[str, Any]]) -> tuple[CardEntry, ...]:
-    """Cards as sent -> what the audit keeps (uuid, indicator, recommendation ids, problems)."""
+def card_entries(
+    cards: Sequence[Mapping[str, Any]], *, mode: str = "active"
+) -> tuple[CardEntry, ...]:
+    """Cards as sent (or withheld, mode "silent") -> what the audit keeps (uuid, indicator,
+    recommendation ids, problems)."""
     entries = []
     for card in cards:
         pairs = card_recommendations(card)
@@ -240,6 +243,7 @@ def card_entries(cards: Sequence[Mapping[str, Any]]) -> tuple[CardEntry, ...]:
                 indicator=str(card.get("indicator") or "info")[:16],
                 recommendation_ids=tuple(rec_id[:64] for rec_id, _ in pairs),
                 problems=tuple(p[:64] if p else None for _, p in pairs),
+                mode=mode,
             )
         )
     return tuple(entries)

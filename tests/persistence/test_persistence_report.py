@@ -140,14 +140,17 @@ def test_report_endpoint_and_cli_agree(
     assert table[0].split() == [
         "period",
         "recommendation",
-        "shown",
+        "fired",
+        "patients",
+        "would-fire",
+        "patients(would-fire)",
         "accepted",
         "overridden",
         "rate",
-        "top",
-        "reason",
+        "override",
+        "reasons",
     ]
-    assert table[1].split()[:6] == ["2026-11-16", "IS-2", "4", "1", "2", "67%"]
+    assert table[1].split()[:9] == ["2026-11-16", "IS-2", "4", "1", "0", "0", "1", "2", "67%"]
     assert "a (2)" in table[1]
     assert table[-1].endswith(": 1")
 
@@ -167,7 +170,17 @@ def test_table_format_handles_no_reasons() -> None:
         ],
         "feedbackForUnknownCards": 0,
     }
-    assert format_table(data).splitlines()[1].split() == ["2026-11-16", "-", "3", "0", "0", "-"]
+    assert format_table(data).splitlines()[1].split() == [
+        "2026-11-16",
+        "-",
+        "3",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        "-",
+    ]
 
 
 @pytest.mark.postgres

@@ -15,6 +15,9 @@
       recommendation: row.recommendationId || row.recommendation_id || "(no recommendation id)",
       period: row.periodStart || row.period_start,
       shown: row.shown || 0, accepted: row.accepted || 0, overridden: row.overridden || 0,
+      silent: row.wouldHaveFired || row.would_have_fired || 0,
+      patients: row.patients || 0,
+      silentPatients: row.patientsWouldHaveFired || row.patients_would_have_fired || 0,
       rate: rate === undefined ? null : rate,
       reasons: row.topOverrideReasons || row.top_override_reasons || []
     };
@@ -29,10 +32,12 @@
   }
 
   function numbers(rows) {
-    var head = el("tr", {}, ["Period from", "Shown", "Accepted", "Overridden", "Override rate", "Top override reasons"].map(
+    var head = el("tr", {}, ["Period from", "Shown", "Patients", "Would have fired (silent)", "Patients (silent)",
+      "Accepted", "Overridden", "Override rate", "Top override reasons"].map(
       function (t) { return el("th", { scope: "col", text: t }); }));
     var body = rows.map(function (r) {
-      return el("tr", {}, [r.period, String(r.shown), String(r.accepted), String(r.overridden),
+      return el("tr", {}, [r.period, String(r.shown), String(r.patients), String(r.silent),
+        String(r.silentPatients), String(r.accepted), String(r.overridden),
         percent(r.rate), reasons(r)].map(function (t) { return el("td", { text: t }); }));
     });
     return el("table", { "class": "report-numbers" }, [el("thead", {}, [head]), el("tbody", {}, body)]);
@@ -41,8 +46,10 @@
   function panel(recommendation, rows) {
     var sorted = rows.slice().sort(function (a, b) { return a.period < b.period ? -1 : 1; });
     var chart = el("div", { "class": "chart-box" });
+    var mode = (cfg.rollout || {})[recommendation];
     var section = el("section", { "class": "panel", "aria-label": "Recommendation " + recommendation }, [
       el("h2", { text: recommendation }),
+      el("p", { "class": "rollout rollout-" + (mode || "unknown"), text: "Rollout: " + (mode || "not in this knowledge") }),
       el("p", { "class": "muted", text: "Override rate per " + cfg.period + " (overridden ÷ accepted + overridden)" }),
       chart, numbers(sorted)
     ]);
@@ -76,12 +83,18 @@
     var keys = Object.keys(groups).sort();
     var unknown = result.body.feedbackForUnknownCards || 0;
     $("report-status").textContent = (keys.length
-      ? keys.length + " recommendation" + (keys.length === 1 ? "" : "s") + " with cards shown."
+      ? keys.length + " recommendation" + (keys.length === 1 ? "" : "s") + " with cards shown or held back (silent)."
       : "No cards shown yet: fire some hooks from a patient's page first.") +
       (unknown ? " " + unknown + " feedback item(s) named cards this service never issued." : "");
     var grid = el("div", { "class": "report-grid" }, keys.map(function (k) { return panel(k, groups[k]); }));
     box.appendChild(grid);
   }
+
+  var held = Object.keys(cfg.rollout || {}).filter(function (k) { return cfg.rollout[k] !== "active"; });
+  $("rollout-modes").textContent = held.length
+    ? "Not active: " + held.map(function (k) { return k + " " + cfg.rollout[k]; }).join(", ") +
+      " (silent: evaluated and recorded, not shown; off: not evaluated)."
+    : "Every recommendation is active.";
 
   $("report-form").addEventListener("submit", load);
   load(null);

@@ -1,4 +1,4 @@
-"""The problem each issued card is about, beside its recommendation id (issue 14 snooze).
+"""The problem each issued card is about, beside its recommendation id (the override snooze).
 
 Revision ID: 0002
 Revises: 0001
