@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cds_service.cli import main
-from cds_service.guideline.knowledge import shipped_knowledge_text
+from cds_service.guideline.knowledge import load_knowledge, shipped_knowledge_text
 from tests.conftest import FIXTURES
 
 
@@ -52,7 +52,7 @@ def test_a_changed_threshold_lists_exactly_the_affected_fixtures(
     assert "summary" in changed["fields"]
     assert "21 days" in changed["old"]["summary"] and "10 days" in changed["new"]["summary"]
     assert (report["from"], report["to"], report["cases"]) == (
-        "2026.11.25-1",
+        load_knowledge(None).version,
         "review-candidate",
         len(list(FIXTURES.iterdir())),
     )
@@ -64,7 +64,8 @@ def test_the_text_report_names_cases_and_totals(
     new = knowledge_with(tmp_path, "new.yaml", "muscle_relaxant_max_days", "21", "10")
     assert main(["knowledge", "diff", "--from", shipped, "--to", new, str(FIXTURES)]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("knowledge diff: 2026.11.25-1 -> review-candidate")
+    shipped_version = load_knowledge(None).version
+    assert out[0].startswith(f"knowledge diff: {shipped_version} -> review-candidate")
     assert "CAU-1: 2 added, 0 removed, 1 changed" in out
     assert any(line.startswith("  added    ") and "cau-1-short-course" in line for line in out)
     assert out[-1].startswith("total: 2 added, 0 removed, 1 changed, in 3 of")

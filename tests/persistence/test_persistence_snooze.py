@@ -25,6 +25,7 @@ def chart_open(app: Flask, client: FlaskClient, patient_id: str) -> dict[str, An
     scenario = load_scenario(FIXTURES / SCENARIO)
     body = build_request(scenario, app.extensions["cds_registry"])
     body["context"]["patientId"] = patient_id
+    body["prefetch"]["patient"]["id"] = patient_id  # a Patient of another id is refused (400)
     response = client.post(f"/cds-services/{PV}", json=body)
     assert response.status_code == 200
     payload: dict[str, Any] = response.get_json()
