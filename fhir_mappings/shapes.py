@@ -197,6 +197,12 @@ class Observation(_Valued, kw_only=True):
             )
 
 
+class ObservationResource(Observation, kw_only=True):
+    """An Observation that says so: a Bundle's entries typed and checked in one pass (lazy.py)."""
+
+    resourceType: Literal["Observation"]
+
+
 class TimingRepeat(_Element, kw_only=True):
     boundsDuration: Quantity | None = None
     boundsRange: Range | None = None

@@ -52,10 +52,12 @@ from fhir_mappings.observations import (
     map_observation,
     map_study_report,
 )
+from fhir_mappings.shapes import ObservationResource
 from fhir_mappings.terminology import Terminology, load_terminology
 from fhir_mappings.validation import checked, decoded_checked, repair, validation_problem
 
-Entry = tuple[str | None, Mapping[str, Any]]  # (Bundle fullUrl, resource, maybe lazy)
+# (Bundle fullUrl, resource): decoded, lazy, or an Observation already in its shape
+Entry = tuple[str | None, Mapping[str, Any] | ObservationResource]
 _MAX_DEPTH = 4
 
 
@@ -75,6 +77,10 @@ def _flatten(value: Any, where: str, issues: list[MappingIssue], depth: int = 0)
         return []
     if isinstance(value, list):
         return [e for v in value for e in _flatten(v, where, issues, depth + 1)]
+    if isinstance(value, LazyResource):
+        typed = value.observations()  # a search of Observations: one pass, typed and checked
+        if typed is not None:
+            return [(_full_url(url), obs) for url, obs in typed]
     lazy_entries = value.entries() if isinstance(value, LazyResource) else None
     if lazy_entries is None and isinstance(value, LazyResource):
         value = value.load()  # not lazy, or a Bundle of odd shape: read it decoded
@@ -107,9 +113,14 @@ def _dedupe(entries: list[Entry]) -> list[Entry]:
     seen: set[tuple[str, str]] = set()
     out: list[Entry] = []
     for full_url, res in entries:
-        rid = res.get("id")
+        rid: Any
+        rtype: Any
+        if isinstance(res, ObservationResource):
+            rid, rtype = res.id, "Observation"  # an Id: never blank
+        else:
+            rid, rtype = res.get("id"), res.get("resourceType")
         if isinstance(rid, str) and rid.strip():
-            key = (str(res.get("resourceType")), rid)
+            key = (str(rtype), rid)
             if key in seen:
                 continue
             seen.add(key)
@@ -122,7 +133,9 @@ def _decoded(res: Mapping[str, Any]) -> dict[str, Any]:
     return res.load() if isinstance(res, LazyResource) else res  # type: ignore[return-value]
 
 
-def _ref(res: Mapping[str, Any]) -> str:
+def _ref(res: Mapping[str, Any] | ObservationResource) -> str:
+    if isinstance(res, ObservationResource):
+        return f"Observation/{res.id or '?'}"
     rid = res.get("id")
     return f"{res.get('resourceType')}/{rid if isinstance(rid, str) and rid.strip() else '?'}"
 
@@ -187,9 +200,12 @@ class _Mapper:
             return None
         return fixed
 
-    def add(self, res: Mapping[str, Any], *, draft: bool = False) -> None:
+    def add(self, res: Mapping[str, Any] | ObservationResource, *, draft: bool = False) -> None:
         """Map one resource (decoded, or lazy: fhir_mappings.lazy) into this mapper's lists."""
         try:
+            if isinstance(res, ObservationResource):
+                self._add_typed_observation(res)
+                return
             rtype = res.get("resourceType")
             if rtype == "Observation":
                 self._add_observation(res)
@@ -203,6 +219,13 @@ class _Mapper:
                 self._dispatch(res, draft)
         except Exception as exc:  # a mapping bug must cost one resource, never the hook
             self.issues.append(MappingIssue(_ref(res), f"not mapped: {type(exc).__name__}"))
+
+    def _add_typed_observation(self, obs: ObservationResource) -> None:
+        """An Observation already in its shape (a Bundle decoded in one pass): map if relevant."""
+        if is_relevant_shape(obs, self.term):
+            measurements, issues = map_observation(obs, self.term)
+            self.measurements += measurements
+            self.issues += issues
 
     def _add_observation(self, res: Mapping[str, Any]) -> None:
         """A relevant Observation in its R4 shape, mapped once per content (memoised).
@@ -423,8 +446,13 @@ def _map_prefetch(prefetch: Mapping[str, Any], term: Terminology, now: datetime)
     mapper = _Mapper(term, now)
     try:
         entries = _entries(prefetch, mapper.issues)
-        medications = [(u, r) for u, r in entries if r.get("resourceType") == "Medication"]
-        mapper.med_index = index_medications([(u, _decoded(r)) for u, r in medications])
+        mapper.med_index = index_medications(
+            [
+                (u, _decoded(r))
+                for u, r in entries
+                if not isinstance(r, ObservationResource) and r.get("resourceType") == "Medication"
+            ]
+        )
         for _, res in entries:
             mapper.add(res)
         return _snapshot(mapper, mapper.series(), complete=True, resources=len(entries))
@@ -495,6 +523,7 @@ def map_order_context(
         entries = [
             (url, _decoded(res))
             for url, res in _dedupe(_flatten(draft_orders, "context.draftOrders", mapper.issues))
+            if not isinstance(res, ObservationResource)  # never: draftOrders are decoded
         ]
         mapper.med_index = index_medications(entries)
         for _, res in entries:
