@@ -30,7 +30,7 @@ from fhir_mappings.domain import (
     PatientState,
     Series,
 )
-from fhir_mappings.dosage import course_at, course_start, intended_course, map_course
+from fhir_mappings.dosage import course_at, course_start, intended_course
 from fhir_mappings.lazy import LazyResource
 from fhir_mappings.medications import (
     MedicationIndex,
@@ -38,13 +38,7 @@ from fhir_mappings.medications import (
     map_medication_request,
     medication_request_exclusion,
 )
-from fhir_mappings.memo import (
-    ContentMemo,
-    WeightedMemo,
-    content_digest,
-    keyed_digest,
-    prefetch_digest,
-)
+from fhir_mappings.memo import WeightedMemo, prefetch_digest
 from fhir_mappings.observations import (
     is_relevant,
     is_relevant_shape,
@@ -140,31 +134,17 @@ def _ref(res: Mapping[str, Any] | ObservationResource) -> str:
     return f"{res.get('resourceType')}/{rid if isinstance(rid, str) and rid.strip() else '?'}"
 
 
-# Observations, Conditions, AllergyIntolerances and MedicationRequests that name their drug
-# map the same whatever the request (no references; only a medication's course depends on
-# `now`): their outcome is remembered per content digest, since EHRs resend the same record
-# on every chart open (issue 8). Frozen domain objects are safe to share.
-_PURE_TYPES = frozenset({"Observation", "Condition", "AllergyIntolerance"})
-OUTCOME_MEMO = ContentMemo(size=20_000)
 # EHRs send the same prefetch on every chart open: a prefetch seen before (same content
-# digest) skips decoding, flattening and per-resource digests (issue 8). Bounded by the
-# resources its prefetches hold, as what it keeps alive grows with them.
+# digest) skips decoding, flattening and mapping (issue 8). Bounded by the resources its
+# prefetches hold, as what it keeps alive grows with them. The one memo of the mapping: a
+# per-resource memo cost more on new charts than it saved on changed ones (issue 17,
+# docs/performance.md).
 PREFETCH_MEMO = WeightedMemo(size=20_000)
 
 
 def forget_memos() -> None:
-    """Forget every mapped prefetch and resource (a worker that has seen no record yet)."""
+    """Forget every mapped prefetch (a worker that has seen no record yet)."""
     PREFETCH_MEMO.clear()
-    OUTCOME_MEMO.clear()
-
-
-def _names_its_drug(res: dict[str, Any]) -> bool:
-    """A MedicationRequest that needs no Medication resource from elsewhere in the prefetch."""
-    return (
-        isinstance(res.get("medicationCodeableConcept"), dict)
-        and "medicationReference" not in res
-        and "medication" not in res
-    )
 
 
 class _Mapper:
@@ -184,7 +164,6 @@ class _Mapper:
         self.patient_source: dict[str, Any] | None = None
         self.med_index: MedicationIndex = {}
         self.med_sources: list[dict[str, Any]] = []  # the request of each medication
-        self._spare: _Mapper | None = None
 
     def valid(self, res: dict[str, Any]) -> dict[str, Any] | None:
         fixed = repair(res)
@@ -201,110 +180,45 @@ class _Mapper:
         return fixed
 
     def add(self, res: Mapping[str, Any] | ObservationResource, *, draft: bool = False) -> None:
-        """Map one resource (decoded, or lazy: fhir_mappings.lazy) into this mapper's lists."""
+        """Map one resource (decoded, lazy: fhir_mappings.lazy, or typed) into the lists."""
         try:
             if isinstance(res, ObservationResource):
                 self._add_typed_observation(res)
-                return
-            rtype = res.get("resourceType")
-            if rtype == "Observation":
+            elif res.get("resourceType") == "Observation":
                 self._add_observation(res)
-                return
-            raw = res.raw if isinstance(res, LazyResource) else None
-            res = _decoded(res)
-            if rtype in _PURE_TYPES or (rtype == "MedicationRequest" and _names_its_drug(res)):
-                # Sent as bytes: their digest, without serialising the decoded resource again.
-                self._add_remembered(res, draft, keyed_digest(raw) if raw is not None else None)
             else:
-                self._dispatch(res, draft)
+                self._dispatch(_decoded(res), draft)
         except Exception as exc:  # a mapping bug must cost one resource, never the hook
             self.issues.append(MappingIssue(_ref(res), f"not mapped: {type(exc).__name__}"))
 
-    def _add_typed_observation(self, obs: ObservationResource) -> None:
-        """An Observation already in its shape (a Bundle decoded in one pass): map if relevant."""
+    def _add_typed_observation(self, obs: shapes.Observation) -> None:
+        """A valid Observation in its shape: mapped when a rule can use it."""
         if is_relevant_shape(obs, self.term):
             measurements, issues = map_observation(obs, self.term)
             self.measurements += measurements
             self.issues += issues
 
     def _add_observation(self, res: Mapping[str, Any]) -> None:
-        """A relevant Observation in its R4 shape, mapped once per content (memoised).
+        """An Observation read on its own: checked against its R4 shape, then mapped.
 
         A lazy one is decoded from its bytes straight into the shape (no dict built); an
         invalid one is decoded as JSON to tell whether the rules need it before reporting it.
         """
-        obs: shapes.Observation | None = None
         if isinstance(res, LazyResource):
             obs, _ = decoded_checked(res.raw, shapes.Observation)
-            if obs is not None and not is_relevant_shape(obs, self.term):
-                return  # most of a chart
-            digest = keyed_digest(res.raw) if obs is not None else None
-            res = res.load() if obs is None else res
-        if obs is None:
-            plain = _decoded(res)
-            if not is_relevant(plain, self.term):
+            if obs is not None:
+                self._add_typed_observation(obs)
                 return
-            digest = content_digest(plain)
-        key = (id(self.term), digest, False)
-        found, outcome = OUTCOME_MEMO.get(key) if digest else (False, None)
-        if not found:
-            if obs is None:
-                obs, problem = checked(plain, shapes.Observation)
-            if obs is None:
-                outcome = ((), (), (), (), (MappingIssue(_ref(plain), str(problem)),))
-            else:
-                measurements, issues = map_observation(obs, self.term)
-                outcome = (tuple(measurements), (), (), (), tuple(issues))
-            if digest:
-                OUTCOME_MEMO.put(key, outcome)
-        assert outcome is not None
-        self.measurements += outcome[0]
-        self.issues += outcome[4]
-
-    def _add_remembered(self, res: dict[str, Any], draft: bool, digest: bytes | None) -> None:
-        """_dispatch for a resource whose outcome depends on its content alone (memoised).
-
-        A MedicationRequest's course is the one part that depends on `now` (time since
-        authoredOn): it is computed again on every call.
-        """
-        digest = digest or content_digest(res)  # the bytes' digest when it came as bytes
-        key = (id(self.term), digest, draft)
-        found, outcome = OUTCOME_MEMO.get(key) if digest else (False, None)
-        if not found or outcome is None:
-            scratch = self._scratch()
-            scratch._dispatch(res, draft)
-            outcome = (
-                tuple(scratch.measurements),
-                tuple(scratch.conditions),
-                tuple(scratch.allergies),
-                tuple(scratch.medications),
-                tuple(scratch.issues),
-            )
-            if digest:
-                OUTCOME_MEMO.put(key, outcome)
-        elif any(m.course and m.course.elapsed_days is not None for m in outcome[3]):
-            # Only a course with time elapsed (active, with authoredOn) was read from `now`.
-            fixed = repair(res)
-            medications = tuple(
-                replace(m, course=map_course(fixed, m.dose, self.now)) for m in outcome[3]
-            )
-            outcome = (*outcome[:3], medications, outcome[4])
-        measurements, conditions, allergies, medications, issues = outcome
+        plain = _decoded(res)
+        if not is_relevant(plain, self.term):
+            return
+        obs, problem = checked(plain, shapes.Observation)
+        if obs is None:
+            self.issues.append(MappingIssue(_ref(plain), str(problem)))
+            return
+        measurements, issues = map_observation(obs, self.term)
         self.measurements += measurements
-        self.conditions += conditions
-        self.allergies += allergies
-        self.medications += medications
-        self.med_sources += [res] * len(medications)
         self.issues += issues
-
-    def _scratch(self) -> _Mapper:
-        """An empty mapper for one resource's outcome (one per mapper, emptied each time)."""
-        scratch = self._spare
-        if scratch is None:
-            scratch = self._spare = _Mapper(self.term, self.now)
-        scratch.measurements, scratch.conditions, scratch.allergies = [], [], []
-        scratch.medications, scratch.issues = [], []
-        return scratch
 
     def _dispatch(self, res: dict[str, Any], draft: bool) -> None:
         rtype = res.get("resourceType")
