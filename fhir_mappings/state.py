@@ -21,7 +21,6 @@ from fhir_mappings.domain import (
     Allergy,
     Coding,
     Condition,
-    Course,
     MappingIssue,
     Measurement,
     Medication,
@@ -30,7 +29,7 @@ from fhir_mappings.domain import (
     PatientState,
     Series,
 )
-from fhir_mappings.dosage import course_at, course_start, intended_course
+from fhir_mappings.dosage import map_course
 from fhir_mappings.lazy import LazyResource
 from fhir_mappings.medications import (
     MedicationIndex,
@@ -310,28 +309,20 @@ def _entries(prefetch: Mapping[str, Any], issues: list[MappingIssue]) -> list[En
 
 @dataclass(frozen=True)
 class _Snapshot:
-    """A mapped prefetch, less the two parts read from the clock: age and courses."""
+    """A mapped prefetch, at `now`: age and courses move on with the clock when remembered."""
 
     series: dict[str, Series]
     conditions: tuple[Condition, ...]
     allergies: tuple[Allergy, ...]
-    # A medication whose course runs on the clock comes with its intended course and start.
-    medications: tuple[tuple[Medication, tuple[Course, datetime] | None], ...]
+    # A medication whose course runs on the clock comes with its (repaired) request.
+    medications: tuple[tuple[Medication, dict[str, Any] | None], ...]
     service_requests: tuple[Coding, ...]
     service_request_kinds: frozenset[str]
     issues: tuple[MappingIssue, ...]
     patient_source: dict[str, Any] | None
     complete: bool = True  # False: mapping stopped on an unexpected error (not remembered)
     resources: int = 0  # how many resources the prefetch held
-
-
-def _clock(med: Medication, source: dict[str, Any] | None) -> tuple[Course, datetime] | None:
-    """What a remembered course needs to be brought up to `now` (None: not on the clock)."""
-    if source is None or med.course is None or med.course.elapsed_days is None:
-        return None
-    fixed = repair(source)
-    start = course_start(fixed)
-    return (intended_course(fixed, med.dose), start) if start is not None else None
+    now: datetime | None = None  # when it was mapped (its courses are right at that time)
 
 
 def _snapshot(
@@ -345,7 +336,8 @@ def _snapshot(
         conditions=tuple(mapper.conditions),
         allergies=tuple(mapper.allergies),
         medications=tuple(
-            (m, _clock(m, src)) for m, src in zip(mapper.medications, sources, strict=True)
+            (m, src if m.course is not None and m.course.elapsed_days is not None else None)
+            for m, src in zip(mapper.medications, sources, strict=True)
         ),
         service_requests=tuple(mapper.service_requests),
         service_request_kinds=frozenset(mapper.sr_kinds),
@@ -353,6 +345,17 @@ def _snapshot(
         patient_source=mapper.patient_source,
         complete=complete,
         resources=resources,
+        now=mapper.now,
+    )
+
+
+def _medications_at(snap: _Snapshot, now: datetime) -> tuple[Medication, ...]:
+    """The snapshot's medications with the courses on the clock brought to `now`."""
+    if snap.now == now:  # mapped just now: nothing has moved
+        return tuple(m for m, _ in snap.medications)
+    return tuple(
+        replace(m, course=map_course(src, m.dose, now)) if src is not None else m
+        for m, src in snap.medications
     )
 
 
@@ -414,10 +417,7 @@ def map_patient_state(
         series=snap.series,
         conditions=snap.conditions,
         allergies=snap.allergies,
-        medications=tuple(
-            replace(m, course=course_at(*clock, now)) if clock is not None else m
-            for m, clock in snap.medications
-        ),
+        medications=_medications_at(snap, now),
         service_requests=snap.service_requests,
         issues=snap.issues,
         unavailable=tuple(reasons),
