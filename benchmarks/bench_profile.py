@@ -1,4 +1,4 @@
-"""A pyinstrument profile of the typical request, cold (new patients) and warm, beside the report."""
+"""A pyinstrument profile of the typical request, cold (new patients) and warm."""
 
 from __future__ import annotations
 
