@@ -1,7 +1,7 @@
 """In-process hook latency by prefetch size, beside the floor measured in the same run.
 
 floor = the same request body through the same Flask test client to POST /_bench/empty-cards,
-which does json.loads of the body and answers an empty card list (cds_service/floor.py).
+which does json.loads of the body and answers an empty card list (benchmarks/floor.py).
 "cold" (the headline) posts a new patient on every call (synth.NEW_PATIENT: a body unlike
 every body the process has seen), each right after the floor of the same body; "warm"
 repeats one body, as an EHR does when a chart is opened again. Wall time and the thread's CPU
@@ -22,8 +22,8 @@ import orjson
 
 from benchmarks import synth
 from benchmarks.common import SERVICES, Options, Section, Target, bench_app
+from benchmarks.floor import PATH as FLOOR_PATH
 from benchmarks.stats import Budget, fmt_ms, interleaved, summarize
-from cds_service.floor import PATH as FLOOR_PATH
 
 JSON = "application/json"
 COLD_SIZES = (100, 1000, 10_000)  # the sizes of the cold target (issue 17)

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from cds_service.registry import PREFETCH
+from cds_service.hooks.registry import PREFETCH
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"

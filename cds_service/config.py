@@ -65,7 +65,8 @@ DEFAULTS: dict[str, Any] = {
     # No longer read (issue 17 removed the per-resource memo); accepted so old settings start.
     "MAPPING_MEMO_ENTRIES": 20_000,
     "PREFETCH_MEMO_RESOURCES": 20_000,
-    # Benchmarks (issue 8): serve the floor endpoint POST /_bench/empty-cards. Never in production.
+    # Benchmarks: an app built by benchmarks.floor.create_bench_app serves the floor endpoint
+    # POST /_bench/empty-cards. The product app (create_app) never registers it.
     "BENCH_FLOOR_ENDPOINT": False,
 }
 

@@ -17,9 +17,9 @@ from typing import Any, TextIO
 import orjson
 import requests
 
-from cds_service.api import UNAVAILABLE_KEY
-from cds_service.fixtures import Scenario, build_request, compare_cards, load_scenario, roll
-from cds_service.registry import Registry
+from cds_service.fhir.scenarios import Scenario, build_request, compare_cards, load_scenario, roll
+from cds_service.hooks.registry import Registry
+from cds_service.hooks.routes import UNAVAILABLE_KEY
 
 _COLOURS = {"critical": "\033[1;31m", "warning": "\033[1;33m", "info": "\033[1;36m"}
 _RESET = "\033[0m"

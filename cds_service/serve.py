@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from cds_service.app import create_app
@@ -16,13 +19,16 @@ from cds_service.persistence import migrate
 from cds_service.persistence.db import is_sqlite
 from cds_service.persistence.store import open_engine
 
+AppFactory = Callable[..., Flask]
+
 
 class _Gunicorn(BaseApplication):
     """Embed gunicorn so `cds-service serve` needs no separate config file."""
 
-    def __init__(self, options: dict[str, Any], profile: str | None) -> None:
+    def __init__(self, options: dict[str, Any], profile: str | None, factory: AppFactory) -> None:
         self.options = options
         self.profile = profile
+        self.factory = factory
         super().__init__()
 
     def load_config(self) -> None:
@@ -30,15 +36,15 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        return create_app({"PROFILE": self.profile} if self.profile else None)
+        return self.factory({"PROFILE": self.profile} if self.profile else None)
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, factory: AppFactory = create_app) -> int:
     if args.profile:
         os.environ["CDS_PROFILE"] = args.profile
     _upgrade_sqlite_apart()
     # Build once in the parent so invalid settings or knowledge fail before forking.
-    app = create_app()
+    app = factory()
     base = args.public_base_url or f"http://{args.host}:{args.port}"
     print(f"CDS Hooks discovery: {base}/cds-services", flush=True)
     if app.config["CONSOLE"]:
@@ -63,7 +69,7 @@ def _serve(args: argparse.Namespace) -> int:
         "max_requests": args.max_requests,
         "max_requests_jitter": max(args.max_requests // 10, 0),
     }
-    _Gunicorn(options, args.profile).run()
+    _Gunicorn(options, args.profile, factory).run()
     return 0
 
 
@@ -87,7 +93,8 @@ def _upgrade_sqlite_apart() -> None:
     subprocess.run([sys.executable, "-m", "cds_service", "db", "upgrade"], check=False)
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, factory: AppFactory = create_app) -> None:
+    """The `serve` sub-command; the benchmarks pass their own factory (benchmarks.serve)."""
     parser = subparsers.add_parser("serve", help="run the service under gunicorn")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
@@ -106,4 +113,4 @@ def register(subparsers: Any) -> None:
         help="settings profile (local: auth off, console on)",
     )
     parser.add_argument("--public-base-url", default=None)
-    parser.set_defaults(func=_serve)
+    parser.set_defaults(func=functools.partial(_serve, factory=factory))

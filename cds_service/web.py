@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 
-from cds_service.http_errors import error_response
+from cds_service.hooks.http_errors import error_response
 
 bp = Blueprint("web", __name__)
 

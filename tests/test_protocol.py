@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from cds_service.schemas import DiscoverySchema
+from cds_service.hooks.schemas import DiscoverySchema
 
 PV = "/cds-services/myopathy-patient-view"
 OS = "/cds-services/myopathy-order-select"
