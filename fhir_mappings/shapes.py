@@ -41,8 +41,12 @@ UnsignedInt = Annotated[int, Meta(ge=0, le=2**31 - 1)]
 UnitsOfTime = Literal["s", "min", "h", "d", "wk", "mo", "a"]
 
 
-class _Element(Struct, forbid_unknown_fields=False, kw_only=True):
-    """Unknown elements (extensions, ids, elements the mapping never reads) are ignored."""
+class _Element(Struct, forbid_unknown_fields=False, kw_only=True, gc=False):
+    """Unknown elements (extensions, ids, elements the mapping never reads) are ignored.
+
+    gc=False: decoded JSON is a tree (no reference cycles), so the collector need not track
+    the thousands of elements a large Bundle decodes into at once.
+    """
 
 
 VALUES = tuple(  # value[x] of an Observation or component
