@@ -30,8 +30,9 @@ BENCHMARKS: dict[str, str] = {
     "mapping": "benchmarks.external",
     "fetch": "benchmarks.external",
     "profile": "benchmarks.bench_profile",
+    "memos": "benchmarks.bench_memos",
 }
-DEFAULT = ["latency", "load", "memory", "mapping", "fetch"]
+DEFAULT = ["latency", "load", "memory", "memos", "mapping", "fetch"]
 
 
 def machine() -> dict[str, str]:

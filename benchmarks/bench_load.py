@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ end
 """
 
 
-DISTINCT = 400  # typical patients in rotation: more than the memos hold, so none is seen again
+DISTINCT = 400  # typical new patients in rotation (synth.NEW_PATIENT): no memo helps
 LUA_DISTINCT = """
 local bodies = {{}}
 for i = 0, {count} - 1 do
@@ -75,13 +75,13 @@ end
 
 
 def _distinct_script(workdir: Path) -> Path:
-    """A wrk script posting DISTINCT different typical patients in turn (LUA's report too)."""
+    """A wrk script posting DISTINCT new typical patients in turn (LUA's report too)."""
     folder = workdir / "distinct"
     folder.mkdir(exist_ok=True)
     epoch = datetime.now(UTC)
     for i in range(DISTINCT):
-        body = synth.request_body("patient-view", synth.TYPICAL, now=epoch - timedelta(hours=i))
-        (folder / f"{i}.json").write_bytes(orjson.dumps(body))
+        body = synth.new_patient_body("patient-view", synth.TYPICAL, 1 + i, epoch)
+        (folder / f"{i}.json").write_bytes(body)
     report = LUA[LUA.index("local answered") :].format(max_requests=MAX_REQUESTS)
     script = workdir / "distinct.lua"
     script.write_text(LUA_DISTINCT.format(count=DISTINCT, folder=folder) + report)
@@ -346,11 +346,15 @@ def run(opts: Options) -> Section:
         f" {cpu['trivial'] / cpu['hook']:.0%} of the trivial endpoint's throughput at equal CPU"
     )
     d = data["distinct"]
-    section.notes.append(
-        f"{DISTINCT} different typical patients in turn (none seen lately: no memo helps):"
+    cold_share = cpu["trivial"] / d["cpu_ms_per_request"]
+    section.notes.insert(
+        0,
+        f"**cold (headline)**: {DISTINCT} new typical patients in turn ({synth.NEW_PATIENT}):"
         f" {d['requests']:,} requests, {d['rps']:.1f} req/s, worker CPU"
-        f" {d['cpu_ms_per_request']:.2f} ms a request, p50 {fmt_ms(d['p50'] / 1000)} /"
-        f" p99 {fmt_ms(d['p99'] / 1000)} ms, errors or non-2xx {d['errors']}"
+        f" {d['cpu_ms_per_request']:.2f} ms a request against the trivial endpoint's"
+        f" {cpu['trivial']:.2f} ms = {cold_share:.0%} of its throughput at equal CPU;"
+        f" p50 {fmt_ms(d['p50'] / 1000)} / p99 {fmt_ms(d['p99'] / 1000)} ms, errors or non-2xx"
+        f" {d['errors']}. The rounds in the table repeat one body (warm).",
     )
     mem = data["memory"]
     for label, key in (
@@ -373,7 +377,13 @@ def run(opts: Options) -> Section:
     loaded_peak = max(m["VmHWM"] for m in mem["workers_after_load"].values())
     section.targets += [
         Target(
-            "throughput under load >= 60% of the trivial endpoint's",
+            "throughput with every request a new patient >= 50% of the trivial endpoint's"
+            " (worker CPU per request)",
+            cold_share >= 0.5 and d["errors"] == 0,
+            f"{cold_share:.0%}: {d['cpu_ms_per_request']:.2f} vs {cpu['trivial']:.2f} ms",
+        ),
+        Target(
+            "throughput under load >= 60% of the trivial endpoint's, warm (one body repeated)",
             ratio >= 0.6 and errors == 0,
             f"{ratio:.0%} per busy worker ({per_worker['hook']:.0f} vs"
             f" {per_worker['trivial']:.0f} req/s); all workers: {raw_ratio:.0%}",

@@ -14,6 +14,8 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from cds_service.guideline.needs import PREFETCH
 
 LOINC = "http://loinc.org"
@@ -323,10 +325,12 @@ def _counts(n: int) -> dict[str, int]:
     }
 
 
-def resources_by_key(n: int, now: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
+def resources_by_key(
+    n: int, now: datetime | None = None, seed: int = 0
+) -> dict[str, list[dict[str, Any]]]:
     """N resources, grouped by the prefetch key whose query would return them."""
     now = now or datetime.now(UTC)
-    rng = random.Random(n)
+    rng = random.Random(n if not seed else f"{n}/{seed}")
     counts = _counts(n)
     span = 5 * 365.0  # the record covers five years
     out: dict[str, list[dict[str, Any]]] = {key: [] for key in PREFETCH}
@@ -379,9 +383,9 @@ def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def prefetch(n: int, now: datetime | None = None) -> dict[str, Any]:
+def prefetch(n: int, now: datetime | None = None, seed: int = 0) -> dict[str, Any]:
     """The prefetch object of a patient with N resources (Patient + searchset Bundles)."""
-    grouped = resources_by_key(n, now)
+    grouped = resources_by_key(n, now, seed)
     data: dict[str, Any] = {}
     for key, items in grouped.items():
         data[key] = items[0] if key == "patient" else searchset(items)
@@ -402,7 +406,7 @@ def draft_orders(now: datetime | None = None) -> dict[str, Any]:
     }
 
 
-def request_body(hook: str, n: int, now: datetime | None = None) -> dict[str, Any]:
+def request_body(hook: str, n: int, now: datetime | None = None, seed: int = 0) -> dict[str, Any]:
     """A complete CDS Hooks request for `hook` with N prefetched resources."""
     context: dict[str, Any] = {"userId": "Practitioner/bench-doc", "patientId": PATIENT_ID}
     if hook == "order-select":
@@ -415,8 +419,20 @@ def request_body(hook: str, n: int, now: datetime | None = None) -> dict[str, An
         "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
         "fhirServer": "https://ehr.example.org/fhir",
         "context": context,
-        "prefetch": prefetch(n, now),
+        "prefetch": prefetch(n, now, seed),
     }
+
+
+NEW_PATIENT = (
+    "a new patient: its own patient id, its own values (random seed), every date and time"
+    " moved (so every resource's bytes differ); the same counts of each resource type"
+)
+
+
+def new_patient_body(hook: str, n: int, serial: int, epoch: datetime) -> bytes:
+    """The request body of patient `serial` (>= 1): unlike any other serial's (NEW_PATIENT)."""
+    body = request_body(hook, n, now=epoch - timedelta(minutes=7 * serial), seed=serial)
+    return orjson.dumps(body).replace(f'{PATIENT_ID}"'.encode(), f'{PATIENT_ID}-{serial}"'.encode())
 
 
 def resource_count(body: dict[str, Any]) -> int:

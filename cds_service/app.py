@@ -19,7 +19,7 @@ from cds_service.hooks import http_errors, routes
 from cds_service.hooks.services import build_registry
 from cds_service.openapi import build_openapi
 from fhir_mappings import load_terminology
-from fhir_mappings.state import OUTCOME_MEMO, PREFETCH_MEMO
+from fhir_mappings.state import PREFETCH_MEMO
 
 log = logging.getLogger("cds_service")
 
@@ -44,7 +44,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_REQUEST_BYTES"]
     logging.getLogger("cds_service").setLevel(settings["LOG_LEVEL"])
     tune_gc(int(settings["GC_GEN0_THRESHOLD"]))
-    OUTCOME_MEMO.size = max(0, int(settings["MAPPING_MEMO_ENTRIES"]))
     PREFETCH_MEMO.size = max(0, int(settings["PREFETCH_MEMO_RESOURCES"]))
 
     load_terminology()

@@ -80,7 +80,7 @@ DEFAULTS: dict[str, Any] = {
     # Performance (issue 8): allocations between young-generation garbage collections (Python's
     # default 700 makes a 10 MB prefetch pay ~3x its parse time in collections); 0 = default.
     "GC_GEN0_THRESHOLD": 50_000,
-    # Mapped Observations/Conditions/Allergies remembered per worker by content (0: none).
+    # No longer read (issue 17 removed the per-resource memo); accepted so old settings start.
     "MAPPING_MEMO_ENTRIES": 20_000,
     "PREFETCH_MEMO_RESOURCES": 20_000,
     # Benchmarks: an app built by benchmarks.floor.create_bench_app serves the floor endpoint

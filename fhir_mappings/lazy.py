@@ -13,6 +13,8 @@ from typing import Any
 import msgspec
 import orjson
 
+from fhir_mappings.shapes import ObservationResource
+
 _ABSENT = msgspec.Raw()
 
 
@@ -34,7 +36,13 @@ class _EntryTop(msgspec.Struct):
     resource: _Top | None = None
 
 
+class _ObservationEntry(msgspec.Struct):
+    resource: ObservationResource
+    fullUrl: Any = None
+
+
 _TOP = msgspec.json.Decoder(_Top)
+_OBSERVATION_ENTRIES = msgspec.json.Decoder(list[_ObservationEntry])
 _ENTRIES = msgspec.json.Decoder(list[_Entry])
 _ENTRY_TOPS = msgspec.json.Decoder(list[_EntryTop])
 _MEMBERS = msgspec.json.Decoder(dict[str, msgspec.Raw])
@@ -161,6 +169,21 @@ class LazyResource(Mapping[str, Any]):
             )
             for e in decoded
         ]
+
+    def observations(self) -> list[tuple[Any, ObservationResource]] | None:
+        """A Bundle's (fullUrl, Observation) pairs when every entry holds a valid Observation.
+
+        One pass over the entries' bytes, typed and validated as fhir_mappings.shapes says (the
+        common case: a search of the guideline's codes); None for anything else (read entry by
+        entry instead, where each resource's problem is reported on its own).
+        """
+        if self.resource_type != "Bundle" or not len(self._top.entry):
+            return None
+        try:
+            decoded = _OBSERVATION_ENTRIES.decode(self._top.entry)
+        except msgspec.ValidationError:
+            return None
+        return [(e.fullUrl, e.resource) for e in decoded]
 
     def _entries(self) -> list[_Entry] | None:
         if not len(self._top.entry):

@@ -1,4 +1,4 @@
-"""Memoising a pure check of a JSON resource by a digest of its content (hot-path cache)."""
+"""Bounded memos keyed by a keyed digest of content: whole prefetches, card verdicts."""
 
 from __future__ import annotations
 
@@ -6,31 +6,17 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
-from functools import wraps
-from typing import Any, TypeVar
+from collections.abc import Hashable, Mapping
+from typing import Any
 
 import orjson
 
 from fhir_mappings.lazy import LazyResource, piece
 
-T = TypeVar("T")
 # Keyed per process: the digests in memory cannot be matched against guessed resources.
 # SHA-256 (hardware-accelerated on current x86) over a secret prefix, truncated to 128 bits.
 _KEYED = hashlib.sha256(os.urandom(32))
 DEFAULT_SIZE = 65_536  # about 10 MB of digests and shared results per worker
-
-
-def content_digest(value: Any) -> bytes | None:
-    """A keyed 128-bit digest of the JSON serialisation, or None if it is not serialisable.
-
-    Meant for JSON values as parsed (a Python tuple would serialise like a list).
-    """
-    try:
-        data = orjson.dumps(value)
-    except (TypeError, orjson.JSONEncodeError):
-        return None
-    return keyed_digest(data)
 
 
 def prefetch_digest(prefetch: Mapping[str, Any]) -> bytes | None:
@@ -141,26 +127,3 @@ class WeightedMemo(ContentMemo):
         with self._lock:
             super().clear()
             self.weight = 0
-
-
-def memoize_by_content(
-    memo: ContentMemo,
-) -> Callable[[Callable[[dict[str, Any]], T]], Callable[[dict[str, Any]], T]]:
-    """Decorate a deterministic function of one JSON resource: same content, same answer."""
-
-    def decorate(func: Callable[[dict[str, Any]], T]) -> Callable[[dict[str, Any]], T]:
-        @wraps(func)
-        def wrapper(resource: dict[str, Any]) -> T:
-            digest = content_digest(resource)
-            if digest is None:
-                return func(resource)
-            found, result = memo.get(digest)
-            if found:
-                return result
-            result = func(resource)
-            memo.put(digest, result)
-            return result
-
-        return wrapper
-
-    return decorate

@@ -46,8 +46,12 @@ UnsignedInt = Annotated[int, Meta(ge=0, le=2**31 - 1)]
 UnitsOfTime = Literal["s", "min", "h", "d", "wk", "mo", "a"]
 
 
-class _Element(Struct, forbid_unknown_fields=False, kw_only=True):
-    """Unknown elements (extensions, ids, elements the mapping never reads) are ignored."""
+class _Element(Struct, forbid_unknown_fields=False, kw_only=True, gc=False):
+    """Unknown elements (extensions, ids, elements the mapping never reads) are ignored.
+
+    gc=False: decoded JSON is a tree (no reference cycles), so the collector need not track
+    the thousands of elements a large Bundle decodes into at once.
+    """
 
 
 VALUES = tuple(  # value[x] of an Observation or component
@@ -200,6 +204,12 @@ class Observation(_Valued, kw_only=True):
             _one_of(
                 self, "effectiveDateTime", "effectiveInstant", "effectivePeriod", "effectiveTiming"
             )
+
+
+class ObservationResource(Observation, kw_only=True):
+    """An Observation that says so: a Bundle's entries typed and checked in one pass (lazy.py)."""
+
+    resourceType: Literal["Observation"]
 
 
 class TimingRepeat(_Element, kw_only=True):

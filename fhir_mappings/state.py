@@ -25,7 +25,6 @@ from fhir_mappings.domain import (
     Allergy,
     Coding,
     Condition,
-    Course,
     MappingIssue,
     Measurement,
     Medication,
@@ -34,7 +33,7 @@ from fhir_mappings.domain import (
     PatientState,
     Series,
 )
-from fhir_mappings.dosage import course_at, course_start, intended_course, map_course
+from fhir_mappings.dosage import map_course
 from fhir_mappings.history import HISTORY_TYPES, history_exclusion, map_history, request_view
 from fhir_mappings.lazy import LazyResource
 from fhir_mappings.medications import (
@@ -43,13 +42,7 @@ from fhir_mappings.medications import (
     map_medication_request,
     medication_request_exclusion,
 )
-from fhir_mappings.memo import (
-    ContentMemo,
-    WeightedMemo,
-    content_digest,
-    keyed_digest,
-    prefetch_digest,
-)
+from fhir_mappings.memo import WeightedMemo, prefetch_digest
 from fhir_mappings.observations import (
     is_relevant,
     is_relevant_shape,
@@ -57,10 +50,12 @@ from fhir_mappings.observations import (
     map_observation,
     map_study_report,
 )
+from fhir_mappings.shapes import ObservationResource
 from fhir_mappings.terminology import Terminology, load_terminology
 from fhir_mappings.validation import checked, decoded_checked, repair, validation_problem
 
-Entry = tuple[str | None, Mapping[str, Any]]  # (Bundle fullUrl, resource, maybe lazy)
+# (Bundle fullUrl, resource): decoded, lazy, or an Observation already in its shape
+Entry = tuple[str | None, Mapping[str, Any] | ObservationResource]
 _MAX_DEPTH = 4
 
 
@@ -80,6 +75,10 @@ def _flatten(value: Any, where: str, issues: list[MappingIssue], depth: int = 0)
         return []
     if isinstance(value, list):
         return [e for v in value for e in _flatten(v, where, issues, depth + 1)]
+    if isinstance(value, LazyResource):
+        typed = value.observations()  # a search of Observations: one pass, typed and checked
+        if typed is not None:
+            return [(_full_url(url), obs) for url, obs in typed]
     lazy_entries = value.entries() if isinstance(value, LazyResource) else None
     if lazy_entries is None and isinstance(value, LazyResource):
         value = value.load()  # not lazy, or a Bundle of odd shape: read it decoded
@@ -112,9 +111,14 @@ def _dedupe(entries: list[Entry]) -> list[Entry]:
     seen: set[tuple[str, str]] = set()
     out: list[Entry] = []
     for full_url, res in entries:
-        rid = res.get("id")
+        rid: Any
+        rtype: Any
+        if isinstance(res, ObservationResource):
+            rid, rtype = res.id, "Observation"  # an Id: never blank
+        else:
+            rid, rtype = res.get("id"), res.get("resourceType")
         if isinstance(rid, str) and rid.strip():
-            key = (str(res.get("resourceType")), rid)
+            key = (str(rtype), rid)
             if key in seen:
                 continue
             seen.add(key)
@@ -127,27 +131,24 @@ def _decoded(res: Mapping[str, Any]) -> dict[str, Any]:
     return res.load() if isinstance(res, LazyResource) else res  # type: ignore[return-value]
 
 
-def _ref(res: Mapping[str, Any]) -> str:
+def _ref(res: Mapping[str, Any] | ObservationResource) -> str:
+    if isinstance(res, ObservationResource):
+        return f"Observation/{res.id or '?'}"
     rid = res.get("id")
     return f"{res.get('resourceType')}/{rid if isinstance(rid, str) and rid.strip() else '?'}"
 
 
-# Observations, Conditions, AllergyIntolerances and MedicationRequests that name their drug
-# map the same whatever the request (no references; only a medication's course depends on
-# `now`): their outcome is remembered per content digest, since EHRs resend the same record
-# on every chart open (issue 8). Frozen domain objects are safe to share.
-_PURE_TYPES = frozenset({"Observation", "Condition", "AllergyIntolerance"})
-OUTCOME_MEMO = ContentMemo(size=20_000)
 # EHRs send the same prefetch on every chart open: a prefetch seen before (same content
-# digest) skips decoding, flattening and per-resource digests (issue 8). Bounded by the
-# resources its prefetches hold, as what it keeps alive grows with them.
+# digest) skips decoding, flattening and mapping (issue 8). Bounded by the resources its
+# prefetches hold, as what it keeps alive grows with them. The one memo of the mapping: a
+# per-resource memo cost more on new charts than it saved on changed ones (issue 17,
+# docs/performance.md).
 PREFETCH_MEMO = WeightedMemo(size=20_000)
 
 
 def forget_memos() -> None:
-    """Forget every mapped prefetch and resource (a worker that has seen no record yet)."""
+    """Forget every mapped prefetch (a worker that has seen no record yet)."""
     PREFETCH_MEMO.clear()
-    OUTCOME_MEMO.clear()
 
 
 def condition_exclusion_safe(res: Mapping[str, Any]) -> str | None:
@@ -156,15 +157,6 @@ def condition_exclusion_safe(res: Mapping[str, Any]) -> str | None:
         return condition_exclusion(dict(res))
     except Exception:  # malformed status elements: the Condition is reported, not excluded
         return None
-
-
-def _names_its_drug(res: dict[str, Any]) -> bool:
-    """A MedicationRequest that needs no Medication resource from elsewhere in the prefetch."""
-    return (
-        isinstance(res.get("medicationCodeableConcept"), dict)
-        and "medicationReference" not in res
-        and "medication" not in res
-    )
 
 
 class _Mapper:
@@ -184,7 +176,6 @@ class _Mapper:
         self.patient_source: dict[str, Any] | None = None
         self.med_index: MedicationIndex = {}
         self.med_sources: list[dict[str, Any]] = []  # the request of each medication
-        self._spare: _Mapper | None = None
 
     def valid(self, res: dict[str, Any]) -> dict[str, Any] | None:
         fixed = repair(res)
@@ -200,23 +191,21 @@ class _Mapper:
             return None
         return fixed
 
-    def add(self, res: Mapping[str, Any], *, draft: bool = False) -> None:
-        """Map one resource (decoded, or lazy: fhir_mappings.lazy) into this mapper's lists."""
+    def add(self, res: Mapping[str, Any] | ObservationResource, *, draft: bool = False) -> None:
+        """Map one resource (decoded, lazy: fhir_mappings.lazy, or typed) into the lists."""
+        rtype: Any = None
         try:
+            if isinstance(res, ObservationResource):
+                self._add_typed_observation(res)
+                return
             rtype = res.get("resourceType")
             if rtype == "Observation":
                 self._add_observation(res)
-                return
-            raw = res.raw if isinstance(res, LazyResource) else None
-            res = _decoded(res)
-            if rtype in _PURE_TYPES or (rtype == "MedicationRequest" and _names_its_drug(res)):
-                # Sent as bytes: their digest, without serialising the decoded resource again.
-                self._add_remembered(res, draft, keyed_digest(raw) if raw is not None else None)
             else:
-                self._dispatch(res, draft)
+                self._dispatch(_decoded(res), draft)
         except Exception as exc:  # a mapping bug must cost one resource, never the hook
             reason = f"not mapped: {type(exc).__name__}"
-            if rtype == "Condition":
+            if rtype == "Condition" and not isinstance(res, ObservationResource):
                 self.issues.append(self._unusable_condition(res, reason))
             else:
                 self.issues.append(MappingIssue(_ref(res), reason))
@@ -238,84 +227,34 @@ class _Mapper:
             reason = f"{reason} (the resource is not valid UTF-8 JSON)"
         return MappingIssue(_ref(res), reason, cats, unreadable)
 
+    def _add_typed_observation(self, obs: shapes.Observation) -> None:
+        """A valid Observation in its shape: mapped when a rule can use it."""
+        if is_relevant_shape(obs, self.term):
+            measurements, issues = map_observation(obs, self.term)
+            self.measurements += measurements
+            self.issues += issues
+
     def _add_observation(self, res: Mapping[str, Any]) -> None:
-        """A relevant Observation in its R4 shape, mapped once per content (memoised).
+        """An Observation read on its own: checked against its R4 shape, then mapped.
 
         A lazy one is decoded from its bytes straight into the shape (no dict built); an
         invalid one is decoded as JSON to tell whether the rules need it before reporting it.
         """
-        obs: shapes.Observation | None = None
         if isinstance(res, LazyResource):
             obs, _ = decoded_checked(res.raw, shapes.Observation)
-            if obs is not None and not is_relevant_shape(obs, self.term):
-                return  # most of a chart
-            digest = keyed_digest(res.raw) if obs is not None else None
-            res = res.load() if obs is None else res
-        if obs is None:
-            plain = _decoded(res)
-            if not is_relevant(plain, self.term):
+            if obs is not None:
+                self._add_typed_observation(obs)
                 return
-            digest = content_digest(plain)
-        key = (id(self.term), digest, False)
-        found, outcome = OUTCOME_MEMO.get(key) if digest else (False, None)
-        if not found:
-            if obs is None:
-                obs, problem = checked(plain, shapes.Observation)
-            if obs is None:
-                outcome = ((), (), (), (), (MappingIssue(_ref(plain), str(problem)),))
-            else:
-                measurements, issues = map_observation(obs, self.term)
-                outcome = (tuple(measurements), (), (), (), tuple(issues))
-            if digest:
-                OUTCOME_MEMO.put(key, outcome)
-        assert outcome is not None
-        self.measurements += outcome[0]
-        self.issues += outcome[4]
-
-    def _add_remembered(self, res: dict[str, Any], draft: bool, digest: bytes | None) -> None:
-        """_dispatch for a resource whose outcome depends on its content alone (memoised).
-
-        A MedicationRequest's course is the one part that depends on `now` (time since
-        authoredOn): it is computed again on every call.
-        """
-        digest = digest or content_digest(res)  # the bytes' digest when it came as bytes
-        key = (id(self.term), digest, draft)
-        found, outcome = OUTCOME_MEMO.get(key) if digest else (False, None)
-        if not found or outcome is None:
-            scratch = self._scratch()
-            scratch._dispatch(res, draft)
-            outcome = (
-                tuple(scratch.measurements),
-                tuple(scratch.conditions),
-                tuple(scratch.allergies),
-                tuple(scratch.medications),
-                tuple(scratch.issues),
-            )
-            if digest:
-                OUTCOME_MEMO.put(key, outcome)
-        elif any(m.course and m.course.elapsed_days is not None for m in outcome[3]):
-            # Only a course with time elapsed (active, with authoredOn) was read from `now`.
-            fixed = repair(res)
-            medications = tuple(
-                replace(m, course=map_course(fixed, m.dose, self.now)) for m in outcome[3]
-            )
-            outcome = (*outcome[:3], medications, outcome[4])
-        measurements, conditions, allergies, medications, issues = outcome
+        plain = _decoded(res)
+        if not is_relevant(plain, self.term):
+            return
+        obs, problem = checked(plain, shapes.Observation)
+        if obs is None:
+            self.issues.append(MappingIssue(_ref(plain), str(problem)))
+            return
+        measurements, issues = map_observation(obs, self.term)
         self.measurements += measurements
-        self.conditions += conditions
-        self.allergies += allergies
-        self.medications += medications
-        self.med_sources += [res] * len(medications)
         self.issues += issues
-
-    def _scratch(self) -> _Mapper:
-        """An empty mapper for one resource's outcome (one per mapper, emptied each time)."""
-        scratch = self._spare
-        if scratch is None:
-            scratch = self._spare = _Mapper(self.term, self.now)
-        scratch.measurements, scratch.conditions, scratch.allergies = [], [], []
-        scratch.medications, scratch.issues = [], []
-        return scratch
 
     def _dispatch(self, res: dict[str, Any], draft: bool) -> None:
         rtype = res.get("resourceType")
@@ -425,28 +364,20 @@ def _entries(prefetch: Mapping[str, Any], issues: list[MappingIssue]) -> list[En
 
 @dataclass(frozen=True)
 class _Snapshot:
-    """A mapped prefetch, less the two parts read from the clock: age and courses."""
+    """A mapped prefetch, at `now`: age and courses move on with the clock when remembered."""
 
     series: dict[str, Series]
     conditions: tuple[Condition, ...]
     allergies: tuple[Allergy, ...]
-    # A medication whose course runs on the clock comes with its intended course and start.
-    medications: tuple[tuple[Medication, tuple[Course, datetime] | None], ...]
+    # A medication whose course runs on the clock comes with its (repaired) request.
+    medications: tuple[tuple[Medication, dict[str, Any] | None], ...]
     service_requests: tuple[Coding, ...]
     service_request_kinds: frozenset[str]
     issues: tuple[MappingIssue, ...]
     patient_source: dict[str, Any] | None
     complete: bool = True  # False: mapping stopped on an unexpected error (not remembered)
     resources: int = 0  # how many resources the prefetch held
-
-
-def _clock(med: Medication, source: dict[str, Any] | None) -> tuple[Course, datetime] | None:
-    """What a remembered course needs to be brought up to `now` (None: not on the clock)."""
-    if source is None or med.course is None or med.course.elapsed_days is None:
-        return None
-    fixed = repair(source)
-    start = course_start(fixed)
-    return (intended_course(fixed, med.dose), start) if start is not None else None
+    now: datetime | None = None  # when it was mapped (its courses are right at that time)
 
 
 def _snapshot(
@@ -460,7 +391,8 @@ def _snapshot(
         conditions=tuple(mapper.conditions),
         allergies=tuple(mapper.allergies),
         medications=tuple(
-            (m, _clock(m, src)) for m, src in zip(mapper.medications, sources, strict=True)
+            (m, src if m.course is not None and m.course.elapsed_days is not None else None)
+            for m, src in zip(mapper.medications, sources, strict=True)
         ),
         service_requests=tuple(mapper.service_requests),
         service_request_kinds=frozenset(mapper.sr_kinds),
@@ -468,6 +400,17 @@ def _snapshot(
         patient_source=mapper.patient_source,
         complete=complete,
         resources=resources,
+        now=mapper.now,
+    )
+
+
+def _medications_at(snap: _Snapshot, now: datetime) -> tuple[Medication, ...]:
+    """The snapshot's medications with the courses on the clock brought to `now`."""
+    if snap.now == now:  # mapped just now: nothing has moved
+        return tuple(m for m, _ in snap.medications)
+    return tuple(
+        replace(m, course=map_course(src, m.dose, now)) if src is not None else m
+        for m, src in snap.medications
     )
 
 
@@ -475,8 +418,13 @@ def _map_prefetch(prefetch: Mapping[str, Any], term: Terminology, now: datetime)
     mapper = _Mapper(term, now)
     try:
         entries = _entries(prefetch, mapper.issues)
-        medications = [(u, r) for u, r in entries if r.get("resourceType") == "Medication"]
-        mapper.med_index = index_medications([(u, _decoded(r)) for u, r in medications])
+        mapper.med_index = index_medications(
+            [
+                (u, _decoded(r))
+                for u, r in entries
+                if not isinstance(r, ObservationResource) and r.get("resourceType") == "Medication"
+            ]
+        )
         for _, res in entries:
             mapper.add(res)
         return _snapshot(mapper, mapper.series(), complete=True, resources=len(entries))
@@ -524,10 +472,7 @@ def map_patient_state(
         series=snap.series,
         conditions=snap.conditions,
         allergies=snap.allergies,
-        medications=tuple(
-            replace(m, course=course_at(*clock, now)) if clock is not None else m
-            for m, clock in snap.medications
-        ),
+        medications=_medications_at(snap, now),
         service_requests=snap.service_requests,
         issues=snap.issues,
         unavailable=tuple(reasons),
@@ -547,6 +492,7 @@ def map_order_context(
         entries = [
             (url, _decoded(res))
             for url, res in _dedupe(_flatten(draft_orders, "context.draftOrders", mapper.issues))
+            if not isinstance(res, ObservationResource)  # never: draftOrders are decoded
         ]
         mapper.med_index = index_medications(entries)
         for _, res in entries:

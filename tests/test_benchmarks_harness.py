@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -64,3 +65,17 @@ def test_percentiles_interpolate() -> None:
     assert summary.n == 100
     assert summary.p50 == pytest.approx(50.5)
     assert summary.max == pytest.approx(100.0)
+
+
+def test_a_new_patient_body_is_unlike_every_other() -> None:
+    """Cold benchmarks post new patients: no resource's bytes repeat, the counts do."""
+    epoch = datetime(2026, 12, 1, tzinfo=UTC)
+    bodies = [synth.new_patient_body("patient-view", 100, serial, epoch) for serial in (1, 2)]
+    parsed = [orjson.loads(b) for b in bodies]
+    assert [synth.resource_count(p) for p in parsed] == [100, 100]
+    assert parsed[0]["context"]["patientId"] != parsed[1]["context"]["patientId"]
+    resources = [
+        [orjson.dumps(e["resource"]) for v in p["prefetch"].values() for e in v.get("entry", [])]
+        for p in parsed
+    ]
+    assert not set(resources[0]) & set(resources[1])

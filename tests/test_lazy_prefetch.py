@@ -139,3 +139,54 @@ def test_a_changed_resource_or_entry_changes_the_digest(change: Any) -> None:
     change(changed)
     assert prefetch_digest(_lazy({"labs": labs})) != prefetch_digest(_lazy({"labs": changed}))
     assert prefetch_digest({"labs": labs}) != prefetch_digest({"labs": changed})
+
+
+def _both(prefetch: dict[str, Any]) -> tuple[Any, Any]:
+    """The state mapped from the request's bytes (lazy, typed) and from decoded JSON."""
+    forget_memos()
+    from_bytes = map_patient_state(_lazy(prefetch), now=NOW)
+    forget_memos()
+    return from_bytes, map_patient_state(prefetch, now=NOW)
+
+
+def test_a_bundle_of_valid_observations_is_read_typed_in_one_pass() -> None:
+    labs = bundle(observation(value=quantity(900, "U/L")), observation(oid="o2", code="8867-4"))
+    typed = _lazy({"labs": labs})["labs"].observations()
+    assert typed is not None and [obs.id for _, obs in typed] == ["o1", "o2"]
+    from_bytes, decoded = _both({"labs": labs})
+    assert from_bytes == decoded
+    assert [m.value for m in from_bytes.get_series("ck").items] == [900.0]  # 8867-4: no rule
+
+
+@pytest.mark.parametrize(
+    ("odd", "reported"),
+    [
+        (observation(oid="bad", value=quantity("900", "U/L")), ["Observation/bad"]),
+        (observation(oid="bad", code="8867-4", value=quantity("x", "U/L")), []),  # no rule
+        ({"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"}}, []),
+        ({"id": "no-type", "status": "final", "code": {}}, []),
+        # a nested Bundle is read (its CK without a value reported)
+        (
+            {"resourceType": "Bundle", "entry": [{"resource": observation(oid="nested")}]},
+            ["Observation/nested"],
+        ),
+    ],
+)
+def test_a_bundle_with_anything_else_is_read_entry_by_entry(
+    odd: dict[str, Any], reported: list[str]
+) -> None:
+    """One pass needs every entry to be a valid Observation; else the per-resource path."""
+    labs = bundle(observation(value=quantity(900, "U/L")), odd)
+    assert _lazy({"labs": labs})["labs"].observations() is None
+    from_bytes, decoded = _both({"labs": labs})
+    assert from_bytes == decoded
+    assert 900.0 in [m.value for m in from_bytes.get_series("ck").items]
+    assert [i.resource for i in from_bytes.issues if i.resource.startswith("Obs")] == reported
+
+
+def test_an_observation_in_two_keys_is_mapped_once_typed_or_not() -> None:
+    ck = observation(value=quantity(900, "U/L"))
+    prefetch = {"labs": bundle(ck), "more": bundle(ck, {"resourceType": "Basic", "id": "b"})}
+    from_bytes, decoded = _both(prefetch)
+    assert from_bytes == decoded
+    assert len(from_bytes.get_series("ck").items) == 1

@@ -25,9 +25,9 @@ from fhir_mappings import (
     raw,
     terminology,
 )
-from fhir_mappings.memo import ContentMemo, WeightedMemo, memoize_by_content
+from fhir_mappings.memo import ContentMemo, WeightedMemo
 from fhir_mappings.observations import is_relevant
-from fhir_mappings.state import OUTCOME_MEMO, PREFETCH_MEMO, forget_memos
+from fhir_mappings.state import PREFETCH_MEMO, forget_memos
 from tests.conftest import make_app
 from tests.mapping_builders import bundle, med_request, rx
 
@@ -74,16 +74,26 @@ def test_byte_scan_depth_on_escapes_and_strings(raw: bytes, limit: int, exceeded
     assert raw_depth_exceeded(raw, limit) is exceeded
 
 
+def _remembered(memo: ContentMemo, func: Any, value: Any) -> Any:
+    """func(value), answered from the memo when the same content was seen (as api.py does)."""
+    key = orjson.dumps(value)
+    found, result = memo.get(key)
+    if not found:
+        result = func(value)
+        memo.put(key, result)
+    return result
+
+
 def test_memo_answers_repeats_from_the_cache_and_stays_bounded() -> None:
     memo = ContentMemo(size=2)
     calls: list[dict[str, Any]] = []
 
-    @memoize_by_content(memo)
     def check(resource: dict[str, Any]) -> str:
         calls.append(resource)
         return str(resource.get("id"))
 
-    assert [check({"id": i}) for i in (1, 1, 2, 1, 3, 2)] == ["1", "1", "2", "1", "3", "2"]
+    answers = [_remembered(memo, check, {"id": i}) for i in (1, 1, 2, 1, 3, 2)]
+    assert answers == ["1", "1", "2", "1", "3", "2"]
     # 1 is recomputed never (hit twice); 2 fell out when 3 came in (size 2) and is recomputed.
     assert [c["id"] for c in calls] == [1, 2, 3, 2]
     assert len(memo) == 2
@@ -159,10 +169,10 @@ def test_remembered_mapping_is_the_same_on_every_call() -> None:
         },
     }
     first = map_patient_state(prefetch, now=NOW)
-    PREFETCH_MEMO.clear()  # the resources are remembered one by one as well
     again = map_patient_state(orjson.loads(orjson.dumps(prefetch)), now=NOW)
-    assert OUTCOME_MEMO.hits == 3
-    assert again == first
+    assert PREFETCH_MEMO.hits == 1
+    forget_memos()
+    assert again == first == map_patient_state(prefetch, now=NOW)
     assert [m.value for m in again.get_series("ck").items] == [900.0]
     assert [i.resource for i in again.issues] == ["Observation/bad"]
     assert "myopathy" in again.conditions[0].categories
@@ -205,7 +215,6 @@ def test_name_matcher_answers_repeated_texts_the_same_and_stays_bounded(
 def test_memo_shared_by_threads_never_answers_for_other_content() -> None:
     memo = ContentMemo(size=8)
 
-    @memoize_by_content(memo)
     def double(resource: dict[str, Any]) -> int:
         return int(resource["n"]) * 2
 
@@ -214,7 +223,7 @@ def test_memo_shared_by_threads_never_answers_for_other_content() -> None:
     def hammer(offset: int) -> None:
         for i in range(2000):
             n = (i * 7 + offset) % 50
-            got = double({"n": n})
+            got = _remembered(memo, double, {"n": n})
             if got != n * 2:
                 wrong.append((n, got))
 
@@ -227,28 +236,21 @@ def test_memo_shared_by_threads_never_answers_for_other_content() -> None:
     assert len(memo) <= 8
 
 
-def test_mapping_memo_size_setting(tmp_path: Path) -> None:
-    before = OUTCOME_MEMO.size
-    try:
-        make_app(tmp_path, MAPPING_MEMO_ENTRIES=0)
-        OUTCOME_MEMO.clear()
-        map_patient_state({"labs": _lab("o1", 100)}, now=NOW)
-        assert len(OUTCOME_MEMO) == 0
-        make_app(tmp_path, MAPPING_MEMO_ENTRIES=5)
-        PREFETCH_MEMO.clear()
-        map_patient_state({"labs": _lab("o1", 100)}, now=NOW)
-        assert len(OUTCOME_MEMO) == 1 and OUTCOME_MEMO.size == 5
-    finally:
-        OUTCOME_MEMO.size = before
+def test_the_retired_mapping_memo_setting_still_starts(tmp_path: Path) -> None:
+    """CDS_MAPPING_MEMO_ENTRIES is no longer read (issue 17); old deployments still start."""
+    make_app(tmp_path, MAPPING_MEMO_ENTRIES=5)
+    forget_memos()
+    state = map_patient_state({"labs": _lab("o1", 100)}, now=NOW)
+    assert [m.value for m in state.get_series("ck").items] == [100.0]
 
 
 def test_remembered_medications_get_their_course_from_the_current_time() -> None:
     prefetch = synth.prefetch(200, now=NOW)
     later = NOW + timedelta(days=40)
-    OUTCOME_MEMO.clear()
+    forget_memos()
     map_patient_state(prefetch, now=NOW)  # fills the memo at NOW
     remembered = map_patient_state(prefetch, now=later)
-    OUTCOME_MEMO.clear()
+    forget_memos()
     fresh = map_patient_state(prefetch, now=later)
     assert remembered == fresh
     active = [m for m in remembered.medications if m.status == "active"]
@@ -258,10 +260,10 @@ def test_remembered_medications_get_their_course_from_the_current_time() -> None
 def test_remembered_draft_orders_match_a_fresh_mapping() -> None:
     drafts = synth.draft_orders(now=NOW)
     selections = ["MedicationRequest/med-90002"]
-    OUTCOME_MEMO.clear()
+    forget_memos()
     first = map_order_context(drafts, selections, now=NOW)
     again = map_order_context(drafts, selections, now=NOW + timedelta(hours=1))
-    OUTCOME_MEMO.clear()
+    forget_memos()
     fresh = map_order_context(drafts, selections, now=NOW + timedelta(hours=1))
     assert again == fresh
     assert [d.is_draft for d in first.drafts] == [True, True]
