@@ -11,10 +11,12 @@ import orjson
 from flask import Flask
 
 from cds_service import api, console, floor, http_errors, persistence, security, web
+from cds_service.api import CARD_VERDICTS
 from cds_service.config import load_settings
 from cds_service.fhir import prefetch as fhir_prefetch
 from cds_service.guideline import load_engine
 from cds_service.openapi import build_openapi
+from cds_service.ops import logs, metrics, readiness
 from cds_service.prefetch import ClientPrefetchOnly
 from cds_service.services import build_registry
 from fhir_mappings import load_terminology
@@ -41,7 +43,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(settings)
     # Werkzeug refuses larger bodies before we read them (413).
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_REQUEST_BYTES"]
-    logging.getLogger("cds_service").setLevel(settings["LOG_LEVEL"])
+    app.extensions["cds_hook_listeners"] = []
+    # First: its after_request runs last, so the access line sees every final status.
+    logs.init_app(app)
     tune_gc(int(settings["GC_GEN0_THRESHOLD"]))
     OUTCOME_MEMO.size = max(0, int(settings["MAPPING_MEMO_ENTRIES"]))
     PREFETCH_MEMO.size = max(0, int(settings["PREFETCH_MEMO_RESOURCES"]))
@@ -53,7 +57,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["cds_registry"] = registry
     app.extensions["cds_prefetch"] = ClientPrefetchOnly()
     fhir_prefetch.init_app(app)  # fetches what the client did not prefetch (issue 5)
-    app.extensions["cds_hook_listeners"] = []
     persistence.init_app(app)
     app.extensions["cds_openapi"] = orjson.dumps(build_openapi(registry, engine.version))
 
@@ -64,5 +67,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if settings["CONSOLE"]:
         console.init_app(app)  # after security: it trusts the console's issuer in-process
     floor.init_app(app)
+    memos = {"mapping": OUTCOME_MEMO, "prefetch": PREFETCH_MEMO, "card_check": CARD_VERDICTS}
+    metrics.init_app(app, memos)
+    readiness.init_app(app)
     log.info("knowledge %s loaded; profile %s", engine.version, settings["PROFILE"])
     return app

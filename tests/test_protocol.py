@@ -193,7 +193,9 @@ def test_cors_preflight_needs_no_auth_and_allows_the_sandbox(tmp_path: Any) -> N
 
 
 def test_health_and_readiness(client: FlaskClient) -> None:
-    assert client.get("/healthz").get_json() == {"status": "ok"}
+    from cds_service import __version__
+
+    assert client.get("/healthz").get_json() == {"status": "ok", "version": __version__}
     ready = client.get("/readyz").get_json()
     assert ready["status"] == "ready" and ready["knowledgeVersion"]
 

@@ -20,6 +20,7 @@ not on the allow-list the answer is 403 `fhir_server_not_allowed` and nothing is
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from cds_service.fhir.errors import (
     FhirServerNotAllowed,
 )
 from cds_service.fhir.gateway import FhirGateway, FhirTarget, GatewaySettings
+from cds_service.ops import metrics
 from cds_service.prefetch import ResolvedPrefetch, TemplateError, classify_value, fill_template
 from fhir_mappings.lazy import LazyResource
 
@@ -105,11 +107,25 @@ class FetchingPrefetch:
                     continue
                 problem = classify_value(value) if key in sent else None
                 why[key] = f"{problem}; no FHIR server to fetch it from" if problem else NO_SERVER
+        outcomes = Counter(
+            {"prefetched": len(resolved.data), "unfillable": len(resolved.unavailable)}
+        )
         if jobs and not request.fhir_server:
             resolved.unavailable.update(why)
+            outcomes["unavailable"] += len(why)
         elif jobs:
-            self._fetch(request, jobs, resolved, deadline)
+            self._fetch(request, jobs, resolved, deadline, outcomes)
+        if metrics.enabled():
+            allowed = self._allowed(request.fhir_server)
+            metrics.prefetch_outcomes(request.fhir_server, allowed, +outcomes)
         return resolved
+
+    def _allowed(self, fhir_server: str | None) -> bool:
+        """Whether the host may be a metrics label (an allowed server, not any client's)."""
+        try:
+            return bool(fhir_server) and bool(self.gateway.policy.check(fhir_server or ""))
+        except FhirForbiddenServer:
+            return False
 
     def _fetch(
         self,
@@ -117,12 +133,14 @@ class FetchingPrefetch:
         jobs: dict[str, str | dict[str, Any]],
         resolved: ResolvedPrefetch,
         deadline: Any,
+        outcomes: Counter[str],
     ) -> None:
         assert request.fhir_server is not None
         try:
             self.gateway.policy.check(request.fhir_server)
         except FhirForbiddenServer as exc:
             log.warning("refused to fetch prefetch from a FHIR server: %s", exc)
+            metrics.prefetch_outcomes(request.fhir_server, False, {"refused": len(jobs)})
             raise FhirServerNotAllowed(
                 "fhirServer is not on this service's FHIR server allow-list; "
                 "send the data as prefetch or ask the operator to allow the server",
@@ -132,8 +150,10 @@ class FetchingPrefetch:
         for key, result in self.gateway.fetch_many(target, jobs, deadline).items():
             if isinstance(result, FhirError):
                 resolved.unavailable[key] = failure_reason(result)
+                outcomes[result.reason] += 1
             else:
                 resolved.data[key] = result
+                outcomes["fetched"] += 1
 
 
 def init_app(app: Flask) -> None:
