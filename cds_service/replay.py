@@ -45,6 +45,8 @@ class Replay:
     body: dict[str, Any]
     expected: list[dict[str, Any]] | None
     patient_bundle: dict[str, Any] | None = None
+    # The scenario states the prefetch its EHR sent (failures included): --fetch keeps it.
+    own_prefetch: bool = False
 
 
 def _scenario_for_hook(path: Path, hook: str, registry: Registry) -> Scenario:
@@ -73,7 +75,12 @@ def load_replay(path: Path, registry: Registry, hook: str | None) -> Replay:
         if hook and hook != body["hook"]:
             raise ReplayError(f"{path}: the scenario is a {body['hook']} request, not {hook}")
         return Replay(
-            scenario.name, scenario.service_id, body, scenario.expected, scenario.patient_bundle
+            scenario.name,
+            scenario.service_id,
+            body,
+            scenario.expected,
+            scenario.patient_bundle,
+            own_prefetch="prefetch" in scenario.request,
         )
     if not path.is_file():
         raise ReplayError(f"{path}: no such file or directory")
@@ -203,7 +210,11 @@ def replay_one(sender: Sender, replay: Replay, check: bool, out: TextIO, colour:
 
 @contextmanager
 def _fetching(replays: list[Replay], enabled: bool) -> Iterator[None]:
-    """With --fetch: serve each scenario's patient on loopback and drop the prefetch."""
+    """With --fetch: serve each scenario's patient on loopback and drop the prefetch.
+
+    A scenario whose request.json states its own prefetch (a failed lab query, say) is sent
+    as written: fetching would replace the very failure it is about.
+    """
     if not enabled:
         yield
         return
@@ -212,7 +223,7 @@ def _fetching(replays: list[Replay], enabled: bool) -> Iterator[None]:
 
     stores = {r.name: FixtureStore.from_bundle(r.patient_bundle or {}) for r in replays}
     with running_server(create_fixture_wsgi(stores)) as base:
-        for replay in replays:
+        for replay in (r for r in replays if not r.own_prefetch):
             replay.body.pop("prefetch", None)
             replay.body["fhirServer"] = f"{base}/{replay.name}"
         yield
