@@ -1,7 +1,7 @@
 """In-process hook latency by prefetch size, beside the floor measured in the same run.
 
 floor = the same request body through the same Flask test client to POST /_bench/empty-cards,
-which does json.loads of the body and answers an empty card list (cds_service/floor.py).
+which does json.loads of the body and answers an empty card list (benchmarks/floor.py).
 "warm" repeats the same body, as an EHR does on every chart open; "cold" forgets the
 mapping memos (fhir_mappings validation verdicts and per-resource outcomes) before each call,
 as for a record the worker has never seen.
@@ -18,8 +18,8 @@ import orjson
 
 from benchmarks import synth
 from benchmarks.common import SERVICES, Options, Section, Target, bench_app
+from benchmarks.floor import PATH as FLOOR_PATH
 from benchmarks.stats import Budget, fmt_ms, interleaved, summarize
-from cds_service.floor import PATH as FLOOR_PATH
 from fhir_mappings.state import forget_memos
 
 JSON = "application/json"

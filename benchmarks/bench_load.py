@@ -1,6 +1,6 @@
 """Throughput and latency under load: `cds-service serve --workers 2` on loopback, driven by wrk.
 
-The trivial endpoint is the floor endpoint (cds_service/floor.py) of the same server, so both
+The trivial endpoint is the floor endpoint (benchmarks/floor.py) of the same server, so both
 runs share the server, its middleware and the request body; only the work differs. Every wrk
 run is bounded in time (-d) and in count (the Lua script stops after MAX_REQUESTS answers).
 Also reads the workers' resident memory, and their peak after one 10,000-resource request.
@@ -25,8 +25,8 @@ import orjson
 
 from benchmarks import synth
 from benchmarks.common import BENCH_SETTINGS, SERVICES, Options, Section, Target
+from benchmarks.floor import PATH as FLOOR_PATH
 from benchmarks.stats import fmt_ms
-from cds_service.floor import PATH as FLOOR_PATH
 
 HOST = "127.0.0.1"  # loopback only
 WORKERS = 2
@@ -98,7 +98,7 @@ def start_server(workdir: Path, port: int) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env.update({f"CDS_{key}": str(value) for key, value in BENCH_SETTINGS.items()})
     env["CDS_DATA_DIR"] = str(workdir / "serve-data")
-    command = [sys.executable, "-m", "cds_service", "serve", "--host", HOST, "--port", str(port)]
+    command = [sys.executable, "-m", "benchmarks.serve", "--host", HOST, "--port", str(port)]
     # Steady-state workers: no recycling mid-run (the CPU and memory of each pid are read).
     command += ["--workers", str(WORKERS), "--max-requests", "0"]
     log = (workdir / "serve.log").open("wb")

@@ -66,11 +66,11 @@ class Section:
 
 def bench_app(workdir: Path, **overrides: Any) -> Flask:
     """The production app factory with the benchmark settings and a scratch data dir."""
-    from cds_service.app import create_app
+    from benchmarks.floor import create_bench_app
 
     # The "authentication disabled" warning is the point here; keep it out of the report.
     logging.getLogger("cds_service").setLevel(logging.ERROR)
     config = dict(BENCH_SETTINGS, DATA_DIR=str(workdir / "data"), LOG_LEVEL="ERROR")
     config.update(overrides)
-    app = create_app(config)
+    app = create_bench_app(config)
     return app

@@ -13,7 +13,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cds_service.registry import PREFETCH
+from cds_service.hooks.registry import PREFETCH
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"

@@ -10,15 +10,16 @@ from typing import Any
 import orjson
 from flask import Flask
 
-from cds_service import api, console, floor, http_errors, persistence, security, web
-from cds_service.api import CARD_VERDICTS
+from cds_service import console, persistence, security, web
 from cds_service.config import load_settings
 from cds_service.fhir import prefetch as fhir_prefetch
 from cds_service.guideline import load_engine
+from cds_service.hooks import http_errors, routes
+from cds_service.hooks.prefetch import ClientPrefetchOnly
+from cds_service.hooks.routes import CARD_VERDICTS
+from cds_service.hooks.services import build_registry
 from cds_service.openapi import build_openapi
 from cds_service.ops import logs, metrics, readiness
-from cds_service.prefetch import ClientPrefetchOnly
-from cds_service.services import build_registry
 from fhir_mappings import load_terminology
 from fhir_mappings.state import OUTCOME_MEMO, PREFETCH_MEMO
 
@@ -63,10 +64,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     http_errors.init_app(app)
     web.init_app(app)
     security.init_app(app)
-    app.register_blueprint(api.bp)
+    app.register_blueprint(routes.bp)
     if settings["CONSOLE"]:
         console.init_app(app)  # after security: it trusts the console's issuer in-process
-    floor.init_app(app)
     memos = {"mapping": OUTCOME_MEMO, "prefetch": PREFETCH_MEMO, "card_check": CARD_VERDICTS}
     metrics.init_app(app, memos)
     readiness.init_app(app)

@@ -7,10 +7,10 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from cds_service import __version__
 from cds_service.config import load_settings
 from cds_service.errors import ConfigError
 from cds_service.ops.logs import configure_logging
+from cds_service.version import __version__
 
 # Each module has register(subparsers) adding its sub-command(s) with set_defaults(func=...).
 COMMAND_MODULES = [

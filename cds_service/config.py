@@ -70,7 +70,8 @@ DEFAULTS: dict[str, Any] = {
     # Operations (issue 15): GET /metrics (Prometheus text) and how long /readyz waits.
     "METRICS": True,
     "READY_TIMEOUT_SECONDS": 1.0,
-    # Benchmarks (issue 8): serve the floor endpoint POST /_bench/empty-cards. Never in production.
+    # Benchmarks: an app built by benchmarks.floor.create_bench_app serves the floor endpoint
+    # POST /_bench/empty-cards. The product app (create_app) never registers it.
     "BENCH_FLOOR_ENDPOINT": False,
 }
 

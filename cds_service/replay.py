@@ -19,13 +19,13 @@ import orjson
 import requests
 from flask import Flask
 
-from cds_service.api import UNAVAILABLE_KEY
 from cds_service.config import load_settings
-from cds_service.fixtures import Scenario, build_request, compare_cards, load_scenario, roll
+from cds_service.fhir.scenarios import Scenario, build_request, compare_cards, load_scenario, roll
 from cds_service.guideline import load_engine
+from cds_service.hooks.registry import Registry
+from cds_service.hooks.routes import UNAVAILABLE_KEY
+from cds_service.hooks.services import build_registry
 from cds_service.ops.logs import quiet_startup
-from cds_service.registry import Registry
-from cds_service.services import build_registry
 from fhir_mappings import load_terminology
 
 _COLOURS = {"critical": "\033[1;31m", "warning": "\033[1;33m", "info": "\033[1;36m"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import functools
 import logging
 import os
 import shutil
@@ -11,8 +12,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger as GunicornLogger
 
@@ -25,6 +28,7 @@ from cds_service.persistence.db import is_sqlite
 from cds_service.persistence.store import open_engine
 
 log = logging.getLogger("cds_service.serve")
+AppFactory = Callable[..., Flask]
 
 
 class UsageError(Exception):
@@ -44,8 +48,9 @@ class _Logger(GunicornLogger):
 class _Gunicorn(BaseApplication):
     """Embed gunicorn so `cds-service serve` needs no separate config file."""
 
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: dict[str, Any], factory: AppFactory) -> None:
         self.options = options
+        self.factory = factory
         super().__init__()
 
     def load_config(self) -> None:
@@ -55,7 +60,7 @@ class _Gunicorn(BaseApplication):
     def load(self) -> Any:
         # The parent built the app once and logged its start-up lines; workers stay quiet.
         with logs.quiet_startup():
-            app = create_app()
+            app = self.factory()
         log.info("worker %d ready", os.getpid())
         return app
 
@@ -101,7 +106,7 @@ def _metrics_dir() -> str | None:
     return path
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, factory: AppFactory = create_app) -> int:
     if args.profile:
         os.environ["CDS_PROFILE"] = args.profile
     settings = load_settings()  # ConfigError here: one line, exit 2 (cli.main)
@@ -114,7 +119,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         _upgrade_sqlite_apart()
         # Build once in the parent so invalid settings or knowledge fail before forking.
-        app = create_app()
+        app = factory()
         base = (app.config["PUBLIC_BASE_URL"] or f"http://{args.host}:{args.port}").rstrip("/")
         log.info("CDS Hooks discovery: %s/cds-services", base)
         if app.config["CONSOLE"]:
@@ -125,7 +130,7 @@ def _serve(args: argparse.Namespace) -> int:
                 "several workers without CDS_REDIS_URL: JWT replay protection and rate "
                 "limits are per worker; set CDS_REDIS_URL in production"
             )
-        _Gunicorn(_options(args, metrics=bool(settings["METRICS"]))).run()
+        _Gunicorn(_options(args, metrics=bool(settings["METRICS"])), factory).run()
     finally:
         if made_dir:
             shutil.rmtree(made_dir, ignore_errors=True)
@@ -202,7 +207,8 @@ class _Defaults(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action) or ""
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, factory: AppFactory = create_app) -> None:
+    """The `serve` sub-command; the benchmarks pass their own factory (benchmarks.serve)."""
     parser = subparsers.add_parser(
         "serve",
         help="run the service under gunicorn",
@@ -232,4 +238,4 @@ def register(subparsers: Any) -> None:
         help="the URL clients call (sets CDS_PUBLIC_BASE_URL); default: CDS_PUBLIC_BASE_URL, "
         "or http://HOST:PORT in the local profile",
     )
-    parser.set_defaults(func=_serve)
+    parser.set_defaults(func=functools.partial(_serve, factory=factory))

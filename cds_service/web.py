@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 
-from cds_service import __version__
 from cds_service.ops.readiness import run_checks
+from cds_service.version import __version__
 
 bp = Blueprint("web", __name__)
 

@@ -27,6 +27,15 @@ def make_app(tmp_path: Path, **overrides: Any) -> Flask:
     return app
 
 
+def make_bench_app(tmp_path: Path, **overrides: Any) -> Flask:
+    """make_app plus the benchmarks' floor endpoint (when BENCH_FLOOR_ENDPOINT is on)."""
+    from benchmarks import floor
+
+    app = make_app(tmp_path, **overrides)
+    floor.init_app(app)
+    return app
+
+
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Flask]:
     yield make_app(tmp_path)

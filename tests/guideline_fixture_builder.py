@@ -365,9 +365,9 @@ def with_failed_prefetch(
     *failed: str,
 ) -> dict[str, Any]:
     """Prefetch computed from the patient, with `failed` keys replaced by OperationOutcome."""
-    from cds_service.fhir_search import InMemoryFhir
-    from cds_service.prefetch import fill_template
-    from cds_service.registry import PREFETCH
+    from cds_service.fhir.search import InMemoryFhir
+    from cds_service.hooks.prefetch import fill_template
+    from cds_service.hooks.registry import PREFETCH
 
     store = InMemoryFhir(patient.resources)
     context = request["context"]

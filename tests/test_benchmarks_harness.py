@@ -8,9 +8,9 @@ import orjson
 import pytest
 
 from benchmarks import synth
+from benchmarks.floor import PATH as FLOOR_PATH
 from benchmarks.stats import percentile, summarize
-from cds_service.floor import PATH as FLOOR_PATH
-from tests.conftest import make_app
+from tests.conftest import make_bench_app as make_app
 
 
 @pytest.mark.parametrize("n", [10, 100, 1000])

@@ -15,7 +15,7 @@ from markupsafe import escape
 
 from cds_service.console.drugs import drug_choices
 from cds_service.console.issuer import CONSOLE_ISS, load_console_issuer
-from cds_service.fixtures import iter_scenarios
+from cds_service.fhir.scenarios import iter_scenarios
 from cds_service.security.keys import verification_key
 from fhir_mappings import load_terminology
 from tests.conftest import FIXTURES, make_app

@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from cds_service.api import UNAVAILABLE_KEY
 from cds_service.fhir.fixture_server import Faults, create_fhir_app, running_server
+from cds_service.fhir.search import InMemoryFhir
 from cds_service.fhir.store import FixtureStore
-from cds_service.fhir_search import InMemoryFhir
-from cds_service.hooks import parse_hook_request
-from cds_service.prefetch import ResolvedPrefetch, fill_template
+from cds_service.hooks.calls import parse_hook_request
+from cds_service.hooks.prefetch import fill_template
+from cds_service.hooks.routes import UNAVAILABLE_KEY
+from cds_service.hooks.types import ResolvedPrefetch
 from tests.conftest import make_app
 from tests.fhir_helpers import PATIENT_ID, TOKEN, OffLoopbackGuard, patient_resources
 

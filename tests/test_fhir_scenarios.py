@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from cds_service.api import UNAVAILABLE_KEY
 from cds_service.fhir.fixture_server import create_fixture_wsgi, running_server
-from cds_service.fhir.store import FixtureStore
-from cds_service.fixtures import (
+from cds_service.fhir.scenarios import (
     Scenario,
     build_request,
     compare_cards,
     iter_scenarios,
     project_card,
 )
+from cds_service.fhir.store import FixtureStore
+from cds_service.hooks.routes import UNAVAILABLE_KEY
 from tests.conftest import FIXTURES, make_app
 
 # Scenarios that pin the client's prefetch (an OperationOutcome, a missing key) describe

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from flask.testing import FlaskClient
 
-from cds_service.fixtures import compare_cards, roll
+from cds_service.fhir.scenarios import compare_cards, roll
 from tests.guideline_cardcheck import check_card
 from tests.guideline_fixture_scenarios import UNAVAILABLE
 

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.test import EnvironBuilder
 
-from cds_service.bodies import read_hook_json, read_json
-from cds_service.fixtures import build_request, iter_scenarios
+from cds_service.fhir.scenarios import build_request, iter_scenarios
+from cds_service.hooks.bodies import read_hook_json, read_json
 from fhir_mappings import map_patient_state
 from fhir_mappings.lazy import LazyResource, lazy, lazy_members
 from fhir_mappings.memo import prefetch_digest

@@ -13,7 +13,7 @@ import orjson
 import pytest
 import requests
 
-from cds_service.fixtures import roll
+from cds_service.fhir.scenarios import roll
 from tests.ops_support import ROOT, clean_env, serving
 
 RECORDED = ROOT / "docs" / "examples" / "recorded-request.json"

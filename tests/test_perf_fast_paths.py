@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks import synth
-from cds_service import api
-from cds_service.bodies import max_depth_exceeded, raw_depth_exceeded
+from cds_service.hooks import routes as api
+from cds_service.hooks.bodies import max_depth_exceeded, raw_depth_exceeded
 from fhir_mappings import (
     load_terminology,
     map_order_context,

@@ -10,7 +10,7 @@ import pytest
 
 from cds_service.cli import main
 from cds_service.fhir.fixture_server import running_server
-from cds_service.fixtures import iter_scenarios
+from cds_service.fhir.scenarios import iter_scenarios
 from tests.conftest import FIXTURES, make_app
 from tests.fhir_helpers import PATIENT_ID, as_bundle, patient_resources
 

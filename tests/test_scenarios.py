@@ -6,8 +6,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cds_service.fixtures import Scenario, build_request, compare_cards, iter_scenarios
-from cds_service.schemas import HookResponseSchema
+from cds_service.fhir.scenarios import Scenario, build_request, compare_cards, iter_scenarios
+from cds_service.hooks.schemas import HookResponseSchema
 from tests.conftest import FIXTURES
 
 SCENARIOS = list(iter_scenarios(FIXTURES))

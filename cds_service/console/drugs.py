@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from cds_service.fixtures import Scenario
+from cds_service.fhir.scenarios import Scenario
 
 log = logging.getLogger("cds_service.console")
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"

@@ -10,13 +10,13 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, render_template, request
 
-from cds_service.bodies import read_json
 from cds_service.console.drugs import drug_choices
 from cds_service.console.options import DOSE_UNITS, FREQUENCIES, ROUTES
 from cds_service.console.summary import PatientCase, build_case
 from cds_service.errors import CDSError, InvalidRequest
-from cds_service.fixtures import Scenario, iter_scenarios, load_scenario
-from cds_service.registry import Registry
+from cds_service.fhir.scenarios import Scenario, iter_scenarios, load_scenario
+from cds_service.hooks.bodies import read_json
+from cds_service.hooks.registry import Registry
 from cds_service.security.flask_auth import public
 from cds_service.security.local_issuer import LocalIssuer
 

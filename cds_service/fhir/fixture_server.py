@@ -19,8 +19,8 @@ from flask import Flask, Response, request
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from cds_service.fhir.search import SearchError
 from cds_service.fhir.store import SEARCH_TYPES, FixtureStore
-from cds_service.fhir_search import SearchError
 
 FHIR_JSON = "application/fhir+json"
 FAULT_MODES = ("timeout", "5xx", "429", "malformed")

@@ -12,9 +12,10 @@ What each prefetch key becomes, in one table:
 | a Bundle with a next link  | next pages followed          | unavailable (incomplete)     |
 
 A fetch that fails (timeout, HTTP error, malformed, too large) makes the key unavailable.
-Unavailable required keys (ServiceDefinition.required_prefetch) give 412 (hooks.enforce_required);
-unavailable optional keys are reported with the cards. If a fetch is needed and `fhirServer` is
-not on the allow-list the answer is 403 `fhir_server_not_allowed` and nothing is fetched.
+Unavailable required keys (ServiceDefinition.required_prefetch) give 412
+(hooks.calls.enforce_required); unavailable optional keys are reported with the cards. If a
+fetch is needed and `fhirServer` is not on the allow-list the answer is 403
+`fhir_server_not_allowed` and nothing is fetched.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Flask
 
@@ -34,13 +35,11 @@ from cds_service.fhir.errors import (
     FhirServerNotAllowed,
 )
 from cds_service.fhir.gateway import FhirGateway, FhirTarget, GatewaySettings
+from cds_service.hooks.prefetch import TemplateError, classify_value, fill_template
+from cds_service.hooks.registry import ServiceDefinition
+from cds_service.hooks.types import HookRequest, ResolvedPrefetch
 from cds_service.ops import metrics
-from cds_service.prefetch import ResolvedPrefetch, TemplateError, classify_value, fill_template
 from fhir_mappings.lazy import LazyResource
-
-if TYPE_CHECKING:
-    from cds_service.hooks import HookRequest
-    from cds_service.registry import ServiceDefinition
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from cds_service.fhir_search import InMemoryFhir
-from cds_service.fixtures import roll
+from cds_service.fhir.scenarios import roll
+from cds_service.fhir.search import InMemoryFhir
 
 SEARCH_TYPES = (
     "Patient",

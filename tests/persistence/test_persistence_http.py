@@ -178,7 +178,7 @@ def test_report_endpoint_requires_a_valid_jwt(settings: dict[str, Any], tmp_path
 
 def test_governance_flow_from_real_cards_to_the_report(app: Flask, client: FlaskClient) -> None:
     """A guideline card is shown, the clinician overrides it, the report counts it."""
-    from cds_service.fixtures import build_request, load_scenario
+    from cds_service.fhir.scenarios import build_request, load_scenario
 
     scenario = load_scenario(Path(__file__).resolve().parents[2] / "fixtures" / "cau-2-fires")
     expected_ids = {card["recommendationId"] for card in scenario.expected or []}

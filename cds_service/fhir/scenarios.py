@@ -12,10 +12,10 @@ from typing import Any
 
 import orjson
 
-from cds_service.events import card_recommendation_id
-from cds_service.fhir_search import InMemoryFhir
-from cds_service.prefetch import fill_template
-from cds_service.registry import Registry
+from cds_service.fhir.search import InMemoryFhir
+from cds_service.hooks.events import card_recommendation_id
+from cds_service.hooks.prefetch import fill_template
+from cds_service.hooks.registry import Registry
 
 # "@now-30d" -> a dateTime 30 days ago; "@today-40y" -> a date. Keeps fixtures from rotting.
 _RELATIVE = re.compile(r"^@(now|today)(?:([+-])(\d+)([mhdwy]))?$")

@@ -12,12 +12,13 @@ import orjson
 from flask import Blueprint, Response, current_app, request
 from marshmallow import ValidationError
 
-from cds_service.bodies import read_hook_json, read_json
 from cds_service.errors import InvalidRequest
-from cds_service.events import HookRecord
-from cds_service.hooks import HookResult, parse_hook_request, run_hook
-from cds_service.registry import Registry
-from cds_service.schemas import CardSchema, FeedbackSchema
+from cds_service.hooks.bodies import read_hook_json, read_json
+from cds_service.hooks.calls import parse_hook_request, run_hook
+from cds_service.hooks.events import HookRecord
+from cds_service.hooks.registry import Registry
+from cds_service.hooks.schemas import CardSchema, FeedbackSchema
+from cds_service.hooks.types import HookResult
 from cds_service.security import check_hook_body
 from fhir_mappings.memo import ContentMemo, keyed_digest
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from cds_service.hooks import HookRequest
-    from cds_service.registry import ServiceDefinition
+from cds_service.hooks.registry import ServiceDefinition
+from cds_service.hooks.types import HookRequest, ResolvedPrefetch
 
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
 # Spec 'Prefetch tokens': only root-level primitive context fields, plus the user tokens.
@@ -42,14 +40,6 @@ def fill_template(template: str, context: dict[str, Any]) -> str:
         raise TemplateError(f"cannot fill {{{{{token}}}}}")
 
     return _TOKEN.sub(replace, template)
-
-
-@dataclass
-class ResolvedPrefetch:
-    """Prefetch data by key; keys that could not be had are in `unavailable` with a reason."""
-
-    data: dict[str, Any] = field(default_factory=dict)
-    unavailable: dict[str, str] = field(default_factory=dict)
 
 
 class PrefetchResolver(Protocol):

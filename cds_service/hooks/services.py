@@ -6,9 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cds_service.guideline import GuidelineEngine
-from cds_service.hooks import HookRequest, HookResult
-from cds_service.prefetch import ResolvedPrefetch
-from cds_service.registry import PREFETCH, REQUIRED_PREFETCH, Registry, ServiceDefinition
+from cds_service.hooks.registry import PREFETCH, REQUIRED_PREFETCH, Registry, ServiceDefinition
+from cds_service.hooks.types import HookRequest, HookResult, ResolvedPrefetch
 from fhir_mappings import map_order_context, map_patient_state
 
 GUIDELINE = "Treatment for Severe Inflammatory Muscle Spasms"

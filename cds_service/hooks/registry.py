@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cds_service.errors import UnknownService
-
-if TYPE_CHECKING:
-    from cds_service.hooks import HookRequest, HookResult
-    from cds_service.prefetch import ResolvedPrefetch
+from cds_service.hooks.types import HookRequest, HookResult, ResolvedPrefetch
 
 LOINC = "http://loinc.org"
 # The labs ASSESS-1 asks for, the ECG, the myositis antibodies (RECOMMENDATIONS.md; codes
@@ -71,7 +68,7 @@ PREFETCH: dict[str, str] = {
 # Without these the service cannot tell whether the guideline applies (spec: answer 412).
 REQUIRED_PREFETCH = frozenset({"patient", "conditions"})
 
-Handler = Callable[["HookRequest", "ResolvedPrefetch"], "HookResult"]
+Handler = Callable[[HookRequest, ResolvedPrefetch], HookResult]
 
 
 @dataclass(frozen=True)

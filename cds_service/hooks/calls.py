@@ -2,43 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from marshmallow import ValidationError
 
 from cds_service.errors import InvalidRequest, PrefetchUnavailable
-from cds_service.prefetch import PrefetchResolver, ResolvedPrefetch
-from cds_service.registry import ServiceDefinition
-from cds_service.schemas import CONTEXT_SCHEMAS, HookRequestSchema
+from cds_service.hooks.prefetch import PrefetchResolver
+from cds_service.hooks.registry import ServiceDefinition
+from cds_service.hooks.schemas import CONTEXT_SCHEMAS, HookRequestSchema
+from cds_service.hooks.types import HookRequest, HookResult, ResolvedPrefetch
 
 _REQUEST_SCHEMA = HookRequestSchema()
 _CONTEXT_SCHEMAS = {hook: schema() for hook, schema in CONTEXT_SCHEMAS.items()}
-
-
-@dataclass(frozen=True)
-class HookRequest:
-    """A validated CDS Hooks request (spec 'HTTP Request'); unknown fields tolerated."""
-
-    hook: str
-    hook_instance: str
-    context: dict[str, Any]
-    fhir_server: str | None = None
-    fhir_authorization: dict[str, Any] | None = None
-    prefetch: dict[str, Any] | None = None
-
-    @property
-    def patient_id(self) -> str | None:
-        value = self.context.get("patientId")
-        return value if isinstance(value, str) else None
-
-
-@dataclass
-class HookResult:
-    """Cards plus what the service could not see (reported in the response extension)."""
-
-    cards: list[dict[str, Any]]
-    unavailable: dict[str, str] = field(default_factory=dict)
 
 
 def _field_errors(exc: ValidationError, prefix: str = "") -> dict[str, Any]:
