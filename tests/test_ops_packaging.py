@@ -26,7 +26,7 @@ def tracked_files() -> list[str]:
 
 
 def test_nothing_refers_outside_the_tree() -> None:
-    """The same check as .ci/run: no file reads ../shared (CI lays shared/ beside the clone)."""
+    """The same check as .ci/run: no file reads the shared/ folder CI lays beside the clone."""
     # Spelt in pieces, so that this file does not find itself.
     parent, joined = "../" + "shared", '/ "' + 'shared"'
     offenders = []
