@@ -56,6 +56,10 @@ class _Gunicorn(BaseApplication):
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        # gunicorn 25.1+ opens a control socket (~/.gunicorn/gunicorn.ctl, shared by every
+        # server of the user) that can resize or stop the server: not part of this service.
+        if "control_socket_disable" in self.cfg.settings:
+            self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Any:
         # The parent built the app once and logged its start-up lines; workers stay quiet.

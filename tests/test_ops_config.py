@@ -113,6 +113,20 @@ def test_keys_that_are_not_settings_pass_through() -> None:
     assert load_settings({"TESTING": True}, environ={})["TESTING"] is True
 
 
+def reference() -> str:
+    """The configuration reference: docs/configuration.md, or the README's section."""
+    root = Path(__file__).resolve().parents[1]
+    docs = root / "docs" / "configuration.md"
+    return (docs if docs.exists() else root / "README.md").read_text("utf-8")
+
+
+@pytest.mark.parametrize(
+    "key", [k for k in DEFAULTS if k in BOUNDS or k in CHOICES or isinstance(DEFAULTS[k], bool)]
+)
+def test_the_reference_says_what_each_setting_accepts(key: str) -> None:
+    assert f"| `CDS_{key}` | {describe(key)} |" in reference()
+
+
 @pytest.mark.parametrize("key", sorted(CHOICES))
 def test_choices_are_described(key: str) -> None:
     assert describe(key) == "one of " + ", ".join(CHOICES[key])
