@@ -1,9 +1,10 @@
 """Synthetic but realistic patients of N prefetched resources, as CDS Hooks request bodies.
 
-Every Observation carries one of the guideline's LOINC codes (registry.LAB_CODES, VITAL_CODES,
-WEIGHT_CODES) with UCUM units and a reference range; weights form a series; MedicationRequests
-carry coded drugs with dosage (including a benzodiazepine, prednisone and weekly methotrexate);
-the Conditions include dermatomyositis and muscle spasm so the rules have something to do.
+Every Observation carries one of the guideline's LOINC codes (guideline.needs: LAB_CODES,
+VITAL_CODES, WEIGHT_CODES) with UCUM units and a reference range; weights form a series;
+MedicationRequests carry coded drugs with dosage (including a benzodiazepine, prednisone and
+weekly methotrexate); the Conditions include dermatomyositis and muscle spasm so the rules
+have something to do.
 Deterministic: the same N gives the same resources (dates relative to `now`).
 """
 
@@ -13,7 +14,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cds_service.hooks.registry import PREFETCH
+from cds_service.guideline.needs import PREFETCH
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"

@@ -15,7 +15,6 @@ from cds_service.config import load_settings
 from cds_service.fhir import prefetch as fhir_prefetch
 from cds_service.guideline import load_engine
 from cds_service.hooks import http_errors, routes
-from cds_service.hooks.prefetch import ClientPrefetchOnly
 from cds_service.hooks.routes import CARD_VERDICTS
 from cds_service.hooks.services import build_registry
 from cds_service.openapi import build_openapi
@@ -53,12 +52,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     load_terminology()
     engine = load_engine(settings["SITE_POLICY_FILE"] or None)
-    registry = build_registry(engine)
+    store = persistence.init_app(app)
+    registry = build_registry(engine, snoozes=store.snoozed)  # overridden cautions snooze
     app.extensions["cds_engine"] = engine
     app.extensions["cds_registry"] = registry
-    app.extensions["cds_prefetch"] = ClientPrefetchOnly()
-    fhir_prefetch.init_app(app)  # fetches what the client did not prefetch (issue 5)
-    persistence.init_app(app)
+    fhir_prefetch.init_app(app)  # the prefetch policy: as sent, else fetched (docs/fhir-access.md)
     app.extensions["cds_openapi"] = orjson.dumps(build_openapi(registry, engine.version))
 
     http_errors.init_app(app)

@@ -28,6 +28,20 @@ class InvalidRequest(CDSError):
     code = "invalid_request"
 
 
+class UnsupportedMediaType(CDSError):
+    """The body is not JSON (415)."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class PayloadTooLarge(CDSError):
+    """The body, or a part of it (prefetch keys, Bundle entries, draft orders), is too large."""
+
+    status = 413
+    code = "payload_too_large"
+
+
 class UnknownService(CDSError):
     status = 404
     code = "unknown_service"

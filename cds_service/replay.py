@@ -24,7 +24,7 @@ from cds_service.fhir.scenarios import Scenario, build_request, compare_cards, l
 from cds_service.guideline import load_engine
 from cds_service.hooks.registry import Registry
 from cds_service.hooks.routes import UNAVAILABLE_KEY
-from cds_service.hooks.services import build_registry
+from cds_service.hooks.services import SNOOZED_KEY, build_registry
 from cds_service.ops.logs import quiet_startup
 from fhir_mappings import load_terminology
 
@@ -195,6 +195,8 @@ def replay_one(sender: Sender, replay: Replay, check: bool, out: TextIO, colour:
     unavailable = (payload.get("extension") or {}).get(UNAVAILABLE_KEY) or {}
     for key, reason in unavailable.items():
         print(f"  unavailable input {key}: {reason}", file=out)
+    for held in (payload.get("extension") or {}).get(SNOOZED_KEY) or []:
+        print(f"  snoozed (overridden recently): {held}", file=out)
     if not check:
         return status == 200  # a call that failed (404 from a wrong --url, 401, 5xx) fails
     if replay.expected is None:

@@ -37,6 +37,42 @@ def condition_exclusion(resource: dict[str, Any]) -> str | None:
     return None
 
 
+_DATE_FIELDS = ("onsetDateTime", "recordedDate", "abatementDateTime")
+
+
+def impossible_date(resource: dict[str, Any]) -> str | None:
+    """A Condition date field that is no real date (e.g. the 30th of February), or None."""
+    fields = [(f, resource.get(f)) for f in _DATE_FIELDS]
+    for key in ("onsetPeriod", "abatementPeriod"):
+        period = raw.obj(resource, key)
+        fields += [(f"{key}.{end}", period.get(end)) for end in ("start", "end")]
+    for name, value in fields:
+        if isinstance(value, str) and value.strip() and raw.parse_datetime(value) is None:
+            return f"{name} is not a real date"
+    return None
+
+
+def condition_hint(resource: Any, term: Terminology) -> tuple[frozenset[str], bool]:
+    """Categories an unusable Condition's code seems to name, read leniently; and whether
+    its code could not be read at all. For reporting only: never used as a valid Condition."""
+    if not isinstance(resource, dict):
+        return frozenset(), True
+    concept = resource.get("code")
+    if isinstance(concept, str):
+        concept = {"text": concept}
+    if not isinstance(concept, dict):
+        return frozenset(), True
+    try:
+        codings = raw.codings(concept)
+        text = raw.concept_text(concept)
+    except Exception:  # a lenient read of a broken resource must not fail the report
+        return frozenset(), True
+    if not codings and not text:
+        return frozenset(), True
+    cats, _ = condition_categories(codings, text, term)
+    return cats, False
+
+
 def condition_categories(
     codings: tuple[Coding, ...], text: str | None, term: Terminology
 ) -> tuple[frozenset[str], tuple[str, ...]]:

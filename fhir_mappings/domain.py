@@ -16,6 +16,9 @@ JAK_INHIBITOR = "jak_inhibitor"
 MUSCLE_RELAXANT = "muscle_relaxant"
 NSAID = "nsaid"
 BENZODIAZEPINE = "benzodiazepine"
+# Antispastics for spasticity of neurological origin (baclofen, tizanidine, dantrolene): not
+# the guideline's "muscle relaxants" (see the decision in knowledge.yaml value_set_decisions).
+ANTISPASTIC = "antispastic"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,10 @@ class MappingIssue:
 
     resource: str  # "Observation/abc" or "prefetch:weight"
     reason: str
+    # A Condition that failed validation: the guideline categories its code seems to name
+    # (read leniently, never used as valid), and whether its code could not be read at all.
+    categories: frozenset[str] = frozenset()
+    code_unreadable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +224,11 @@ class Dose:
     dose_unit: str | None = None  # e.g. "mg", "TAB", "mL"
     non_mass_unit: bool = False  # dose ordered in tablets/mL/...: mg needs a strength
     max_mg_per_day: float | None = None  # from maxDosePerPeriod, when in mg
+    # distinct days a week with a dose (1 = all doses of the week on one day); None: unknown
+    days_per_week: float | None = None
+    doses_per_dosing_day: float | None = None  # administrations on each day that has a dose
+    count_per_day: float | None = None  # tablets/capsules a day, when a unit strength is known
+    ml_per_day: float | None = None  # mL a day, when dosed in mL or a per-mL strength is known
     notes: tuple[str, ...] = ()  # how a value was derived (upper bound used, strength from name)
 
 
@@ -231,7 +243,8 @@ class Course:
 
 @dataclass(frozen=True, slots=True)
 class Medication:
-    """A MedicationRequest (active, stopped or draft) with its drug classified."""
+    """A MedicationRequest (active, stopped or draft), MedicationAdministration or
+    MedicationStatement, with its drug classified."""
 
     resource_id: str | None  # the id inside the request, e.g. "abc"
     reference: str | None  # "MedicationRequest/abc"
@@ -249,6 +262,16 @@ class Medication:
     course: Course | None
     status_reason: str | None = None
     is_draft: bool = False
+    # Treatment history (issue 14): which resource type said so, and when it was given.
+    source: str = "MedicationRequest"  # | "MedicationAdministration" | "MedicationStatement"
+    period_start: datetime | None = None  # first given / started (effective start)
+    period_end: datetime | None = None  # last given / ended (effective end)
+    single_dose: bool = False  # one administration only (timing count 1, "once", "stat")
+
+    @property
+    def last_date(self) -> datetime | None:
+        """When the drug was last known given: end of the period, its start, else authoredOn."""
+        return self.period_end or self.period_start or self.authored_on
 
 
 @dataclass(frozen=True, slots=True)

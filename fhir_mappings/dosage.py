@@ -53,6 +53,12 @@ MASS_MG = {
 }
 COUNT_UNITS = frozenset(
     {
+        "{pill}",
+        "{pills}",
+        "pill",
+        "pills",
+        "{tab}",
+        "{tabs}",
         "tab",
         "tabs",
         "tablet",
@@ -65,6 +71,7 @@ COUNT_UNITS = frozenset(
         "capsule",
         "capsules",
         "{capsule}",
+        "{capsules}",
         "{cap}",
         "{caps}",
     }
@@ -228,18 +235,61 @@ def _mg_per_administration(
     return None, True
 
 
-def _per_day(timing: dict[str, Any], acc: _Acc) -> float | None:
-    rep = raw.obj(timing, "repeat")
-    freq, freq_max = raw.number(rep, "frequency"), raw.number(rep, "frequencyMax")
-    period, unit = raw.number(rep, "period"), raw.string(rep, "periodUnit")
-    days = rep.get("dayOfWeek") if isinstance(rep.get("dayOfWeek"), list) else []
-    times = [
+@dataclass(frozen=True)
+class _Pattern:
+    """Administrations per day (mean), distinct dosing days a week, doses on each such day."""
+
+    per_day: float
+    days_per_week: float | None
+    per_dosing_day: float | None
+
+
+def _times(rep: dict[str, Any]) -> list[str]:
+    return [
         t
         for k in ("timeOfDay", "when")
         if isinstance(rep.get(k), list)
         for t in rep[k]
         if isinstance(t, str)
     ]
+
+
+def _days_of_week(rep: dict[str, Any]) -> list[str]:
+    days = rep.get("dayOfWeek")
+    return sorted({d for d in days if isinstance(d, str)}) if isinstance(days, list) else []
+
+
+def _repeat_pattern(rep: dict[str, Any], freq: float, span_days: float, acc: _Acc) -> _Pattern:
+    """frequency per period, narrowed by dayOfWeek; a split dose within one day stays one day."""
+    days, times = _days_of_week(rep), _times(rep)
+    per_day = freq / span_days
+    if days and span_days <= 1:
+        # "n times a day (or every few hours) on these days of the week"
+        return _Pattern(per_day * len(days) / 7, float(len(days)), per_day)
+    if days:
+        weeks = max(span_days / 7, 1.0)
+        return _Pattern(per_day, len(days) / weeks, freq / len(days))
+    if span_days < 7:
+        # every span_days (at most daily cover): doses fall on 7 / span days a week
+        dosing_days = min(7.0, 7 / span_days)
+        return _Pattern(per_day, dosing_days, per_day * 7 / dosing_days)
+    per_week = freq * 7 / span_days
+    if freq > 1 and len(times) >= freq:
+        # several doses at times of one day (when/timeOfDay), once per period
+        return _Pattern(per_day, 7 / span_days, freq)
+    if freq > 1:
+        acc.notes.append(
+            f"{freq:g} doses per {span_days / 7:g} week(s) with no dayOfWeek or times of day: "
+            "taken as on separate days"
+        )
+    return _Pattern(per_day, per_week, 1.0)
+
+
+def _per_day(timing: dict[str, Any], acc: _Acc) -> _Pattern | None:
+    rep = raw.obj(timing, "repeat")
+    freq, freq_max = raw.number(rep, "frequency"), raw.number(rep, "frequencyMax")
+    period, unit = raw.number(rep, "period"), raw.string(rep, "periodUnit")
+    days, times = _days_of_week(rep), _times(rep)
     if freq_max is not None:
         acc.notes.append("frequencyMax is used (upper bound)")
         freq = freq_max
@@ -253,17 +303,20 @@ def _per_day(timing: dict[str, Any], acc: _Acc) -> float | None:
         if span_days <= 0:  # a period so small it underflows
             acc.unknown.append("timing.repeat has no usable period/periodUnit")
             return None
-        per_day = (freq if freq is not None else 1.0) / span_days
-        if days and unit == "d" and period == 1:
-            per_day *= len(days) / 7
-        return per_day
+        if freq is not None and freq <= 0:
+            acc.unknown.append("timing.repeat.frequency is not positive")
+            return None
+        return _repeat_pattern(rep, freq if freq is not None else 1.0, span_days, acc)
     if days:
-        return max(1, len(times)) * len(days) / 7
+        per_dosing_day = float(max(1, len(times)))
+        return _Pattern(per_dosing_day * len(days) / 7, float(len(days)), per_dosing_day)
     if times:
-        return float(len(times))
+        return _Pattern(float(len(times)), 7.0, float(len(times)))
     code = raw.code_of(raw.obj(timing, "code"))
     if code and code.upper() in TIMING_CODES:
-        return TIMING_CODES[code.upper()]
+        per_day = TIMING_CODES[code.upper()]
+        dosing_days = min(7.0, per_day * 7)
+        return _Pattern(per_day, dosing_days, per_day * 7 / dosing_days)
     if code:
         acc.unknown.append(f"timing code {code!r} is not known")
         return None
@@ -306,14 +359,17 @@ def map_dose(
     mg, non_mass = _mg_per_administration(q, strength, acc) if q else (None, False)
     if not q:
         acc.unknown.append("no dose quantity")
-    per_day = _per_day(raw.obj(dosage, "timing"), acc)
+    pattern = _per_day(raw.obj(dosage, "timing"), acc)
+    per_day = pattern.per_day if pattern else None
     mg_day = mg * per_day if mg is not None and per_day is not None else None
     if any(v is not None and not math.isfinite(v * 7) for v in (mg, per_day, mg_day)):
         acc.unknown.append("dose or frequency out of range")
         mg = per_day = mg_day = None
+        pattern = None
     as_needed = dosage.get("asNeededBoolean") is True or isinstance(
         dosage.get("asNeededCodeableConcept"), dict
     )
+    count_day, ml_day = _dispense_units(q, mg, strength, per_day)
     return Dose(
         mg_per_administration=mg,
         administrations_per_day=per_day,
@@ -329,7 +385,29 @@ def map_dose(
         non_mass_unit=non_mass,
         max_mg_per_day=_max_per_day(dosage),
         notes=tuple(acc.notes),
+        days_per_week=pattern.days_per_week if pattern else None,
+        doses_per_dosing_day=pattern.per_dosing_day if pattern else None,
+        count_per_day=count_day,
+        ml_per_day=ml_day,
     )
+
+
+def _dispense_units(
+    q: dict[str, Any], mg: float | None, strength: Strength | None, per_day: float | None
+) -> tuple[float | None, float | None]:
+    """Tablets/capsules and mL used a day: as dosed, or mg through the product strength."""
+    value, unit = raw.number(q, "value"), _unit(q)
+    if per_day is None or value is None or unit is None:
+        return None, None
+    if unit in COUNT_UNITS:
+        return value * per_day, None
+    if unit in VOLUME_ML:
+        return None, value * VOLUME_ML[unit] * per_day
+    if mg is None or strength is None or strength.mg <= 0:
+        return None, None
+    if strength.per == "unit":
+        return mg * per_day / strength.mg, None
+    return None, mg * per_day / strength.mg
 
 
 def map_doses(
@@ -348,18 +426,28 @@ def map_doses(
 
 def _span(period: dict[str, Any]) -> float | None:
     start = raw.parse_datetime(period.get("start"))
-    end = raw.parse_datetime(period.get("end"))
+    end = raw.parse_end(period.get("end"))
     if start is None or end is None or end < start:
         return None
     return (end - start).total_seconds() / 86400
 
 
-def _daily_use(dose: Dose | None, quantity: dict[str, Any]) -> float | None:
-    if dose is None or dose.administrations_per_day is None or dose.dose_value is None:
+def daily_use(dose: Dose | None, quantity: dict[str, Any]) -> float | None:
+    """Dispensed units used a day, in the dispense quantity's unit (tablets, mL or mg)."""
+    if dose is None or dose.administrations_per_day is None:
         return None
     q_unit, d_unit = _unit(quantity), (dose.dose_unit or "").strip().lower()
-    same = q_unit == d_unit or (q_unit in COUNT_UNITS and d_unit in COUNT_UNITS)
-    return dose.dose_value * dose.administrations_per_day if same and q_unit else None
+    if not q_unit:
+        return None
+    if q_unit in COUNT_UNITS:
+        return dose.count_per_day
+    if q_unit in VOLUME_ML:
+        return dose.ml_per_day / VOLUME_ML[q_unit] if dose.ml_per_day else None
+    if q_unit in MASS_MG and dose.mg_per_day is not None:
+        return dose.mg_per_day / MASS_MG[q_unit]
+    if q_unit == d_unit and dose.dose_value is not None:
+        return dose.dose_value * dose.administrations_per_day
+    return None
 
 
 def _first_repeat(request: dict[str, Any]) -> dict[str, Any]:
@@ -411,7 +499,7 @@ def intended_course(request: dict[str, Any], dose: Dose | None) -> Course:
         days = supply * fills
         source = "expectedSupplyDuration" + (" x (1 + numberOfRepeatsAllowed)" if repeats else "")
     quantity = raw.obj(dispense, "quantity")
-    daily = _daily_use(dose, quantity)
+    daily = daily_use(dose, quantity)
     if days is None and daily:
         days = (raw.number(quantity, "value") or 0.0) / daily * fills
         source = "dispense quantity / daily use" + (" x fills" if repeats else "")

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from fhir_mappings import raw
 from fhir_mappings.classify import classify
-from fhir_mappings.domain import MappingIssue, Medication
-from fhir_mappings.dosage import map_course, map_doses, strength_from_medication, strength_from_name
+from fhir_mappings.domain import Coding, MappingIssue, Medication
+from fhir_mappings.dosage import (
+    Strength,
+    map_course,
+    map_doses,
+    strength_from_medication,
+    strength_from_name,
+)
 from fhir_mappings.terminology import Terminology
 
 MedicationIndex = dict[str, dict[str, Any]]
@@ -62,6 +69,49 @@ def _resolve(
     return None, None, MappingIssue(ref, f"medicationReference {reference!r} not found")
 
 
+def _strength(
+    concept: dict[str, Any] | None,
+    med_resource: dict[str, Any] | None,
+    codings: tuple[Coding, ...],
+    term: Terminology,
+) -> Strength | None:
+    """Product strength: Medication.ingredient, the drug's name, a coding display, the code."""
+    found = (strength_from_medication(med_resource) if med_resource else None) or (
+        strength_from_name(raw.concept_text(concept))
+    )
+    for c in codings:
+        if found is not None:
+            break
+        found = strength_from_name(c.display)
+        known = term.product_displays.get(c.code or "") if c.system == term.rxnorm else None
+        if found is None and known:
+            named = strength_from_name(known)
+            found = replace(named, source=f"RxNorm product {c.code}") if named else None
+    return found
+
+
+# Timing words and codes that mean a single administration ("once", "stat", "now").
+_ONCE = frozenset({"once", "stat", "now", "one time", "single dose", "x1", "1 time"})
+
+
+def single_administration(request: dict[str, Any]) -> bool:
+    """The order is for one administration only: repeat.count 1, a "once"/"stat" timing
+    code or text, or a single timing event without a repeat frequency."""
+    for dosage in raw.objs(request, "dosageInstruction"):
+        timing = raw.obj(dosage, "timing")
+        repeat = raw.obj(timing, "repeat")
+        if raw.number(repeat, "count") == 1 and (raw.number(repeat, "countMax") or 1) <= 1:
+            return True
+        code = raw.obj(timing, "code")
+        words = [raw.string(code, "text")] + [c.code for c in raw.codings(code)]
+        if any(w and w.strip().lower() in _ONCE for w in words):
+            return True
+        events = timing.get("event") if isinstance(timing, dict) else None
+        if isinstance(events, list) and len(events) == 1 and not raw.number(repeat, "frequency"):
+            return True
+    return False
+
+
 def map_medication_request(
     request: dict[str, Any],
     index: MedicationIndex,
@@ -95,9 +145,7 @@ def map_medication_request(
     cls = classify(codings + ingredient_codings, texts, term)
     if not cls.ingredients and not cls.classes and not codings and name == "unnamed medication":
         issues.append(MappingIssue(ref or "MedicationRequest/?", "no medication named"))
-    strength = (strength_from_medication(med_resource) if med_resource else None) or (
-        strength_from_name(raw.concept_text(concept))
-    )
+    strength = _strength(concept, med_resource, codings, term)
     dose = map_doses(request, strength, raw.concept_text(concept), term)
     reason = raw.obj(request, "statusReason")
     medication = Medication(
@@ -115,5 +163,7 @@ def map_medication_request(
         course=map_course(request, dose, now),
         status_reason=raw.concept_text(reason) if reason else None,
         is_draft=is_draft,
+        period_start=raw.parse_datetime(request.get("authoredOn")),
+        single_dose=single_administration(request),
     )
     return medication, issues

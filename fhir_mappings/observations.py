@@ -112,7 +112,7 @@ def _effective(obs: shapes.Observation) -> datetime | None:
                 return dt
     period = obs.effectivePeriod
     if period is not None:
-        dt = raw.parse_datetime(period.end) or raw.parse_datetime(period.start)
+        dt = raw.parse_end(period.end) or raw.parse_datetime(period.start)
         if dt:
             return dt
     return raw.parse_datetime(obs.issued)
@@ -300,7 +300,7 @@ def map_study_report(
     period = report.effectivePeriod
     when = (
         raw.parse_datetime(report.effectiveDateTime)
-        or (period and (raw.parse_datetime(period.end) or raw.parse_datetime(period.start)))
+        or (period and (raw.parse_end(period.end) or raw.parse_datetime(period.start)))
         or raw.parse_datetime(report.issued)
     )
     if kind is None or when is None:

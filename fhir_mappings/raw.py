@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import math
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from fhir_mappings import dates
 from fhir_mappings.domain import Coding
-
-_DATE_RE = re.compile(
-    r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?"
-    r"(Z|[+-]\d{2}:\d{2})?)?)?)?$"
-)
 
 
 def obj(value: Any, key: str) -> dict[str, Any]:
@@ -69,31 +64,10 @@ def concept_text(concept: Any) -> str | None:
     return None
 
 
-def parse_datetime(value: Any) -> datetime | None:
-    """FHIR date/dateTime/instant as an aware UTC datetime (partial dates at their start)."""
-    if not isinstance(value, str):
-        return None
-    m = _DATE_RE.match(value.strip())
-    if not m:
-        return None
-    year, month, day, hh, mm, ss, frac, tz = m.groups()
-    try:
-        dt = datetime(
-            int(year),
-            int(month or 1),
-            int(day or 1),
-            int(hh or 0),
-            int(mm or 0),
-            int(ss or 0),
-            int(float(frac) * 1_000_000) if frac else 0,
-            tzinfo=UTC,
-        )
-        if tz and tz != "Z":
-            sign = 1 if tz[0] == "+" else -1
-            dt -= sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
-    except (ValueError, OverflowError):
-        return None
-    return dt
+# The one FHIR date parser (fhir_mappings.dates): a value as its first instant, a Period's end
+# as its last day.
+parse_datetime = dates.parse_start
+parse_end = dates.parse_end
 
 
 def aware(dt: datetime) -> datetime:

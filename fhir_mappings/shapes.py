@@ -22,17 +22,22 @@ Code = Annotated[str, Meta(pattern=r"^[^\s]+(\s[^\s]+)*\Z")]
 Id = Annotated[str, Meta(pattern=r"^[A-Za-z0-9\-.]{1,64}\Z")]
 Uri = str  # R4's \S* as fhir_core searches it (unanchored): every string matches
 _YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
-_MONTH_DAY = r"(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?"
+# A real calendar day: no 30 February or 31 April (R4: dates SHALL be valid dates; R4B refuses
+# them). 29 February is accepted in every year (the mappings' date parser rejects it later).
+_DAY = (
+    r"((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])"
+    r"|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+    r"|02-(0[1-9]|[12][0-9]))"
+)
+_MONTH_DAY = rf"(-(0[1-9]|1[0-2])|-{_DAY})?"
 _TIME = r"T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"
 _ZONE = r"(Z|[+\-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
 Date = Annotated[str, Meta(pattern=rf"^{_YEAR}{_MONTH_DAY}\Z")]
 DateTime = Annotated[
     str,
-    Meta(pattern=rf"^{_YEAR}(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])({_TIME}{_ZONE})?)?)?\Z"),
+    Meta(pattern=rf"^{_YEAR}(-(0[1-9]|1[0-2])|-{_DAY}({_TIME}{_ZONE})?)?\Z"),
 ]
-Instant = Annotated[
-    str, Meta(pattern=rf"^{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1]){_TIME}{_ZONE}\Z")
-]
+Instant = Annotated[str, Meta(pattern=rf"^{_YEAR}-{_DAY}{_TIME}{_ZONE}\Z")]
 Time = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?\Z")]
 Decimal = float  # a JSON number: msgspec refuses strings and booleans here
 Integer = Annotated[int, Meta(ge=-(2**31), le=2**31 - 1)]

@@ -7,11 +7,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from fhir_mappings import raw, shapes
 from fhir_mappings.clinical import (
     SERVICE_REQUEST_EXCLUDED,
     allergy_exclusion,
     condition_exclusion,
+    condition_hint,
+    impossible_date,
     map_allergy,
     map_condition,
     map_patient,
@@ -31,6 +35,7 @@ from fhir_mappings.domain import (
     Series,
 )
 from fhir_mappings.dosage import course_at, course_start, intended_course, map_course
+from fhir_mappings.history import HISTORY_TYPES, history_exclusion, map_history, request_view
 from fhir_mappings.lazy import LazyResource
 from fhir_mappings.medications import (
     MedicationIndex,
@@ -145,6 +150,14 @@ def forget_memos() -> None:
     OUTCOME_MEMO.clear()
 
 
+def condition_exclusion_safe(res: Mapping[str, Any]) -> str | None:
+    """condition_exclusion on a resource that may be malformed (None when it cannot say)."""
+    try:
+        return condition_exclusion(dict(res))
+    except Exception:  # malformed status elements: the Condition is reported, not excluded
+        return None
+
+
 def _names_its_drug(res: dict[str, Any]) -> bool:
     """A MedicationRequest that needs no Medication resource from elsewhere in the prefetch."""
     return (
@@ -202,7 +215,28 @@ class _Mapper:
             else:
                 self._dispatch(res, draft)
         except Exception as exc:  # a mapping bug must cost one resource, never the hook
-            self.issues.append(MappingIssue(_ref(res), f"not mapped: {type(exc).__name__}"))
+            reason = f"not mapped: {type(exc).__name__}"
+            if rtype == "Condition":
+                self.issues.append(self._unusable_condition(res, reason))
+            else:
+                self.issues.append(MappingIssue(_ref(res), reason))
+
+    def _unusable_condition(self, res: Mapping[str, Any], reason: str) -> MappingIssue:
+        """Invalid is not absent: what an unusable Condition seems to be, for the report."""
+        plain: Any = None
+        if isinstance(res, LazyResource):
+            try:  # invalid UTF-8: read what can be read, only to say what the record was
+                plain = orjson.loads(bytes(res.raw).decode("utf-8", "replace"))
+            except (orjson.JSONDecodeError, TypeError, ValueError):
+                plain = None
+        else:
+            plain = res
+        if isinstance(plain, dict) and condition_exclusion_safe(plain):
+            return MappingIssue(_ref(res), reason)
+        cats, unreadable = condition_hint(plain, self.term)
+        if "invalid UTF-8" not in reason and isinstance(res, LazyResource) and plain is not None:
+            reason = f"{reason} (the resource is not valid UTF-8 JSON)"
+        return MappingIssue(_ref(res), reason, cats, unreadable)
 
     def _add_observation(self, res: Mapping[str, Any]) -> None:
         """A relevant Observation in its R4 shape, mapped once per content (memoised).
@@ -298,6 +332,8 @@ class _Mapper:
                 self.medications.append(med)
                 self.med_sources.append(fixed)
                 self.issues += problems
+        elif rtype in HISTORY_TYPES:
+            self._history(res)
         elif rtype == "Condition":
             self._condition(res)
         elif rtype == "AllergyIntolerance":
@@ -324,13 +360,29 @@ class _Mapper:
         self.measurements += found
         self.issues += problems
 
-    def _condition(self, res: dict[str, Any]) -> None:
-        excluded = condition_exclusion(res)
-        if excluded:
+    def _history(self, res: dict[str, Any]) -> None:
+        """A MedicationAdministration or MedicationStatement: treatment given (issue 14)."""
+        ignored = history_exclusion(res)
+        if ignored:
+            self.issues.append(MappingIssue(_ref(res), f"ignored: {ignored}"))
             return
         fixed = self.valid(res)
         if fixed is not None:
-            self.conditions.append(map_condition(fixed, self.term))
+            med, problems = map_history(fixed, self.med_index, self.term, self.now)
+            self.medications.append(med)
+            self.med_sources.append(request_view(fixed))
+            self.issues += problems
+
+    def _condition(self, res: dict[str, Any]) -> None:
+        excluded = condition_exclusion_safe(res)
+        if excluded:
+            return
+        fixed = repair(res)
+        problem = validation_problem(fixed) or impossible_date(fixed)
+        if problem:
+            self.issues.append(self._unusable_condition(res, str(problem)))
+            return
+        self.conditions.append(map_condition(fixed, self.term))
 
     def _allergy(self, res: dict[str, Any]) -> None:
         if allergy_exclusion(res):

@@ -24,6 +24,7 @@ DRUG_CLASSES = frozenset(
         domain.MUSCLE_RELAXANT,
         domain.NSAID,
         domain.BENZODIAZEPINE,
+        domain.ANTISPASTIC,
     }
 )
 SEVERITIES = frozenset({"severe", "moderate", "mild"})
@@ -131,6 +132,7 @@ class Terminology:
     ingredient_class: dict[str, str]
     rxnorm_ingredients: dict[str, str]
     rxnorm_products: dict[str, str]
+    product_displays: dict[str, str]  # RxNorm product code -> clinical-drug name (strength)
     atc_substances: dict[str, str]
     atc_class_prefixes: tuple[tuple[str, str], ...]
     drug_names: NameMatcher
@@ -142,6 +144,7 @@ class Terminology:
     service_request_names: NameMatcher
     route_codes: dict[tuple[str, str], str]
     verify_codes: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+    panels: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # by name
 
     @property
     def rxnorm(self) -> str:
@@ -240,11 +243,14 @@ class _Builder:
             self.systems[str(alias)] = _str(url, f"systems.{alias}")
         quantities = self.quantities()
         obs, kind_q = self.observations(quantities)
-        panels = frozenset(
-            (c.system, c.code)
+        named_panels = {
+            str(name): tuple(
+                (c.system, c.code)
+                for c in (self.code_entry(e, f"panels.{name}") for e in _list(entries, "panels"))
+            )
             for name, entries in _mapping(self.terms.get("panels", {}), "panels").items()
-            for c in (self.code_entry(e, f"panels.{name}") for e in _list(entries, "panels"))
-        )
+        }
+        panels = frozenset(code for codes in named_panels.values() for code in codes)
         drugs = self.drugs()
         cond_codes, cond_prefixes, cond_names = self.conditions()
         severity = {}
@@ -276,6 +282,7 @@ class _Builder:
             service_request_names=sr_names,
             route_codes=routes,
             verify_codes=frozenset((c.system, c.code) for c in self.codes if c.verify),
+            panels=named_panels,
             **drugs,
         )
 
@@ -311,6 +318,7 @@ class _Builder:
         ing_class: dict[str, str] = {}
         rx_ing: dict[str, str] = {}
         rx_prod: dict[str, str] = {}
+        displays: dict[str, str] = {}
         atc: dict[str, str] = {}
         names: dict[str, list[str]] = {}
         excludes: dict[str, tuple[str, ...]] = {}
@@ -330,6 +338,8 @@ class _Builder:
                     code = c.code.upper() if sys_alias == "atc" else c.code
                     _need(code not in index, where, f"code {code} listed twice")
                     index[code] = str(ing)
+                    if field_name == "rxnorm_products" and c.display:
+                        displays[code] = c.display
             for n in _list(spec.get("names"), where + ".names"):
                 names.setdefault(normalize_text(_str(n, where)), []).append(str(ing))
             excludes[str(ing)] = tuple(
@@ -339,6 +349,7 @@ class _Builder:
             "ingredient_class": ing_class,
             "rxnorm_ingredients": rx_ing,
             "rxnorm_products": rx_prod,
+            "product_displays": displays,
             "atc_substances": atc,
             "atc_class_prefixes": tuple(sorted(prefixes, key=lambda p: -len(p[0]))),
             "drug_names": _matcher(names, excludes),

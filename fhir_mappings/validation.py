@@ -6,7 +6,6 @@ from functools import cache
 from typing import Any, TypeVar
 
 import msgspec
-from fhir.resources.R4B import get_fhir_model_class
 
 from fhir_mappings.shapes import CHOICES, SHAPES
 
@@ -88,10 +87,13 @@ def repair(resource: dict[str, Any]) -> dict[str, Any]:
 
 @cache
 def _model(name: str) -> Any:
+    # fhir.resources (pydantic models, ~20 MiB) only for a type without a compiled shape.
+    from fhir.resources.R4B import get_fhir_model_class
+
     return get_fhir_model_class(name)
 
 
-def _errors(exc: ValueError) -> str:
+def model_errors(exc: ValueError) -> str:
     """The first pydantic errors as 'location: message' (never the offending values)."""
     errors = getattr(exc, "errors", None)
     if callable(errors):
@@ -152,7 +154,7 @@ def validation_problem(resource: dict[str, Any]) -> str | None:
     try:
         model.model_validate(resource)
     except ValueError as exc:
-        return f"invalid R4: {_errors(exc)}"
+        return f"invalid R4: {model_errors(exc)}"
     except Exception as exc:  # fhir_core raises KeyError and others on odd shapes
         return f"invalid R4: {type(exc).__name__}"
     return None

@@ -25,6 +25,8 @@ PATIENT_ID = "p1"
 CLASSES = {
     "prednisone": {"glucocorticoid"},
     "methylprednisolone": {"glucocorticoid"},
+    "hydrocortisone": {"glucocorticoid"},
+    "dexamethasone": {"glucocorticoid"},
     "methotrexate": {"methotrexate"},
     "mycophenolate mofetil": {"mycophenolate"},
     "diazepam": {"benzodiazepine"},
@@ -34,6 +36,10 @@ CLASSES = {
     "naproxen": {"nsaid"},
     "ibuprofen": {"nsaid"},
     "tofacitinib": {"jak_inhibitor"},
+    "rituximab": {"rituximab"},
+    "immune globulin": {"ivig"},
+    "cyclophosphamide": {"cyclophosphamide"},
+    "midazolam": {"benzodiazepine"},
     "acetaminophen": set(),
 }
 

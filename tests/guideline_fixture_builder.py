@@ -37,6 +37,11 @@ DRUGS = {
     "methocarbamol": ("6845", "Methocarbamol 500 MG Oral Tablet"),
     "naproxen": ("7258", "Naproxen 500 MG Oral Tablet"),
     "ibuprofen": ("5640", "Ibuprofen 400 MG Oral Tablet"),
+    "midazolam": ("6960", "midazolam 1 MG/ML Injectable Solution"),
+    "rituximab": ("121191", "rituximab 10 MG/ML Injectable Solution"),
+    "cyclophosphamide": ("3002", "cyclophosphamide 500 MG Injection"),
+    "tofacitinib": ("1357536", "tofacitinib 5 MG Oral Tablet"),
+    "ivig": (None, "Immune globulin intravenous (human) 10% solution"),
 }
 LABS = {
     "ck": ("2157-6", "Creatine kinase [Enzymatic activity/volume] in Serum or Plasma", "U/L"),
@@ -47,6 +52,11 @@ LABS = {
     "esr": ("4537-7", "ESR by Westergren method", "mm/h"),
     "crp": ("1988-5", "C reactive protein [Mass/volume] in Serum or Plasma", "mg/L"),
     "troponin": ("10839-9", "Troponin I.cardiac [Mass/volume] in Serum or Plasma", "ng/L"),
+    "troponin_t_hs": (
+        "67151-1",
+        "Troponin T.cardiac [Mass/volume] in Serum or Plasma by High sensitivity method",
+        "ng/L",
+    ),
     "weight": ("29463-7", "Body weight", "kg"),
     "glucose": ("2345-7", "Glucose [Mass/volume] in Serum or Plasma", "mg/dL"),
     "hba1c": ("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "%"),
@@ -59,7 +69,11 @@ TEXT_RESULTS = {
     "anti_ro": ("17792-3", "SSA Ab", "Negative"),
     "anti_sm": ("11090-8", "Sm Ab", "Negative"),
 }
-ROUTES = {"oral": ("26643006", "Oral route"), "subcutaneous": ("34206005", "Subcutaneous route")}
+ROUTES = {
+    "oral": ("26643006", "Oral route"),
+    "subcutaneous": ("34206005", "Subcutaneous route"),
+    "intravenous": ("47625008", "Intravenous route"),
+}
 
 
 class Patient:
@@ -110,7 +124,7 @@ class Patient:
         code, display, unit = LABS[kind]
         res: dict[str, Any] = {
             "resourceType": "Observation",
-            "id": self._id(f"{kind}-"),
+            "id": self._id(f"{kind.replace('_', '')}-"),
             "status": "final",
             "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
             "subject": {"reference": f"Patient/{PID}"},
@@ -194,6 +208,36 @@ class Patient:
         )
         return self
 
+    def administration(self, drug: str, days_ago: int, status: str = "completed") -> Patient:
+        """A MedicationAdministration (an infusion given `days_ago`)."""
+        res: dict[str, Any] = {
+            "resourceType": "MedicationAdministration",
+            "id": self._id("admin"),
+            "status": status,
+            "medicationCodeableConcept": drug_concept(drug),
+            "subject": {"reference": f"Patient/{PID}"},
+            "effectiveDateTime": f"@now-{days_ago}d",
+        }
+        self.resources.append(res)
+        return self
+
+    def statement(self, drug: str, status: str, started: int, ended: int | None = None) -> Patient:
+        """A MedicationStatement: taken from `started` days ago (to `ended` days ago)."""
+        period: dict[str, str] = {"start": f"@now-{started}d"}
+        if ended is not None:
+            period["end"] = f"@now-{ended}d"
+        self.resources.append(
+            {
+                "resourceType": "MedicationStatement",
+                "id": self._id("stmt"),
+                "status": status,
+                "medicationCodeableConcept": drug_concept(drug),
+                "subject": {"reference": f"Patient/{PID}"},
+                "effectivePeriod": period,
+            }
+        )
+        return self
+
     def allergy(self, drug: str) -> Patient:
         code, _ = DRUGS[drug]
         self.resources.append(
@@ -253,6 +297,13 @@ class Patient:
         }
 
 
+def drug_concept(drug: str) -> dict[str, Any]:
+    """medicationCodeableConcept: RxNorm ingredient coding (when known) and the product name."""
+    code, text = DRUGS[drug]
+    coding = [{"system": RXNORM, "code": code, "display": drug}] if code else []
+    return {"coding": coding, "text": text} if coding else {"text": text}
+
+
 def medication_request(
     rid: str,
     drug: str,
@@ -267,20 +318,19 @@ def medication_request(
     supply_days: int | None = None,
     tablets: int | None = None,
     reason: str | None = None,
+    count: int | None = None,
 ) -> dict[str, Any]:
-    """MedicationRequest; `tablets` doses in tablets with a dispense quantity instead of mg."""
-    code, text = DRUGS[drug]
+    """MedicationRequest; `tablets` doses in tablets with a dispense quantity instead of mg;
+    `count` bounds the administrations (timing.repeat.count: 1 is a single dose)."""
+    concept = drug_concept(drug)
     if drug == "methotrexate" and route == "oral":
-        text = "Methotrexate 2.5 MG Oral Tablet"
+        concept["text"] = "Methotrexate 2.5 MG Oral Tablet"
     res: dict[str, Any] = {
         "resourceType": "MedicationRequest",
         "id": rid,
         "status": status,
         "intent": "proposal" if status == "draft" else "order",
-        "medicationCodeableConcept": {
-            "coding": [{"system": RXNORM, "code": code, "display": drug}],
-            "text": text,
-        },
+        "medicationCodeableConcept": concept,
         "subject": {"reference": f"Patient/{PID}"},
         "authoredOn": authored,
     }
@@ -297,9 +347,12 @@ def medication_request(
                 "code": "TAB",
             }
         )
+        repeat: dict[str, Any] = {"frequency": freq, "period": per, "periodUnit": unit}
+        if count is not None:
+            repeat["count"] = count
         res["dosageInstruction"] = [
             {
-                "timing": {"repeat": {"frequency": freq, "period": per, "periodUnit": unit}},
+                "timing": {"repeat": repeat},
                 "route": {
                     "coding": [
                         {"system": SCT, "code": ROUTES[route][0], "display": ROUTES[route][1]}
@@ -366,8 +419,8 @@ def with_failed_prefetch(
 ) -> dict[str, Any]:
     """Prefetch computed from the patient, with `failed` keys replaced by OperationOutcome."""
     from cds_service.fhir.search import InMemoryFhir
+    from cds_service.guideline.needs import PREFETCH
     from cds_service.hooks.prefetch import fill_template
-    from cds_service.hooks.registry import PREFETCH
 
     store = InMemoryFhir(patient.resources)
     context = request["context"]

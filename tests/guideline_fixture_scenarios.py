@@ -60,11 +60,16 @@ def assess(n: int) -> dict[str, object]:
     )
 
 
-def is1(mg: int, kg: str) -> dict[str, object]:
+def is1(mg: int, kg: str, capped: str = "") -> dict[str, object]:
+    how = (
+        f"= {capped} mg/kg/day for {kg} kg, capped by local policy"
+        if capped
+        else (f"1 mg/kg/day for {kg} kg")
+    )
     return card(
         "IS-1",
         "info",
-        f"Consider prednisone {mg} mg/day orally (1 mg/kg/day for {kg} kg)",
+        f"Consider prednisone {mg} mg/day orally ({how})",
         [(f"Order prednisone {mg} mg orally once daily", [("create", MR)])],
     )
 
@@ -93,6 +98,22 @@ def mon1_due(ck: str) -> dict[str, object]:
 
 def mon2() -> dict[str, object]:
     return card("MON-2", "info", MON2_INFO)
+
+
+STEROID = "steroid effects: glucose, BP, bone"
+ORDER_CK = [("Order CK", [("create", SR)])]
+REFER = [("Refer to physiotherapy", [("create", SR)])]
+
+
+def follow(
+    *labels: str,
+    ids: tuple[str, ...] = ("MON-1", "MON-2"),
+    suggestions: list[tuple[str, list[tuple[str, str | None]]]] | None = None,
+) -> dict[str, object]:
+    """The folded follow-up card (issue 14: one informational card on chart open)."""
+    out = card(ids[0], "info", "Follow-up on therapy: " + "; ".join(labels), suggestions)
+    out["folded"] = list(ids)
+    return out
 
 
 def on_therapy(p: Patient, days: int = 42) -> Patient:
@@ -147,7 +168,14 @@ def _assess_missing() -> Scenario:
                 "info",
                 "Check the initial myositis work-up: lab results could not be retrieved",
             ),
-            is1(70, "70"),
+            # Evaluate before treating (issue 14 principle 8): the labs are unknown, so the
+            # prednisone card says the work-up comes first and offers no one-click start.
+            card(
+                "IS-1",
+                "info",
+                "Work-up first (lab results could not be retrieved); then prednisone 70 mg/day "
+                "(1 mg/kg/day for 70 kg)",
+            ),
         ],
     )
 
@@ -208,14 +236,15 @@ def _is1_fires() -> Scenario:
 @scenario("is-1-fires-capped")
 def _is1_capped() -> Scenario:
     p = Patient().condition("polymyositis").workup().lab("weight", 104, 10)
-    return p, patient_view(), [is1(80, "104")]
+    # The cap applies: the card states the mg/kg actually suggested (issue 14 principle 10).
+    return p, patient_view(), [is1(80, "104", capped="0.77")]
 
 
 @scenario("is-1-already-on-prednisone")
 def _is1_on() -> Scenario:
     p = Patient().condition("polymyositis").lab("weight", 70, 3).lab("ck", 900, 5, high=170)
     p.med("prednisone", 10, mg=70)
-    return p, patient_view(), [is2_start(), mon1_ok("900"), mon2()]
+    return p, patient_view(), [is2_start(), follow("CK 900 U/L (5.3x upper limit)", STEROID)]
 
 
 @scenario("is-1-missing-weight")
@@ -279,7 +308,7 @@ def _is1_order_no_weight() -> Scenario:
 def _is2_fires() -> Scenario:
     p = Patient().condition("polymyositis").lab("ck", 900, 5, high=170)
     p.med("prednisone", 10, mg=60)
-    return p, patient_view(), [is2_start(), mon1_ok("900"), mon2()]
+    return p, patient_view(), [is2_start(), follow("CK 900 U/L (5.3x upper limit)", STEROID)]
 
 
 @scenario("is-2-daily-methotrexate-any-patient")
@@ -403,8 +432,7 @@ def _is3_view() -> Scenario:
                 "Methotrexate not tolerated: the guideline suggests considering mycophenolate "
                 "mofetil",
             ),
-            mon1_ok("900"),
-            mon2(),
+            follow("CK 900 U/L (5.3x upper limit)", STEROID),
         ],
     )
 
@@ -413,7 +441,7 @@ def _is3_view() -> Scenario:
 def _is3_mmf() -> Scenario:
     p = Patient().condition("polymyositis").lab("ck", 900, 5, high=170).allergy("methotrexate")
     p.med("prednisone", 10, mg=60).med("mycophenolate", 10, mg=1000, freq=2)
-    return p, patient_view(), [mon1_ok("900"), mon2()]
+    return p, patient_view(), [follow("CK 900 U/L (5.3x upper limit)", STEROID)]
 
 
 @scenario("is-3-missing-stop-reason")
@@ -422,7 +450,7 @@ def _is3_missing() -> Scenario:
     p = Patient().condition("polymyositis").lab("ck", 900, 5, high=170)
     p.med("prednisone", 30, mg=60)
     p.med("methotrexate", 60, status="stopped", mg=15, unit="wk", route="subcutaneous")
-    return p, patient_view(), [is2_start(), mon1_ok("900"), mon2()]
+    return p, patient_view(), [is2_start(), follow("CK 900 U/L (5.3x upper limit)", STEROID)]
 
 
 @scenario("is-3-out-of-scope")
@@ -437,7 +465,8 @@ def _is3_scope() -> Scenario:
 @scenario("ref-1-fires")
 def _ref_fires() -> Scenario:
     p = on_therapy(Patient().condition("dermatomyositis"))
-    p.lab("ck", 5000, 40, high=170).lab("ck", 1200, 5, high=170)
+    # 5000 -> 4000 U/L: 20 % below the peak, 23.5x the upper limit: inadequate response.
+    p.lab("ck", 5000, 40, high=170).lab("ck", 4000, 5, high=170)
     return (
         p,
         patient_view(),
@@ -445,12 +474,15 @@ def _ref_fires() -> Scenario:
             card(
                 "REF-1",
                 "warning",
-                "CK still above the upper limit of normal after 6 weeks of combined therapy: "
-                "consider refractory options",
+                "CK inadequate response after 6 weeks of combined therapy (CK 4000 U/L, 23.5x "
+                "ULN): consider refractory options",
             ),
-            mon1_ok("1200"),
-            mon2(),
-            card("SKIN-1", "info", SKIN_DM),
+            follow(
+                "CK 4000 U/L (23.5x upper limit)",
+                STEROID,
+                "skin protection",
+                ids=("MON-1", "MON-2", "SKIN-1"),
+            ),
         ],
     )
 
@@ -463,9 +495,13 @@ def _ref_responding() -> Scenario:
         p,
         patient_view(),
         [
-            card("PT-1", "info", PT1, [("Refer to physiotherapy", [("create", SR)])]),
-            mon1_ok("150"),
-            mon2(),
+            follow(
+                "CK 150 U/L (within normal)",
+                STEROID,
+                "physiotherapy referral",
+                ids=("MON-1", "MON-2", "PT-1"),
+                suggestions=REFER,
+            )
         ],
     )
 
@@ -474,7 +510,7 @@ def _ref_responding() -> Scenario:
 def _ref_early() -> Scenario:
     p = on_therapy(Patient().condition("polymyositis"), days=14)
     p.lab("ck", 5000, 13, high=170).lab("ck", 3000, 2, high=170)
-    return p, patient_view(), [mon1_ok("3000"), mon2()]
+    return p, patient_view(), [follow("CK 3000 U/L (17.6x upper limit)", STEROID)]
 
 
 @scenario("ref-1-missing-ck")
@@ -483,15 +519,7 @@ def _ref_missing() -> Scenario:
     return (
         p,
         patient_view(),
-        [
-            card(
-                "MON-1",
-                "info",
-                "No CK on record on immunosuppression: order a CK (target low-normal)",
-                [("Order CK", [("create", SR)])],
-            ),
-            mon2(),
-        ],
+        [follow("no CK on record", STEROID, suggestions=ORDER_CK)],
     )
 
 
@@ -513,9 +541,13 @@ def _pt_fires() -> Scenario:
         p,
         patient_view(),
         [
-            card("PT-1", "info", PT1, [("Refer to physiotherapy", [("create", SR)])]),
-            mon1_ok("2400"),
-            mon2(),
+            follow(
+                "CK 2400 U/L (14.1x upper limit)",
+                STEROID,
+                "physiotherapy referral",
+                ids=("MON-1", "MON-2", "PT-1"),
+                suggestions=REFER,
+            )
         ],
     )
 
@@ -524,14 +556,14 @@ def _pt_fires() -> Scenario:
 def _pt_referred() -> Scenario:
     p = on_therapy(Patient().condition("polymyositis"), days=20).physio_referral()
     p.lab("ck", 6000, 19, high=170).lab("ck", 2400, 3, high=170)
-    return p, patient_view(), [mon1_ok("2400"), mon2()]
+    return p, patient_view(), [follow("CK 2400 U/L (14.1x upper limit)", STEROID)]
 
 
 @scenario("pt-1-not-controlled")
 def _pt_active() -> Scenario:
     p = on_therapy(Patient().condition("polymyositis"), days=20)
     p.lab("ck", 6000, 19, high=170).lab("ck", 5000, 3, high=170)
-    return p, patient_view(), [mon1_ok("5000"), mon2()]
+    return p, patient_view(), [follow("CK 5000 U/L (29.4x upper limit)", STEROID)]
 
 
 @scenario("pt-1-missing-ck")
@@ -540,15 +572,7 @@ def _pt_missing() -> Scenario:
     return (
         p,
         patient_view(),
-        [
-            card(
-                "MON-1",
-                "info",
-                "No CK on record on immunosuppression: order a CK (target low-normal)",
-                [("Order CK", [("create", SR)])],
-            ),
-            mon2(),
-        ],
+        [follow("no CK on record", STEROID, suggestions=ORDER_CK)],
     )
 
 
@@ -565,7 +589,12 @@ def _pt_scope() -> Scenario:
 def _skin_fires() -> Scenario:
     p = on_therapy(Patient().condition("dermatomyositis"), days=10)
     p.lab("ck", 3000, 9, high=170).lab("ck", 2000, 2, high=170)
-    return p, patient_view(), [card("SKIN-1", "info", SKIN_DM), mon1_ok("2000"), mon2()]
+    ids = ("MON-1", "MON-2", "SKIN-1")
+    return (
+        p,
+        patient_view(),
+        [follow("CK 2000 U/L (11.8x upper limit)", STEROID, "skin protection", ids=ids)],
+    )
 
 
 @scenario("skin-1-fires-calcinosis")
@@ -576,14 +605,12 @@ def _skin_calcinosis() -> Scenario:
         p,
         patient_view(),
         [
-            card(
-                "SKIN-1",
-                "info",
-                "Dermatomyositis/calcinosis: the guideline lists skin protection and calcinosis "
-                "treatment",
-            ),
-            mon1_ok("2000"),
-            mon2(),
+            follow(
+                "CK 2000 U/L (11.8x upper limit)",
+                STEROID,
+                "skin protection, calcinosis",
+                ids=("MON-1", "MON-2", "SKIN-1"),
+            )
         ],
     )
 
@@ -592,7 +619,7 @@ def _skin_calcinosis() -> Scenario:
 def _skin_none() -> Scenario:
     p = on_therapy(Patient().condition("polymyositis"), days=10)
     p.lab("ck", 3000, 9, high=170).lab("ck", 2000, 2, high=170)
-    return p, patient_view(), [mon1_ok("2000"), mon2()]
+    return p, patient_view(), [follow("CK 2000 U/L (11.8x upper limit)", STEROID)]
 
 
 @scenario("skin-1-resolved-condition")
@@ -613,7 +640,7 @@ def _skin_scope() -> Scenario:
 def _mon1_due() -> Scenario:
     p = on_therapy(Patient().condition("polymyositis"), days=20)
     p.lab("ck", 900, 45, high=170)
-    return p, patient_view(), [mon1_due("900"), mon2()]
+    return p, patient_view(), [follow("CK due (last CK 900 U/L)", STEROID, suggestions=ORDER_CK)]
 
 
 @scenario("mon-1-fires-rising")
@@ -627,7 +654,8 @@ def _mon1_rising() -> Scenario:
             card(
                 "MON-1",
                 "warning",
-                "CK rising on immunosuppression (CK 600 U/L): review disease activity",
+                "CK rising on immunosuppression (CK 600 U/L, +100% vs previous, 3.5x upper "
+                "limit): review disease activity",
             ),
             mon2(),
         ],
@@ -647,14 +675,7 @@ def _mon1_missing() -> Scenario:
     return (
         p,
         request,
-        [
-            card(
-                "MON-1",
-                "info",
-                "Monitor serial CK on immunosuppression: CK results could not be retrieved",
-            ),
-            mon2(),
-        ],
+        [follow("CK results could not be retrieved", STEROID)],
     )
 
 
@@ -918,7 +939,6 @@ def _cau4_fires() -> Scenario:
                 "warning",
                 "Cardiac involvement: reconsider naproxen, on the cardiac-caution list",
             ),
-            card("RELIEF-1", "info", RELIEF_ONE),
         ],
     )
 
@@ -935,7 +955,6 @@ def _cau4_troponin() -> Scenario:
                 "warning",
                 "Cardiac involvement: reconsider cyclobenzaprine, on the cardiac-caution list",
             ),
-            card("RELIEF-1", "info", RELIEF_ONE),
         ],
     )
 
@@ -963,7 +982,6 @@ def _cau4_missing() -> Scenario:
                 "info",
                 "Check cardiac involvement before naproxen: the troponin has no reference range",
             ),
-            card("RELIEF-1", "info", RELIEF_ONE),
         ],
     )
 
@@ -972,6 +990,307 @@ def _cau4_missing() -> Scenario:
 def _cau4_scope() -> Scenario:
     p = Patient().condition("myocarditis")
     return p, order_select(draft("naproxen", mg=500, freq=2, supply_days=7)), []
+
+
+# ---- issue 14, principle 1: response is not refractoriness -----------------------------
+
+
+@scenario("ref-1-normal-uptick")
+def _ref_uptick() -> Scenario:
+    # CK fell into the normal range and moves within it (+25 %, below the upper limit): a
+    # response. No REF-1, no "CK rising", and PT-1 is not held back.
+    p = on_therapy(Patient().condition("polymyositis"), days=70)
+    p.lab("ck", 4000, 69, high=170).lab("ck", 120, 30, high=170).lab("ck", 150, 5, high=170)
+    return (
+        p,
+        patient_view(),
+        [
+            follow(
+                "CK 150 U/L (within normal)",
+                STEROID,
+                "physiotherapy referral",
+                ids=("MON-1", "MON-2", "PT-1"),
+                suggestions=REFER,
+            )
+        ],
+    )
+
+
+@scenario("ref-1-fires-rising-above-normal")
+def _ref_rising() -> Scenario:
+    # Back to normal, then up to 3.5x the upper limit: rising, so no longer a response.
+    p = on_therapy(Patient().condition("polymyositis"), days=70)
+    p.lab("ck", 4000, 69, high=170).lab("ck", 150, 40, high=170).lab("ck", 600, 5, high=170)
+    return (
+        p,
+        patient_view(),
+        [
+            card(
+                "REF-1",
+                "warning",
+                "CK rising after 10 weeks of combined therapy (CK 600 U/L, 3.5x ULN): consider "
+                "refractory options",
+            ),
+            follow("CK 600 U/L (3.5x upper limit)", STEROID),
+        ],
+    )
+
+
+@scenario("ref-1-partial-response")
+def _ref_partial() -> Scenario:
+    # 5000 -> 1200 U/L: 76 % below the peak (site policy: 50 %), not rising: a response,
+    # though still above normal. No escalation; PT-1 says what was measured.
+    p = on_therapy(Patient().condition("polymyositis"))
+    p.lab("ck", 5000, 40, high=170).lab("ck", 1200, 5, high=170)
+    return (
+        p,
+        patient_view(),
+        [
+            follow(
+                "CK 1200 U/L (7.1x upper limit)",
+                STEROID,
+                "physiotherapy referral",
+                ids=("MON-1", "MON-2", "PT-1"),
+                suggestions=REFER,
+            )
+        ],
+    )
+
+
+# ---- issue 14, principle 11: PT-1 claims match the data --------------------------------
+
+
+@scenario("pt-1-fires-normal-ck")
+def _pt_normal() -> Scenario:
+    # Alone on the chart (no therapy to fold with): the summary states the CK measured.
+    p = Patient().condition("polymyositis").workup(days_ago=60, ck=3000).lab("weight", 70, 3)
+    p.lab("ck", 150, 3, high=170)
+    return (
+        p,
+        patient_view(),
+        [
+            is1(70, "70"),
+            card(
+                "PT-1",
+                "info",
+                "CK back within normal (150 U/L, upper limit 170): refer for a "
+                "physiotherapist-monitored exercise programme",
+                REFER,
+            ),
+        ],
+    )
+
+
+# ---- issue 14, principle 2: treatment history counts ------------------------------------
+
+
+@scenario("ref-1-rituximab-in-window")
+def _ref_rituximab() -> Scenario:
+    # Two rituximab infusions 8 and 6 weeks ago (administrations, no active order): inside the
+    # up-to-26-week window; the card says so and does not propose rituximab again.
+    p = on_therapy(Patient().condition("polymyositis"), days=70)
+    p.lab("ck", 5000, 69, high=170).lab("ck", 4500, 5, high=170)
+    p.administration("rituximab", 56).administration("rituximab", 42)
+    return (
+        p,
+        patient_view(),
+        [
+            card(
+                "REF-1",
+                "info",
+                "CK inadequate response after 10 weeks of combined therapy (CK 4500 U/L, 26.5x "
+                "ULN): rituximab still inside its 26-week window",
+            ),
+            follow("CK 4500 U/L (26.5x upper limit)", STEROID),
+        ],
+    )
+
+
+@scenario("ref-1-tried-options")
+def _ref_tried() -> Scenario:
+    # IVIG (home-infusion statement, completed), cyclophosphamide (stopped order), rituximab
+    # (given 36 weeks ago): named as tried; only the JAK inhibitor is left to list.
+    p = on_therapy(Patient().condition("dermatomyositis"), days=70)
+    p.lab("ck", 5000, 69, high=170).lab("ck", 4500, 5, high=170)
+    p.statement("ivig", "completed", started=300, ended=200)
+    p.med("cyclophosphamide", 250, status="stopped")
+    p.administration("rituximab", 250)
+    return (
+        p,
+        patient_view(),
+        [
+            card(
+                "REF-1",
+                "warning",
+                "CK inadequate response after 10 weeks of combined therapy (CK 4500 U/L, 26.5x "
+                "ULN): consider refractory options",
+            ),
+            follow(
+                "CK 4500 U/L (26.5x upper limit)",
+                STEROID,
+                "skin protection",
+                ids=("MON-1", "MON-2", "SKIN-1"),
+            ),
+        ],
+    )
+
+
+@scenario("ref-1-on-jak-home-medication")
+def _ref_jak() -> Scenario:
+    # A JAK inhibitor taken at home (active MedicationStatement, no order here): already
+    # escalated, so no refractory card.
+    p = on_therapy(Patient().condition("polymyositis"), days=70)
+    p.lab("ck", 5000, 69, high=170).lab("ck", 4500, 5, high=170)
+    p.statement("tofacitinib", "active", started=30)
+    return p, patient_view(), [follow("CK 4500 U/L (26.5x upper limit)", STEROID)]
+
+
+# ---- issue 14, principle 4: troponins are separate analytes -----------------------------
+
+CAU4_NAPROXEN = "Cardiac involvement: reconsider naproxen, on the cardiac-caution list"
+
+
+@scenario("cau-4-fires-troponin-i-earlier")
+def _cau4_earlier() -> Scenario:
+    # Troponin I raised 20 days ago; the latest troponin (T, hs) is normal. Any cardiac-specific
+    # troponin above its own range within the look-back counts, not the latest of a mixed series.
+    p = Patient().condition("spasm").lab("troponin", 180, 20, high=45)
+    p.lab("troponin_t_hs", 10, 2, high=14)
+    order = order_select(draft("naproxen", mg=500, freq=2, supply_days=7))
+    return p, order, [card("CAU-4", "warning", CAU4_NAPROXEN)]
+
+
+@scenario("cau-4-troponin-t-raised-i-normal")
+def _cau4_t_only_i_normal() -> Scenario:
+    # Troponin T raised (skeletal muscle in myositis), troponin I normal: no cardiac caution.
+    p = Patient().condition("spasm").lab("troponin_t_hs", 80, 2, high=14)
+    p.lab("troponin", 5, 2, high=45)
+    order = order_select(draft("naproxen", mg=500, freq=2, supply_days=7))
+    return p, order, [card("RELIEF-1", "info", RELIEF_ONE)]
+
+
+@scenario("cau-4-troponin-t-without-troponin-i")
+def _cau4_t_no_i() -> Scenario:
+    # Troponin T raised and no troponin I: cardiac involvement neither shown nor ruled out.
+    p = Patient().condition("spasm").lab("troponin_t_hs", 80, 2, high=14)
+    order = order_select(draft("naproxen", mg=500, freq=2, supply_days=7))
+    return (
+        p,
+        order,
+        [
+            card(
+                "CAU-4",
+                "info",
+                "Check cardiac involvement before naproxen: troponin T raised, no troponin I on "
+                "record",
+            )
+        ],
+    )
+
+
+@scenario("cau-4-troponin-outside-lookback")
+def _cau4_old() -> Scenario:
+    # A raised troponin I 200 days ago is outside the 90-day look-back (site policy).
+    p = Patient().condition("spasm").lab("troponin", 180, 200, high=45)
+    order = order_select(draft("naproxen", mg=500, freq=2, supply_days=7))
+    return p, order, [card("RELIEF-1", "info", RELIEF_ONE)]
+
+
+@scenario("cau-4-patient-view-active-nsaid")
+def _cau4_view() -> Scenario:
+    p = Patient().condition("spasm").condition("myocarditis").med("naproxen", 5, mg=500, freq=2)
+    return p, patient_view(), [card("CAU-4", "warning", CAU4_NAPROXEN)]
+
+
+@scenario("cau-4-patient-view-no-caution-drug")
+def _cau4_view_none() -> Scenario:
+    p = Patient().condition("spasm").condition("myocarditis").med("acetaminophen", 5, mg=500)
+    return p, patient_view(), []
+
+
+# ---- issue 14, principle 12: alert fatigue ----------------------------------------------
+
+
+@scenario("stable-treated-one-info-card")
+def _stable() -> Scenario:
+    # Six months on prednisone + methotrexate, CK normal throughout, dermatomyositis: the
+    # monitoring, steroid-effects and skin cards arrive as one informational card.
+    p = on_therapy(Patient().condition("dermatomyositis"), days=180)
+    p.lab("ck", 120, 90, high=170).lab("ck", 130, 5, high=170)
+    return (
+        p,
+        patient_view(),
+        [
+            follow(
+                "CK 130 U/L (within normal)",
+                STEROID,
+                "skin protection",
+                ids=("MON-1", "MON-2", "SKIN-1"),
+            )
+        ],
+    )
+
+
+@scenario("stable-treated-warning-not-folded")
+def _stable_warning() -> Scenario:
+    # A warning (blood pressure at the steroid-effects threshold) is never folded away.
+    p = on_therapy(Patient().condition("dermatomyositis"), days=180)
+    p.lab("ck", 120, 90, high=170).lab("ck", 130, 5, high=170).blood_pressure(152, 94, 3)
+    return (
+        p,
+        patient_view(),
+        [
+            card(
+                "MON-2",
+                "warning",
+                "On prednisone: Systolic BP 152 mmHg, Diastolic BP 94 mmHg: review for steroid "
+                "hyperglycemia/hypertension",
+            ),
+            follow("CK 130 U/L (within normal)", "skin protection", ids=("MON-1", "SKIN-1")),
+        ],
+    )
+
+
+@scenario("cau-2-procedural-midazolam")
+def _cau2_procedural() -> Scenario:
+    # One injectable dose (procedural sedation): not pain relief; "if used for pain", no delete.
+    p = Patient().condition("spasm")
+    order = order_select(draft("midazolam", mg=2, route="intravenous", count=1))
+    return (
+        p,
+        order,
+        [
+            card(
+                "CAU-2",
+                "info",
+                "If midazolam is used for pain: benzodiazepines show no pain benefit here (ref 6)",
+            )
+        ],
+    )
+
+
+@scenario("cau-2-repeated-midazolam")
+def _cau2_repeated() -> Scenario:
+    # Repeated injectable doses are not a one-off: the usual caution with its delete.
+    p = Patient().condition("spasm")
+    order = order_select(draft("midazolam", mg=2, freq=4, route="intravenous"))
+    return (
+        p,
+        order,
+        [
+            card(
+                "CAU-2",
+                "warning",
+                "Remove the midazolam order: benzodiazepines show no pain benefit here (ref 6)",
+                [
+                    (
+                        "Remove the midazolam draft order",
+                        [("delete", "MedicationRequest/draft1")],
+                    )
+                ],
+            )
+        ],
+    )
 
 
 def write(names: list[str]) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from cds_service.guideline import load_engine
+from cds_service.guideline import GuidelineEngine
+from cds_service.guideline.knowledge import apply_site_policy, load_knowledge
 from fhir_mappings.domain import OrderContext, PatientState
 from tests.guideline_builders import NOW, PATIENT_ID
 from tests.guideline_cardcheck import check_card
 
-ENGINE = load_engine("")
+# Rule by rule: the patient-view fold (issue 14) is tested on its own (test_alert_fatigue).
+ENGINE = GuidelineEngine(apply_site_policy(load_knowledge(), {"patient_view_fold_info": 0}))
 
 
 def run(

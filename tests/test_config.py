@@ -9,7 +9,7 @@ import pytest
 from cds_service.config import DEFAULTS, load_settings
 from cds_service.errors import ConfigError
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+CONFIGURATION = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 
 
 def test_precedence_defaults_then_environment_then_config() -> None:
@@ -60,5 +60,5 @@ def test_local_profile_is_explicit_and_keeps_overrides() -> None:
 
 
 @pytest.mark.parametrize("key", sorted(DEFAULTS))
-def test_every_setting_is_documented_in_the_readme(key: str) -> None:
-    assert f"`CDS_{key}`" in README.read_text(encoding="utf-8")
+def test_every_setting_is_documented_in_the_configuration_reference(key: str) -> None:
+    assert f"`CDS_{key}`" in CONFIGURATION.read_text(encoding="utf-8")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,13 @@ import msgspec
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
+from cds_service.fhir.scenarios import roll
 from fhir_mappings.shapes import SHAPES
 from fhir_mappings.validation import repair, validation_problem
 from tests.conftest import THIRDPARTY
 
 ROOT = Path(__file__).resolve().parent.parent
+NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 SOURCES = [*sorted((ROOT / "fixtures").glob("*/*.json"))]
 SOURCES += sorted(THIRDPARTY.glob("*.json"))
 # Where fhir.resources (pydantic in lax mode) accepts what R4 refuses, the shapes refuse:
@@ -50,7 +53,8 @@ def _resources(value: Any) -> Iterator[dict[str, Any]]:
 def _fixture_resources() -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for path in SOURCES:
-        for res in _resources(json.loads(path.read_text())):
+        # Fixture dates are relative (`@now-30d`): rolled as every scenario test rolls them.
+        for res in _resources(roll(json.loads(path.read_text()), NOW)):
             key = f"{path.parent.name}/{path.name}:{res['resourceType']}/{res.get('id', '?')}"
             found.setdefault(key, res)
     return found

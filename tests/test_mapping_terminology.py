@@ -52,7 +52,7 @@ def test_verify_flags_follow_codes_md(system: str, code: str, verified: bool) ->
 
 
 def test_registry_prefetch_codes_are_in_the_value_sets() -> None:
-    from cds_service.hooks.registry import LAB_CODES, VITAL_CODES, WEIGHT_CODES
+    from cds_service.guideline.needs import LAB_CODES, VITAL_CODES, WEIGHT_CODES
 
     term = load_terminology()
     known = {c for (s, c) in term.observation_codes if s == LOINC} | {

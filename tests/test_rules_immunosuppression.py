@@ -37,7 +37,13 @@ def test_prednisone_dose_rounds_to_5_mg_and_caps(
 
 
 def test_is1_patient_view_suggests_weight_based_prednisone_with_maths() -> None:
-    st = state(DM, measurements=(meas("weight", 72.4, 10, unit="kg", rid="Observation/w1"),))
+    st = state(
+        DM,
+        measurements=(
+            meas("weight", 72.4, 10, unit="kg", rid="Observation/w1"),
+            meas("ck", 900, 5, high=170),
+        ),
+    )
     card = only(run("patient-view", st), "IS-1")
     assert card["summary"].startswith("Consider prednisone 70 mg/day orally")
     assert "(1 mg/kg/day for 72.4 kg)" in card["summary"]
@@ -62,9 +68,14 @@ def test_is1_patient_view_suggests_weight_based_prednisone_with_maths() -> None:
 
 
 def test_is1_cap_is_named_as_local_policy() -> None:
-    st = state(DM, measurements=(meas("weight", 104, 3, unit="kg"),))
+    st = state(DM, measurements=(meas("weight", 104, 3, unit="kg"), meas("ck", 900, 5, high=170)))
     card = only(run("patient-view", st), "IS-1")
-    assert "80 mg/day" in card["summary"]
+    assert (
+        "80 mg/day orally (= 0.77 mg/kg/day for 104 kg, capped by local policy)" in card["summary"]
+    )
+    assert "1 mg/kg/day for" not in card["summary"]
+    assert "0.77 mg/kg/day" in actions(card)[0]["resource"]["dosageInstruction"][0]["text"]
+    assert "0.77 mg/kg/day" in actions(card)[0]["description"]
     assert "capped at the local maximum of 80 mg/day" in card["detail"]
     assert (
         actions(card)[0]["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"][

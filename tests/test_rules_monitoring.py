@@ -32,13 +32,14 @@ def ck(*points: tuple[float, float], high: float | None = 170) -> tuple[Any, ...
 
 
 def test_ref1_ck_above_normal_after_weeks_of_therapy_lists_options_for_dm() -> None:
-    st = state(DM, medications=on_therapy(), measurements=ck((5000, 40), (1200, 5)))
+    st = state(DM, medications=on_therapy(), measurements=ck((5000, 40), (4000, 5)))
     card = only(run("patient-view", st), "REF-1")
     assert card["indicator"] == "warning"
-    assert "above the upper limit" in card["summary"]
+    assert "inadequate response" in card["summary"] and "23.5x ULN" in card["summary"]
     options = card["detail"].split("ordered for this patient:\n")[1]
     assert options.startswith("1. Consider IVIG")
-    assert "- 2026-11-20: CK 1200 U/L (-76 % vs previous)" in card["detail"]
+    assert "- 2026-11-20: CK 4000 U/L (-20 % vs previous)" in card["detail"]
+    assert "20% below the peak" in card["detail"]
     assert "Upper limit of normal: 170 U/L (the result's reference range)" in card["detail"]
 
 
@@ -76,13 +77,17 @@ def test_pt1_ck_normalised_suggests_physiotherapy_referral() -> None:
     [create] = actions(card)
     coding = create["resource"]["code"]["coding"][0]
     assert (coding["system"], coding["code"]) == ("http://snomed.info/sct", "306170007")
-    assert "within normal" in card["detail"]
+    assert "CK back within normal (150 U/L, upper limit 170)" in card["summary"]
+    assert "controlled" not in card["summary"]
 
 
 def test_pt1_ck_fallen_by_half_from_peak_counts_as_controlled() -> None:
     st = state(PM, measurements=ck((4000, 60), (1900, 2)))
     card = only(run("patient-view", st), "PT-1")
-    assert "fell from a peak of 4000 U/L" in card["detail"] and "local policy" in card["detail"]
+    # Still above normal: the card says what was measured, never "inflammation controlled".
+    assert card["summary"].startswith("CK 1900 U/L, 52% below its peak but above normal")
+    assert "controlled" not in card["summary"]
+    assert "peak 4000 U/L" in card["detail"] and "local policy" in card["detail"]
 
 
 @pytest.mark.parametrize(
@@ -185,13 +190,13 @@ def test_pt1_needs_inflammation_shown_first() -> None:
 
 
 def test_pt1_silent_while_refractory_card_fires() -> None:
-    st = state(DM, medications=on_therapy(), measurements=ck((5000, 40), (1200, 5)))
+    st = state(DM, medications=on_therapy(), measurements=ck((5000, 40), (4000, 5)))
     cards = run("patient-view", st)
     assert "REF-1" in ids(cards) and "PT-1" not in ids(cards)
 
 
 def test_ref1_options_follow_guideline_order_without_features() -> None:
-    st = state(PM, medications=on_therapy(), measurements=ck((5000, 40), (1200, 5)))
+    st = state(PM, medications=on_therapy(), measurements=ck((5000, 40), (4000, 5)))
     options = only(run("patient-view", st), "REF-1")["detail"].split("this patient:\n")[1]
     assert options.splitlines()[:4] == [
         "1. Consider IVIG, especially helpful when skin features are prominent",

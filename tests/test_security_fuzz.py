@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode, checks
 
-from cds_service.hooks.registry import PREFETCH
+from cds_service.guideline.needs import PREFETCH
 from cds_service.security.local_issuer import LocalIssuer
 from tests.conftest import make_app
 

@@ -115,7 +115,7 @@ def _demographics(state: PatientState) -> str:
 
 def build_case(scenario: Scenario, registry: Registry, now: datetime) -> PatientCase:
     """Map the scenario's FHIR data the way the service does, then summarise it."""
-    # One prefetch set serves every service (registry.PREFETCH): the console sends it to both.
+    # One prefetch set serves every service (guideline.needs): the console sends it to both.
     prefetch = build_request(scenario, registry).get("prefetch") or {}
     data = {k: v for k, v in prefetch.items() if v is not None}
     state = map_patient_state(data, now=now, unavailable={})

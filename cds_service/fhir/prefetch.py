@@ -156,7 +156,7 @@ class FetchingPrefetch:
 
 
 def init_app(app: Flask) -> None:
-    """Install the fetching prefetch policy (issue 5) in place of the client-only default."""
+    """Install the prefetch policy as app.extensions["cds_prefetch"]."""
     policy = ServerPolicy.from_settings(
         app.config["FHIR_SERVER_ALLOWLIST"], app.config["FHIR_ALLOW_LOOPBACK_HTTP"]
     )

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from cds_service.fhir.search import InMemoryFhir
-from cds_service.hooks.events import card_recommendation_id
+from cds_service.hooks.events import card_recommendation_id, card_recommendations
 from cds_service.hooks.prefetch import fill_template
 from cds_service.hooks.registry import Registry
 
@@ -125,6 +125,9 @@ def project_card(card: dict[str, Any]) -> dict[str, Any]:
         "indicator": card.get("indicator"),
         "summary": card.get("summary"),
     }
+    folded = [rec_id for rec_id, _ in card_recommendations(card)]
+    if len(folded) > 1:  # a folded card names every recommendation it stands for
+        projected["folded"] = folded
     suggestions = [
         {
             "label": s.get("label"),
@@ -141,15 +144,49 @@ def project_card(card: dict[str, Any]) -> dict[str, Any]:
     return projected
 
 
+# Optional keys of a golden card: text its detail, action descriptions and created/updated
+# resources must (or must never) contain, e.g. the mg/kg actually suggested, or "? mg".
+TEXT_CHECKS = ("textIncludes", "textExcludes")
+
+
+def card_text(card: dict[str, Any]) -> str:
+    """Everything a clinician reads on a card or in the orders it would create."""
+    parts = [str(card.get("summary") or ""), str(card.get("detail") or "")]
+    for suggestion in card.get("suggestions", []) or []:
+        parts.append(str(suggestion.get("label") or ""))
+        for action in suggestion.get("actions", []) or []:
+            parts.append(str(action.get("description") or ""))
+            if "resource" in action:
+                parts.append(orjson.dumps(action["resource"]).decode())
+    return "\n".join(parts)
+
+
+def _text_problems(want: dict[str, Any], cards: list[dict[str, Any]]) -> list[str]:
+    problems = []
+    text = "\n".join(card_text(c) for c in cards)
+    for needle in want.get("textIncludes", []):
+        if needle not in text:
+            problems.append(f"{want.get('summary')!r}: text lacks {needle!r}")
+    for needle in want.get("textExcludes", []):
+        if needle in text:
+            problems.append(f"{want.get('summary')!r}: text must not contain {needle!r}")
+    return problems
+
+
 def compare_cards(expected: list[dict[str, Any]], actual: list[dict[str, Any]]) -> list[str]:
     """Differences between golden projections and actual cards, order-insensitive."""
     got = [project_card(card) for card in actual]
     key = lambda c: (c.get("recommendationId") or "", c.get("summary") or "")  # noqa: E731
     problems = []
-    for want in sorted(expected, key=key):
-        if want not in got:
-            problems.append(f"missing card: {orjson.dumps(want).decode()}")
+    bare = [{k: v for k, v in want.items() if k not in TEXT_CHECKS} for want in expected]
+    for want, plain in sorted(zip(expected, bare, strict=True), key=lambda p: key(p[1])):
+        if plain not in got:
+            problems.append(f"missing card: {orjson.dumps(plain).decode()}")
+        elif any(k in want for k in TEXT_CHECKS):
+            problems += _text_problems(
+                want, [c for c, g in zip(actual, got, strict=True) if g == plain]
+            )
     for have in sorted(got, key=key):
-        if have not in expected:
+        if have not in bare:
             problems.append(f"unexpected card: {orjson.dumps(have).decode()}")
     return problems

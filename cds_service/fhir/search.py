@@ -10,17 +10,22 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from fhir_mappings.dates import parse_fhir_date
+
 # Which element each search parameter reads, per resource type (FHIR R4 search params).
 _DATE_PATHS = {
-    "Observation": ("effectiveDateTime", "effectiveInstant", "effectivePeriod.start", "issued"),
+    "Observation": ("effectiveDateTime", "effectiveInstant", "effectivePeriod", "issued"),
     "MedicationRequest": ("authoredOn",),
+    "MedicationAdministration": ("effectiveDateTime", "effectivePeriod.start"),
+    "MedicationStatement": ("effectiveDateTime", "effectivePeriod.start", "dateAsserted"),
     "Condition": ("recordedDate", "onsetDateTime"),
     "AllergyIntolerance": ("recordedDate",),
     "ServiceRequest": ("authoredOn",),
 }
 _PATIENT_PATHS = ("subject", "patient")
-_PREFIXES = ("eq", "ne", "lt", "gt", "le", "ge")
-_UNDATED = datetime(1, 1, 1, tzinfo=UTC)
+_PREFIXES = ("eq", "ne", "lt", "gt", "le", "ge", "sa", "eb")
+_UNDATED = datetime.min.replace(tzinfo=UTC)
+_OPEN_END = datetime.max.replace(tzinfo=UTC)
 # Result parameters (paging, format) that select no resources; `_offset` is the fixture
 # FHIR server's paging cursor.
 _RESULT_PARAMS = frozenset(
@@ -41,23 +46,30 @@ def _get(resource: dict[str, Any], dotted: str) -> Any:
     return value
 
 
-def _parse_date(text: str) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
+def _range(value: Any) -> tuple[datetime, datetime] | None:
+    """The instants a date element covers, [start, end): a dateTime, or a Period (open end)."""
+    if isinstance(value, dict):  # Period: from its start's first to its end's last instant
+        start, end = parse_fhir_date(value.get("start")), parse_fhir_date(value.get("end"))
+        if start is None and end is None:
+            return None
+        return (start.start if start else _UNDATED, end.end if end else _OPEN_END)
+    parsed = parse_fhir_date(value)
+    return (parsed.start, parsed.end) if parsed else None
+
+
+def resource_range(resource: dict[str, Any]) -> tuple[datetime, datetime] | None:
+    """The range a search's `date` parameter compares for this resource (search.html#date)."""
+    for path in _DATE_PATHS.get(resource.get("resourceType", ""), ()):
+        found = _range(_get(resource, path))
+        if found:
+            return found
+    return None
 
 
 def resource_date(resource: dict[str, Any]) -> datetime | None:
-    """The date a search's `date` parameter and `_sort=date` use for this resource."""
-    for path in _DATE_PATHS.get(resource.get("resourceType", ""), ()):
-        value = _get(resource, path)
-        if isinstance(value, str) and (parsed := _parse_date(value)):
-            return parsed
-    return None
+    """The date `_sort=date` orders this resource by: the start of its range."""
+    found = resource_range(resource)
+    return found[0] if found else None
 
 
 def _codes(resource: dict[str, Any]) -> Iterable[tuple[str | None, str | None]]:
@@ -98,20 +110,25 @@ def _status_value(resource: dict[str, Any], param: str) -> str | None:
 
 
 def _match_date(resource: dict[str, Any], expression: str) -> bool:
+    """FHIR R4 search.html#prefix on ranges: `ge2024` is any time from 2024 on."""
     prefix = expression[:2] if expression[:2] in _PREFIXES else "eq"
-    bound = _parse_date(expression[2:] if expression[:2] in _PREFIXES else expression)
-    when = resource_date(resource)
+    bound = parse_fhir_date(expression[2:] if expression[:2] in _PREFIXES else expression)
     if bound is None:
         raise SearchError(f"bad date {expression!r}")
-    if when is None:
+    target = resource_range(resource)
+    if target is None:
         return False
+    low, high = target
+    contained = bound.start <= low and high <= bound.end
     return {
-        "eq": when.date() == bound.date(),
-        "ne": when.date() != bound.date(),
-        "lt": when < bound,
-        "gt": when > bound,
-        "le": when <= bound,
-        "ge": when >= bound,
+        "eq": contained,
+        "ne": not contained,
+        "gt": high > bound.end,
+        "lt": low < bound.start,
+        "ge": high > bound.end or contained,
+        "le": low < bound.start or contained,
+        "sa": low >= bound.end,
+        "eb": high <= bound.start,
     }[prefix]
 
 

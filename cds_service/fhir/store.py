@@ -16,6 +16,8 @@ SEARCH_TYPES = (
     "Patient",
     "Observation",
     "MedicationRequest",
+    "MedicationAdministration",
+    "MedicationStatement",
     "Condition",
     "AllergyIntolerance",
     "ServiceRequest",

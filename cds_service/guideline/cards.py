@@ -67,6 +67,12 @@ def _policy_note(intent: CardIntent, knowledge: Knowledge) -> str:
 
 
 def _detail(intent: CardIntent, knowledge: Knowledge) -> str:
+    if intent.parts:  # a folded card: each part under its own heading, with its quote
+        return "\n\n".join(
+            f"**{p.recommendation_id}: {knowledge.recommendations[p.recommendation_id].title}**"
+            f" ({p.summary})\n\n" + _detail(p, knowledge)
+            for p in intent.parts
+        )
     rec = knowledge.recommendations[intent.recommendation_id]
     blocks = [*intent.detail]
     note = _policy_note(intent, knowledge)
@@ -80,9 +86,21 @@ def _detail(intent: CardIntent, knowledge: Knowledge) -> str:
     return "\n\n".join(blocks)
 
 
+def _override_reasons(intent: CardIntent, knowledge: Knowledge) -> list[str]:
+    codes = [
+        code
+        for part in intent.members
+        if part.with_override_reasons
+        for code in knowledge.recommendations[part.recommendation_id].override_reasons
+    ]
+    return list(dict.fromkeys(codes))
+
+
 def render(intent: CardIntent, knowledge: Knowledge) -> dict[str, Any]:
     """Card intent -> card dict, with source, override reasons and provenance."""
     rec = knowledge.recommendations[intent.recommendation_id]
+    ids = [p.recommendation_id for p in intent.members]
+    label = "; ".join(f"{i}{_refs_label(knowledge.recommendations[i].refs)}" for i in ids)
     summary = (
         intent.summary
         if len(intent.summary) <= SUMMARY_LIMIT
@@ -94,7 +112,9 @@ def render(intent: CardIntent, knowledge: Knowledge) -> dict[str, Any]:
         "detail": _detail(intent, knowledge),
         "indicator": intent.indicator,
         "source": {
-            "label": f"{knowledge.guideline_title} ({rec.id}{_refs_label(rec.refs)})",
+            "label": f"{knowledge.guideline_title} ({rec.id}{_refs_label(rec.refs)})"
+            if not intent.parts
+            else f"{knowledge.guideline_title} ({label})",
             "topic": {
                 "system": knowledge.systems["recommendation"],
                 "code": rec.id,
@@ -105,6 +125,8 @@ def render(intent: CardIntent, knowledge: Knowledge) -> dict[str, Any]:
         "extension": {
             PROVENANCE_KEY: {
                 "recommendationId": rec.id,
+                "recommendationIds": ids,
+                "problems": [p.problem for p in intent.members],
                 "knowledgeVersion": knowledge.version,
                 "inputs": list(dict.fromkeys(intent.inputs)),
                 "unavailable": list(dict.fromkeys(intent.unavailable)),
@@ -114,13 +136,14 @@ def render(intent: CardIntent, knowledge: Knowledge) -> dict[str, Any]:
     }
     if intent.suggestions:
         card["selectionBehavior"] = intent.selection_behavior
-    if intent.with_override_reasons and rec.override_reasons:
+    reasons = _override_reasons(intent, knowledge)
+    if reasons:
         card["overrideReasons"] = [
             {
                 "system": knowledge.systems["override_reason"],
                 "code": code,
                 "display": knowledge.override_reasons[code],
             }
-            for code in rec.override_reasons
+            for code in reasons
         ]
     return _prune(card)

@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from cds_service.guideline.cards import render
 from cds_service.guideline.facts import RuleContext
+from cds_service.guideline.fold import fold_info, snooze
 from cds_service.guideline.intents import INDICATOR_RANK, CardIntent
 from cds_service.guideline.knowledge import RULE_IDS, Knowledge
 from cds_service.guideline.rules import RULES
 from fhir_mappings.domain import OrderContext, PatientState
 
 LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The cards of one hook call, and the (recommendation id, problem) pairs held back."""
+
+    cards: list[dict[str, Any]]
+    snoozed: list[tuple[str, str]] = field(default_factory=list)
+
+
 Rule = Callable[[RuleContext], list[CardIntent]]
 
 
@@ -57,6 +69,33 @@ class GuidelineEngine:
         out.sort(key=lambda i: (INDICATOR_RANK[i.indicator], order[i.recommendation_id]))
         return out
 
+    def answer(
+        self,
+        hook: str,
+        state: PatientState,
+        orders: OrderContext | None,
+        *,
+        now: datetime,
+        patient_id: str | None,
+        draft_resources: Mapping[str, dict[str, Any]],
+        snoozed: Callable[[], frozenset[tuple[str, str]]] | None = None,
+    ) -> Answer:
+        """Cards for the hook; on patient-view problems `snoozed()` names are held back and the
+        informational follow-up cards folded into one (issue 14, alert fatigue)."""
+        intents = self.intents(
+            hook, state, orders, now=now, patient_id=patient_id, draft_resources=draft_resources
+        )
+        held: list[CardIntent] = []
+        if hook == "patient-view":
+            # Asked only when there is something to hold back (it may read the database).
+            if snoozed is not None and any(i.indicator != "critical" for i in intents):
+                intents, held = snooze(intents, snoozed())
+            intents = fold_info(intents, self.knowledge)
+        return Answer(
+            cards=[render(intent, self.knowledge) for intent in intents],
+            snoozed=[(i.recommendation_id, i.problem) for i in held],
+        )
+
     def _safe(self, rec_id: str, ctx: RuleContext) -> list[CardIntent]:
         """One rule's intents; a rule that fails is logged and skipped, never a 500."""
         try:
@@ -76,7 +115,6 @@ class GuidelineEngine:
         draft_resources: Mapping[str, dict[str, Any]],
     ) -> list[dict[str, Any]]:
         """CDS Hooks cards for one hook call (patient-view, order-select, order-sign)."""
-        intents = self.intents(
+        return self.answer(
             hook, state, orders, now=now, patient_id=patient_id, draft_resources=draft_resources
-        )
-        return [render(intent, self.knowledge) for intent in intents]
+        ).cards

@@ -100,6 +100,94 @@ def systemic_glucocorticoids(ctx: RuleContext) -> tuple[Medication, ...]:
     )
 
 
+@dataclass(frozen=True)
+class SteroidUse:
+    """A systemic glucocorticoid with its prednisone-equivalent daily dose (None: unknown)."""
+
+    medication: Medication
+    prednisone_mg_day: float | None
+    why_unknown: str | None = None
+
+    def describe(self) -> str:
+        m = self.medication
+        if self.prednisone_mg_day is None:
+            return f"{m.name} (prednisone-equivalent dose unknown: {self.why_unknown})"
+        own = m.dose.mg_per_day if m.dose else None
+        if "prednisone" in m.ingredients:
+            return f"{m.name}, {fmt_num(own)} mg/day"
+        return (
+            f"{m.name}, {fmt_num(own)} mg/day = prednisone {fmt_num(self.prednisone_mg_day)} "
+            "mg/day equivalent"
+        )
+
+
+def prednisone_equivalent(ctx: RuleContext, m: Medication) -> SteroidUse:
+    """The daily dose as prednisone mg (knowledge equivalence table); unknown is said why."""
+    factors = [
+        ctx.knowledge.prednisone_factor[i]
+        for i in m.ingredients
+        if i in ctx.knowledge.prednisone_factor
+    ]
+    mg_day = m.dose.mg_per_day if m.dose else None
+    if mg_day is None:
+        why = "; ".join(m.dose.unknown) if m.dose and m.dose.unknown else "no usable dosage"
+        return SteroidUse(m, None, why)
+    if len(factors) != 1:
+        return SteroidUse(m, None, "no equivalence for this glucocorticoid")
+    return SteroidUse(m, mg_day * factors[0])
+
+
+def glucocorticoid_therapy(ctx: RuleContext) -> tuple[SteroidUse, ...]:
+    """Systemic glucocorticoids counting as first-line therapy: above the site threshold.
+
+    An unknown dose counts (a course cannot be ruled out); replacement doses and topical,
+    inhaled, ophthalmic or nasal use do not.
+    """
+    threshold = ctx.knowledge.p("glucocorticoid_therapy_mg_per_day")
+    uses = (prednisone_equivalent(ctx, m) for m in systemic_glucocorticoids(ctx))
+    return tuple(
+        u for u in uses if u.prednisone_mg_day is None or u.prednisone_mg_day > threshold + 1e-9
+    )
+
+
+def therapy_glucocorticoids(ctx: RuleContext) -> tuple[Medication, ...]:
+    """The medications of glucocorticoid_therapy (first-line glucocorticoid therapy)."""
+    return tuple(u.medication for u in glucocorticoid_therapy(ctx))
+
+
+def immunosuppressive_therapy(ctx: RuleContext) -> tuple[Medication, ...]:
+    """Active immunosuppression: a glucocorticoid only above the site's prednisone-equivalent
+    threshold (replacement doses, topical and inhaled use are not immunosuppression)."""
+    others = [c for c in ctx.knowledge.kinds("immunosuppressive") if c != GLUCOCORTICOID]
+    return (*therapy_glucocorticoids(ctx), *ctx.active_of(*others))
+
+
+def below_therapy(ctx: RuleContext) -> tuple[SteroidUse, ...]:
+    """Systemic glucocorticoids at or below the threshold (e.g. physiological replacement)."""
+    therapy = {id(u.medication) for u in glucocorticoid_therapy(ctx)}
+    return tuple(
+        prednisone_equivalent(ctx, m) for m in systemic_glucocorticoids(ctx) if id(m) not in therapy
+    )
+
+
+def is_child(ctx: RuleContext) -> bool:
+    """Younger than the site's adult age: the guideline's doses are adult doses."""
+    patient = ctx.state.patient
+    age = patient.age_years if patient else None
+    return age is not None and age < ctx.knowledge.p("adult_age_years")
+
+
+PAEDIATRIC_NOTE = (
+    "This patient is {age} years old. The guideline's doses are adult doses: paediatric "
+    "dosing is a specialist decision."
+)
+
+
+def paediatric_note(ctx: RuleContext) -> str:
+    patient = ctx.state.patient
+    return PAEDIATRIC_NOTE.format(age=patient.age_years if patient else "?")
+
+
 def series(state: PatientState, kinds: Iterable[str]) -> tuple[Measurement, ...]:
     """Measurements of the given kinds, oldest first, deduplicated by resource id."""
     seen: set[str] = set()
@@ -125,8 +213,9 @@ def within(items: Iterable[Measurement], now: datetime, days: float) -> tuple[Me
 
 def upper_limit(m: Measurement, default: float | None) -> tuple[float | None, str]:
     """ULN from the result's own reference range, else the site default; says which."""
-    if m.reference_range and m.reference_range.high is not None:
-        return m.reference_range.high, "the result's reference range"
+    rr = m.reference_range
+    if rr and rr.high is not None and rr.unit in (None, m.unit):
+        return rr.high, "the result's reference range"
     if default is None:
         return None, "no reference range"
     return default, "site-policy default"
@@ -134,8 +223,11 @@ def upper_limit(m: Measurement, default: float | None) -> tuple[float | None, st
 
 def is_high(m: Measurement) -> bool | None:
     """Above its upper limit by reference range or interpretation; None if unknowable."""
-    if m.value is not None and m.reference_range and m.reference_range.high is not None:
-        return m.value > m.reference_range.high
+    rr = m.reference_range
+    if m.value is not None and rr and rr.high is not None and rr.unit in (None, m.unit):
+        if m.comparator in ("<", "<="):
+            return False if m.value <= rr.high else None
+        return m.value > rr.high
     if m.interpretation:
         return any(code in ("H", "HH", "HU", "A", "AA") for code in m.interpretation)
     return None

@@ -41,3 +41,10 @@ class CardIntent:
     unavailable: tuple[str, ...] = ()
     policy_used: tuple[str, ...] = ()  # site-policy setting names the card relies on
     with_override_reasons: bool = True
+    fold_label: str = ""  # a few words naming it inside a folded card (engine.fold)
+    parts: tuple[CardIntent, ...] = ()  # a folded card: the intents it stands for
+
+    @property
+    def members(self) -> tuple[CardIntent, ...]:
+        """The intents this card stands for: its parts when folded, else itself."""
+        return self.parts or (self,)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ RULE_IDS = (
     "CAU-2",
     "CAU-3",
     "CAU-4",
+    "SCOPE-1",
 )
 HOOKS = frozenset({"patient-view", "order-select", "order-sign"})
 # Value-set references the rules read; each must be present (lists of mapping keys).
@@ -44,7 +45,12 @@ VALUE_SET_KEYS = (
     "hba1c_kinds",
     "bp_systolic_kinds",
     "bp_diastolic_kinds",
+    "cardiac_specific_troponins",
+    "skeletal_muscle_troponins",
 )
+# The guideline's own numbers and the notes the rules read: each must be present.
+NUMBER_KEYS = ("rituximab_effect_weeks",)
+NOTE_KEYS = ("troponin_analytes",)
 SYSTEM_KEYS = ("recommendation", "override_reason", "rxnorm", "snomed", "loinc", "ucum")
 
 
@@ -72,6 +78,14 @@ class WorkupItem:
 
 
 @dataclass(frozen=True)
+class ObservationNeed:
+    """One Observation prefetch key: the measurement kinds and panels it asks for."""
+
+    kinds: tuple[str, ...]
+    panels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class PolicySetting:
     """A site-policy number: not from the guideline, overridable, named on cards."""
 
@@ -86,6 +100,14 @@ class PolicySetting:
 
 
 @dataclass(frozen=True)
+class Note:
+    """Text a card carries that is not guideline content, with its named source."""
+
+    text: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Recommendation:
     id: str
     title: str
@@ -94,6 +116,17 @@ class Recommendation:
     refs: tuple[int, ...]
     quote: str
     override_reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ValueSetDecision:
+    """A value-set membership checked against the guideline's intent, with its source."""
+
+    value_set: str
+    members: tuple[str, ...]
+    decision: str
+    reason: str
+    source: str
 
 
 @dataclass(frozen=True)
@@ -114,13 +147,24 @@ class Knowledge:
     physio_on_record: frozenset[tuple[str, str]]
     physio_on_record_kinds: frozenset[str]
     workup: tuple[WorkupItem, ...]
+    prefetch_observations: Mapping[str, ObservationNeed]
     ck_order: CodeRef
     override_reasons: Mapping[str, str]
     recommendations: Mapping[str, Recommendation]
+    # prednisone mg per mg of each glucocorticoid (anti-inflammatory equivalence), and its source
+    prednisone_factor: Mapping[str, float] = field(default_factory=dict)
+    equivalence_source: str = ""
+    value_set_decisions: tuple[ValueSetDecision, ...] = ()
+    numbers: Mapping[str, float] = field(default_factory=dict)  # the guideline's own numbers
+    notes: Mapping[str, Note] = field(default_factory=dict)
 
     def p(self, name: str) -> float:
         """Current value of a site-policy setting."""
         return self.policy[name].value
+
+    def number(self, name: str) -> float:
+        """A number the guideline itself gives (guideline_numbers)."""
+        return self.numbers[name]
 
     def kinds(self, name: str) -> tuple[str, ...]:
         return tuple(self.value_sets[name])
@@ -214,6 +258,36 @@ def _recommendations(
     return out
 
 
+def _numbers(raw: Any) -> dict[str, float]:
+    for key in NUMBER_KEYS:
+        _need(raw, key, "guideline_numbers", Mapping)
+    out = {}
+    for name, spec in (raw or {}).items():
+        where = f"guideline_numbers.{name}"
+        value = _need(spec, "value", where, (int, float))
+        _need(spec, "quote", where, str)
+        out[str(name)] = float(value)
+    return out
+
+
+def _notes(raw: Any) -> dict[str, Note]:
+    for key in NOTE_KEYS:
+        _need(raw, key, "notes", Mapping)
+    return {
+        str(name): Note(
+            text=" ".join(_need(spec, "text", f"notes.{name}", str).split()),
+            source=" ".join(_need(spec, "source", f"notes.{name}", str).split()),
+        )
+        for name, spec in (raw or {}).items()
+    }
+
+
+def _check_fold(value_sets: Mapping[str, Any]) -> None:
+    fold = value_sets.get("fold_info", [])
+    if not isinstance(fold, list) or set(fold) - set(RULE_IDS):
+        raise ConfigError("guideline knowledge: value_sets.fold_info must list recommendation ids")
+
+
 def _check_value_sets(value_sets: Mapping[str, Any]) -> None:
     for key in VALUE_SET_KEYS:
         items = _need(value_sets, key, "value_sets", list)
@@ -233,6 +307,40 @@ def _check_value_sets(value_sets: Mapping[str, Any]) -> None:
     _need(caution, "ingredients", "value_sets.cardiac_caution", list)
 
 
+def _equivalence(raw: Any) -> tuple[dict[str, float], str]:
+    """Prednisone mg per mg of each glucocorticoid, from 'mg equal to 5 mg prednisone'."""
+    spec = _need(raw, "glucocorticoid_equivalence", "", Mapping)
+    source = _need(spec, "source", "glucocorticoid_equivalence", str)
+    table = _need(spec, "mg_equal_to_5_mg_prednisone", "glucocorticoid_equivalence", Mapping)
+    factors = {}
+    for name, mg in table.items():
+        if isinstance(mg, bool) or not isinstance(mg, int | float) or not 0 < mg < 1000:
+            raise ConfigError(f"guideline knowledge: glucocorticoid_equivalence.{name} is invalid")
+        factors[str(name)] = 5.0 / float(mg)
+    if factors.get("prednisone") != 1.0:
+        raise ConfigError("guideline knowledge: glucocorticoid_equivalence.prednisone must be 5")
+    return factors, " ".join(source.split())
+
+
+def _decisions(raw: Any, classes: set[str], categories: set[str]) -> tuple[ValueSetDecision, ...]:
+    out = []
+    for i, item in enumerate(_need(raw, "value_set_decisions", "", list)):
+        where = f"value_set_decisions[{i}]"
+        value_set = _need(item, "value_set", where, str)
+        if value_set not in classes | categories:
+            raise ConfigError(f"guideline knowledge: {where}.value_set {value_set!r} is unknown")
+        out.append(
+            ValueSetDecision(
+                value_set=value_set,
+                members=tuple(str(m) for m in _need(item, "members", where, list)),
+                decision=_need(item, "decision", where, str),
+                reason=" ".join(_need(item, "reason", where, str).split()),
+                source=_need(item, "source", where, str),
+            )
+        )
+    return tuple(out)
+
+
 def parse_knowledge(raw: Any) -> Knowledge:
     """Validate the knowledge document and build the typed view of it."""
     if not isinstance(raw, Mapping):
@@ -247,6 +355,7 @@ def parse_knowledge(raw: Any) -> Knowledge:
     value_sets = _need(raw, "value_sets", "", Mapping)
     scopes_raw = _need(raw, "scopes", "", Mapping)
     _check_value_sets(value_sets)
+    _check_fold(value_sets)
     categories = set(_need(value_sets, "condition_categories", "value_sets", list))
     scopes = {}
     for name, spec in scopes_raw.items():
@@ -271,7 +380,11 @@ def parse_knowledge(raw: Any) -> Knowledge:
         )
         for item in _need(orderables, "workup", "orderables", list)
     )
+    factors, equivalence_source = _equivalence(raw)
     return Knowledge(
+        prednisone_factor=factors,
+        equivalence_source=equivalence_source,
+        value_set_decisions=_decisions(raw, set(value_sets["drug_classes"]), categories),
         version=version,
         guideline_title=_need(guideline, "title", "guideline", str),
         guideline_label=_need(guideline, "label", "guideline", str),
@@ -288,10 +401,42 @@ def parse_knowledge(raw: Any) -> Knowledge:
         ),
         physio_on_record_kinds=frozenset(physio.get("on_record_kinds", [])),
         workup=workup,
+        prefetch_observations=_prefetch_observations(raw, value_sets, workup),
         ck_order=_code(_need(orderables, "ck_order", "orderables", Mapping), systems, "ck_order"),
         override_reasons={str(k): str(v) for k, v in reasons.items()},
         recommendations=_recommendations(raw.get("recommendations"), references, reasons, scopes),
+        numbers=_numbers(raw.get("guideline_numbers")),
+        notes=_notes(raw.get("notes")),
     )
+
+
+def _prefetch_observations(
+    raw: Mapping[str, Any], value_sets: Mapping[str, Any], workup: tuple[WorkupItem, ...]
+) -> dict[str, ObservationNeed]:
+    """Each Observation prefetch key with the kinds it asks for; every *_kinds set is asked."""
+    where = "prefetch_observations"
+    needs: dict[str, ObservationNeed] = {}
+    asked: set[str] = set()
+    for key, spec in _need(raw, where, "", Mapping).items():
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"guideline knowledge: {where}.{key} must be a mapping")
+        names = list(spec.get("value_sets", []))
+        unknown = [name for name in names if not str(name).endswith("_kinds")]
+        unknown += [name for name in names if name not in value_sets]
+        if unknown:
+            raise ConfigError(
+                f"guideline knowledge: {where}.{key} names unknown kind value sets {unknown}"
+            )
+        asked.update(names)
+        kinds = [kind for name in names for kind in value_sets[name]]
+        if spec.get("workup", False) is True:
+            kinds += [kind for item in workup for kind in item.kinds]
+        panels = tuple(str(p) for p in spec.get("panels", []))
+        needs[str(key)] = ObservationNeed(kinds=tuple(dict.fromkeys(kinds)), panels=panels)
+    forgotten = sorted(k for k in value_sets if k.endswith("_kinds") and k not in asked)
+    if forgotten:
+        raise ConfigError(f"guideline knowledge: no {where} key asks for {forgotten}")
+    return needs
 
 
 def _read_document(path: Path) -> Any:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cds_service.guideline.knowledge import CodeRef, Knowledge
+from fhir_mappings.dates import parse_fhir_date
 
 UCUM = "http://unitsofmeasure.org"
 
@@ -32,6 +33,7 @@ def medication_request(
     text: str,
     patient_id: str | None,
     now: datetime,
+    note: str | None = None,
 ) -> dict[str, Any]:
     """A draft proposal MedicationRequest with a coded drug and structured dosage."""
     route_code: CodeRef = knowledge.routes[route]
@@ -53,6 +55,8 @@ def medication_request(
             }
         ],
     }
+    if note:
+        resource["note"] = [{"text": note}]
     subject = _subject(patient_id)
     if subject:
         resource["subject"] = subject
@@ -79,21 +83,74 @@ def service_request(
     return resource
 
 
-def weekly(draft: dict[str, Any]) -> dict[str, Any]:
-    """IS-2: the whole draft with every dosage's timing set to once weekly."""
+_DAY_NAMES = {
+    "mon": "Monday",
+    "tue": "Tuesday",
+    "wed": "Wednesday",
+    "thu": "Thursday",
+    "fri": "Friday",
+    "sat": "Saturday",
+    "sun": "Sunday",
+}
+_PERIOD_DAYS = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1, "wk": 7, "mo": 30, "a": 365}
+
+
+def week_based(draft: dict[str, Any]) -> bool:
+    """Dosed by the week (dayOfWeek, or a period of a week or more), not day by day."""
+    for dosage in draft.get("dosageInstruction") or []:
+        timing = dosage.get("timing") if isinstance(dosage, dict) else None
+        repeat = timing.get("repeat") if isinstance(timing, dict) else None
+        if not isinstance(repeat, dict):
+            continue
+        if repeat.get("dayOfWeek"):
+            return True
+        period, unit = repeat.get("period"), repeat.get("periodUnit")
+        if isinstance(period, int | float) and period * _PERIOD_DAYS.get(str(unit), 0) >= 7:
+            return True
+    return False
+
+
+def weekly(draft: dict[str, Any], doses: int = 1) -> tuple[dict[str, Any], str | None]:
+    """IS-2: the whole draft with its doses on one day a week; returns the day named, if any.
+
+    One dose: once weekly (on the order's first dayOfWeek if it had one). Several doses: that
+    many on one day (the order's first dayOfWeek, else Monday), keeping its times of day when
+    they match the number of doses.
+    """
     updated = copy.deepcopy(draft)
+    day_named: str | None = None
     for dosage in updated.get("dosageInstruction") or []:
         if not isinstance(dosage, dict):
             continue
         timing = dosage.setdefault("timing", {})
         timing.pop("code", None)
-        repeat = timing.setdefault("repeat", {})
-        for key in ("frequencyMax", "periodMax", "timeOfDay", "when", "offset"):
-            repeat.pop(key, None)
-        repeat.update({"frequency": 1, "period": 1, "periodUnit": "wk"})
+        old = timing.get("repeat") if isinstance(timing.get("repeat"), dict) else {}
+        days = [d for d in old.get("dayOfWeek") or [] if d in _DAY_NAMES]
+        keep = {k: old[k] for k in ("boundsDuration", "boundsPeriod", "boundsRange") if k in old}
+        times = {k: old[k] for k in ("timeOfDay", "when") if isinstance(old.get(k), list)}
+        if doses == 1:
+            repeat = {**keep, "frequency": 1, "period": 1, "periodUnit": "wk"}
+            if days:
+                repeat["dayOfWeek"] = [days[0]]
+                day_named = _DAY_NAMES[days[0]]
+        else:
+            day = days[0] if days else "mon"
+            day_named = _DAY_NAMES[day] + ("" if days else "; change the day as needed")
+            repeat = {
+                **keep,
+                "frequency": doses,
+                "period": 1,
+                "periodUnit": "d",
+                "dayOfWeek": [day],
+            }
+            for key, values in times.items():
+                if len(values) == doses:
+                    repeat[key] = values
+        timing["repeat"] = repeat
         if "text" in dosage:
-            dosage["text"] = f"{dosage['text']} (changed to once weekly)"
-    return updated
+            change = "once weekly" if doses == 1 else "one day a week"
+            dosage["text"] = f"{dosage['text']} (changed to {change})"
+    return updated, day_named
 
 
 def shortened(
@@ -136,9 +193,12 @@ def shortened(
 
 
 def _plus_days(start: str, days: int) -> str:
-    try:
-        begin = datetime.fromisoformat(start.replace("Z", "+00:00"))
-    except ValueError:
+    """A Period end `days` after `start`: a date for a date (`2024-05` starts May 1), else a
+    dateTime in the zone `start` was written in."""
+    parsed = parse_fhir_date(start)
+    if parsed is None:
         return start
-    end = begin + timedelta(days=days)
-    return end.date().isoformat() if len(start) == 10 else end.isoformat()
+    end = parsed.start + timedelta(days=days)
+    if not parsed.has_time:
+        return end.date().isoformat()
+    return parsed.written_zone(end).isoformat()

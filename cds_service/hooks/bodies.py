@@ -8,18 +8,8 @@ import msgspec
 import orjson
 from flask import Request
 
-from cds_service.errors import CDSError, InvalidRequest
+from cds_service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from fhir_mappings.lazy import lazy_members
-
-
-class UnsupportedMediaType(CDSError):
-    status = 415
-    code = "unsupported_media_type"
-
-
-class PayloadTooLarge(CDSError):
-    status = 413
-    code = "payload_too_large"
 
 
 def _is_json(mimetype: str) -> bool:

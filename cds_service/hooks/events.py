@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,8 +31,22 @@ class HookRecord:
 PROVENANCE_KEY = "org.cds-myopathy.provenance"
 
 
-def card_recommendation_id(card: dict[str, Any]) -> str | None:
+def card_recommendation_id(card: Mapping[str, Any]) -> str | None:
     """The recommendation id a card carries in its provenance extension."""
     provenance = (card.get("extension") or {}).get(PROVENANCE_KEY) or {}
     value = provenance.get("recommendationId")
     return value if isinstance(value, str) else None
+
+
+def card_recommendations(card: Mapping[str, Any]) -> list[tuple[str, str | None]]:
+    """(recommendation id, problem) for each recommendation a card stands for (a folded card
+    stands for several); from its provenance extension, empty when it has none."""
+    provenance = (card.get("extension") or {}).get(PROVENANCE_KEY) or {}
+    ids = provenance.get("recommendationIds")
+    problems = provenance.get("problems")
+    if isinstance(ids, list) and all(isinstance(i, str) for i in ids) and ids:
+        if not isinstance(problems, list) or len(problems) != len(ids):
+            problems = [None] * len(ids)
+        return [(i, p if isinstance(p, str) else None) for i, p in zip(ids, problems, strict=True)]
+    single = card_recommendation_id(card)
+    return [(single, None)] if single else []

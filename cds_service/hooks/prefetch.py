@@ -1,4 +1,7 @@
-"""Prefetch (spec 'Providing FHIR Resources to a CDS Service'): templates and the policy."""
+"""Prefetch (spec 'Providing FHIR Resources to a CDS Service'): filling templates, judging values.
+
+The policy itself (what is used as sent, what is fetched) is cds_service.fhir.prefetch.
+"""
 
 from __future__ import annotations
 
@@ -55,21 +58,3 @@ def classify_value(value: Any) -> str | None:
     if value["resourceType"] == "OperationOutcome":
         return "the client's fetch failed (OperationOutcome)"
     return None
-
-
-class ClientPrefetchOnly:
-    """Use only what the client sent: an absent or failed key is unavailable."""
-
-    def resolve(self, request: HookRequest, service: ServiceDefinition) -> ResolvedPrefetch:
-        resolved = ResolvedPrefetch()
-        sent = request.prefetch or {}
-        for key in service.prefetch:
-            if key not in sent:
-                resolved.unavailable[key] = "not prefetched and no FHIR server access"
-                continue
-            problem = classify_value(sent[key])
-            if problem:
-                resolved.unavailable[key] = problem
-            else:
-                resolved.data[key] = sent[key]
-        return resolved

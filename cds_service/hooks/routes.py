@@ -15,8 +15,9 @@ from marshmallow import ValidationError
 from cds_service.errors import InvalidRequest
 from cds_service.hooks.bodies import read_hook_json, read_json
 from cds_service.hooks.calls import parse_hook_request, run_hook
-from cds_service.hooks.events import HookRecord
+from cds_service.hooks.events import HookRecord, card_recommendation_id
 from cds_service.hooks.registry import Registry
+from cds_service.hooks.resource_check import suggested_resource_problem
 from cds_service.hooks.schemas import CardSchema, FeedbackSchema
 from cds_service.hooks.types import HookResult
 from cds_service.security import check_hook_body
@@ -73,6 +74,36 @@ def _card_errors(card: dict[str, Any]) -> Any:
     return errors
 
 
+def _checked_suggestions(card: dict[str, Any], service_id: str) -> dict[str, Any]:
+    """The card without any suggestion whose resource is not valid FHIR R4 (logged loudly)."""
+    suggestions = card.get("suggestions")
+    if not suggestions:
+        return card
+    kept = []
+    for suggestion in suggestions:
+        problems = [
+            problem
+            for action in suggestion.get("actions", [])
+            if "resource" in action and (problem := suggested_resource_problem(action["resource"]))
+        ]
+        if problems:
+            log.error(
+                "service %s suggested a resource that is not valid R4 (%s): %s",
+                service_id,
+                card_recommendation_id(card),
+                "; ".join(problems),
+            )
+        else:
+            kept.append(suggestion)
+    if len(kept) == len(suggestions):
+        return card
+    checked = {**card, "suggestions": kept}
+    if not kept:
+        del checked["suggestions"]
+        checked.pop("selectionBehavior", None)
+    return checked
+
+
 def _checked_cards(cards: list[dict[str, Any]], service_id: str) -> list[dict[str, Any]]:
     """Drop (and log loudly) any card that would break the spec; EHRs reject such answers."""
     if not current_app.config["VALIDATE_RESPONSES"]:
@@ -83,14 +114,17 @@ def _checked_cards(cards: list[dict[str, Any]], service_id: str) -> list[dict[st
         if errors:
             log.error("service %s built a card that breaks the spec: %s", service_id, errors)
         else:
-            valid.append(card)
+            valid.append(_checked_suggestions(card, service_id))
     return valid
 
 
 def _response_body(result: HookResult) -> dict[str, Any]:
     body: dict[str, Any] = {"cards": result.cards}
+    extension = dict(result.extension)
     if result.unavailable:
-        body["extension"] = {UNAVAILABLE_KEY: result.unavailable}
+        extension[UNAVAILABLE_KEY] = result.unavailable
+    if extension:
+        body["extension"] = extension
     return body
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from cds_service.guideline import GuidelineEngine
-from cds_service.hooks.registry import PREFETCH, REQUIRED_PREFETCH, Registry, ServiceDefinition
+from cds_service.guideline.needs import REQUIRED_PREFETCH, prefetch_templates
+from cds_service.guideline.rules.scope import readable
+from cds_service.hooks.registry import Registry, ServiceDefinition
 from cds_service.hooks.types import HookRequest, HookResult, ResolvedPrefetch
-from fhir_mappings import map_order_context, map_patient_state
+from fhir_mappings import load_terminology, map_order_context, map_patient_state
+from fhir_mappings.domain import PatientState
 
 GUIDELINE = "Treatment for Severe Inflammatory Muscle Spasms"
 
@@ -24,11 +28,37 @@ def draft_resources(draft_orders: Any) -> dict[str, dict[str, Any]]:
     return found
 
 
+def unusable_inputs(state: PatientState) -> list[dict[str, str]]:
+    """Diagnosis records sent but unusable (failed validation): reported, never dropped."""
+    return [
+        {"resource": i.resource, "reason": readable(i.reason)}
+        for i in state.issues
+        if i.resource.startswith("Condition/")
+    ]
+
+
+# Response extension listing the inputs sent but unusable (issue 14, invalid is not absent).
+UNUSABLE_KEY = "org.cds-myopathy.unusable-inputs"
+# Response extension listing the problems held back on patient-view (issue 14 snooze).
+SNOOZED_KEY = "org.cds-myopathy.snoozed"
+# (patient id, days) -> (recommendation id, problem) overridden with a reason in those days.
+SnoozeLookup = Callable[[str | None, float], frozenset[tuple[str, str]]]
+
+
 class GuidelineHandler:
     """Map the request's FHIR data to domain inputs and run the guideline engine."""
 
-    def __init__(self, engine: GuidelineEngine) -> None:
+    def __init__(self, engine: GuidelineEngine, snoozes: SnoozeLookup | None = None) -> None:
         self.engine = engine
+        self.snoozes = snoozes
+
+    def _snoozed(self, request: HookRequest) -> Callable[[], frozenset[tuple[str, str]]] | None:
+        """The lookup of overridden problems for this patient, or None when snoozing is off."""
+        days = self.engine.knowledge.p("override_snooze_days")
+        lookup = self.snoozes
+        if request.hook != "patient-view" or lookup is None or days <= 0:
+            return None
+        return lambda: lookup(request.patient_id, days)
 
     def __call__(self, request: HookRequest, resolved: ResolvedPrefetch) -> HookResult:
         now = datetime.now(UTC)
@@ -40,31 +70,52 @@ class GuidelineHandler:
             selections = request.context.get("selections") or []
             orders = map_order_context(draft_bundle, selections, now=now)
             drafts = draft_resources(draft_bundle)
-        cards = self.engine.run(
+        answer = self.engine.answer(
             request.hook,
             state,
             orders,
             now=now,
             patient_id=request.patient_id,
             draft_resources=drafts,
+            snoozed=self._snoozed(request),
         )
-        return HookResult(cards=cards, unavailable=dict(resolved.unavailable))
+        days = self.engine.knowledge.p("override_snooze_days")
+        extension: dict[str, Any] = (
+            {
+                SNOOZED_KEY: [
+                    {"recommendationId": rec, "problem": problem, "snoozeDays": days}
+                    for rec, problem in answer.snoozed
+                ]
+            }
+            if answer.snoozed
+            else {}
+        )
+        unusable = unusable_inputs(state)
+        if unusable:
+            extension[UNUSABLE_KEY] = unusable
+        return HookResult(
+            cards=answer.cards, unavailable=dict(resolved.unavailable), extension=extension
+        )
 
 
-def _service(handler: GuidelineHandler, **texts: str) -> ServiceDefinition:
+def _service(
+    handler: GuidelineHandler, prefetch: dict[str, str], **texts: str
+) -> ServiceDefinition:
     """One guideline service: the same prefetch and handler, its own hook and texts."""
     return ServiceDefinition(
-        handler=handler, prefetch=PREFETCH, required_prefetch=REQUIRED_PREFETCH, **texts
+        handler=handler, prefetch=prefetch, required_prefetch=REQUIRED_PREFETCH, **texts
     )
 
 
-def build_registry(engine: GuidelineEngine) -> Registry:
+def build_registry(engine: GuidelineEngine, snoozes: SnoozeLookup | None = None) -> Registry:
     """The services discovery lists: one per hook the guideline acts on."""
-    handler = GuidelineHandler(engine)
+    handler = GuidelineHandler(engine, snoozes)
+    prefetch = prefetch_templates(engine.knowledge, load_terminology())
     registry = Registry()
     registry.add(
         _service(
             handler,
+            prefetch,
             id="myopathy-patient-view",
             hook="patient-view",
             title=f"{GUIDELINE}: chart review",
@@ -78,6 +129,7 @@ def build_registry(engine: GuidelineEngine) -> Registry:
     registry.add(
         _service(
             handler,
+            prefetch,
             id="myopathy-order-select",
             hook="order-select",
             title=f"{GUIDELINE}: medication orders",
@@ -91,6 +143,7 @@ def build_registry(engine: GuidelineEngine) -> Registry:
     registry.add(
         _service(
             handler,
+            prefetch,
             id="myopathy-order-sign",
             hook="order-sign",
             title=f"{GUIDELINE}: order signing",

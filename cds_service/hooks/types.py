@@ -33,6 +33,7 @@ class HookResult:
 
     cards: list[dict[str, Any]]
     unavailable: dict[str, str] = field(default_factory=dict)
+    extension: dict[str, Any] = field(default_factory=dict)  # more response extensions
 
 
 @dataclass

@@ -36,11 +36,12 @@ _MAX_CALL_ID = select(func.coalesce(func.max(HookCall.c.id), 0))
 
 @dataclass(frozen=True)
 class CardEntry:
-    """What the audit keeps of a card: its uuid, indicator and recommendation ids."""
+    """What the audit keeps of a card: its uuid, indicator, recommendation ids and problems."""
 
     uuid: str | None
     indicator: str
     recommendation_ids: tuple[str, ...] = ()
+    problems: tuple[str | None, ...] = ()  # aligned with recommendation_ids
 
 
 @dataclass(frozen=True)
@@ -111,12 +112,21 @@ def _card_rows(entry: AuditEntry, call_id: int) -> list[dict[str, Any]]:
             "card_uuid": card.uuid,
             "service_id": entry.service_id,
             "recommendation_id": rec_id,
+            "problem": problem,
             "indicator": card.indicator,
             "issued_at": entry.started_at,
         }
         for card in entry.cards
-        for rec_id in (card.recommendation_ids or (None,))
+        for rec_id, problem in _pairs(card)
     ]
+
+
+def _pairs(card: CardEntry) -> list[tuple[str | None, str | None]]:
+    """(recommendation id, problem) per row; a card without an id gets one NULL row."""
+    if not card.recommendation_ids:
+        return [(None, None)]
+    problems = list(card.problems) + [None] * len(card.recommendation_ids)
+    return list(zip(card.recommendation_ids, problems, strict=False))
 
 
 def _uuids_by_service(entries: Sequence[AuditEntry]) -> dict[str, list[str]]:
@@ -159,6 +169,10 @@ class AuditWriter:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._in_flight = 0
+        # Entries queued so far and entries written or given up, in queue order: a caller
+        # can wait for what was queued before it (wait_for), without waiting for later work.
+        self._queued = 0
+        self._finished = 0
         self._closing = threading.Event()
         # Set by flush(): whoever waits for the queue to drain cuts the batch's linger short.
         self._hurry = threading.Event()
@@ -182,6 +196,7 @@ class AuditWriter:
                 log.error("audit queue full: record dropped (total %d)", self.stats.dropped)
                 return
             self._in_flight += 1
+            self._queued += 1
             self._queue.put_nowait(entry)
 
     def flush(self, timeout: float = 10.0) -> bool:
@@ -189,6 +204,21 @@ class AuditWriter:
         deadline = time.monotonic() + timeout
         with self._idle:
             while self._in_flight:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._hurry.set()
+                self._idle.wait(remaining)
+        return True
+
+    def wait_for_queued(self, timeout: float) -> bool:
+        """Wait until the entries queued before this call are written or given up (not the
+        ones queued later); False on timeout. Feedback uses it so that the card it answers
+        is in the audit before the feedback is (the snooze lookup joins the two)."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            target = self._queued
+            while self._finished < target:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -284,4 +314,5 @@ class AuditWriter:
     def _done(self, count: int) -> None:
         with self._idle:
             self._in_flight -= count
+            self._finished += count
             self._idle.notify_all()

@@ -38,5 +38,5 @@ def to_entry(record: HookRecord, store: Store) -> AuditEntry:
         patient_hash=store.hasher(record.patient_id),
         knowledge_version=(record.knowledge_version or None) and record.knowledge_version[:128],
         missing_inputs={str(k)[:128]: str(v)[:512] for k, v in record.unavailable.items()},
-        cards=card_entries(record.cards, record.recommendation_ids),
+        cards=card_entries(record.cards),
     )

@@ -91,6 +91,9 @@ IssuedCard = Table(
     Column("card_uuid", String(128), nullable=True, index=True),
     Column("service_id", String(128), nullable=False),
     Column("recommendation_id", String(64), nullable=True),
+    # What the card is about within its recommendation ("cardiac", "benzodiazepine"): the
+    # key, with the patient hash, under which an override snoozes it (issue 14).
+    Column("problem", String(64), nullable=True),
     Column("indicator", String(16), nullable=False),
     Column("issued_at", UTCDateTime(), nullable=False, index=True),
     Index("ix_audit_card_rec_issued", "recommendation_id", "issued_at"),

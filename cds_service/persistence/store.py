@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from cds_service.errors import ConfigError, InvalidRequest, ServiceUnavailable
+from cds_service.hooks.events import card_recommendations
 from cds_service.persistence import migrate
 from cds_service.persistence.audit import AuditEntry, AuditWriter, CardEntry
 from cds_service.persistence.db import is_sqlite, make_engine, resolve_url
@@ -24,8 +29,14 @@ from cds_service.persistence.group_commit import GroupCommit
 from cds_service.persistence.hashing import PatientHasher, resolve_key
 from cds_service.persistence.report import ReportFilter, override_report
 from cds_service.persistence.retention import PurgeResult, purge_audit
+from cds_service.persistence.snooze import overridden_problems
 
 log = logging.getLogger(__name__)
+# Snooze lookups (issue 14) run beside the hook: the answer waits this long at most, and
+# after a failure the lookup rests this long (cards are shown meanwhile).
+SNOOZE_BUDGET_SECONDS = 0.25
+SNOOZE_BACKOFF_SECONDS = 5.0
+FEEDBACK_AUDIT_WAIT_SECONDS = 0.2
 
 
 class SchemaOutOfDate(ConfigError):
@@ -85,6 +96,9 @@ class Store:
         # PostgreSQL groups concurrent commits itself; SQLite needs it done here.
         # A request still queued may give up safely (nothing written); allow a few turns.
         self._group = GroupCommit(engine, 3 * timeout_seconds) if is_sqlite(engine) else None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
+        self._snooze_off_until = 0.0
 
     @classmethod
     def open(cls, settings: Mapping[str, Any]) -> Store:
@@ -110,6 +124,10 @@ class Store:
     ) -> dict[str, Any]:
         """Spec 'Feedback': commit every item, or raise 503 so the client retries."""
         parsed = [i if isinstance(i, FeedbackItem) else item_from_wire(i) for i in items]
+        # The cards answered are usually audited already; if still queued, give the writer a
+        # moment, so the next chart open sees the override (snooze). Bounded: never a reason
+        # to refuse or delay feedback for long.
+        self.audit.wait_for_queued(FEEDBACK_AUDIT_WAIT_SECONDS)
         try:
             if self._group is None:
                 result = record_feedback(self.engine, service_id, parsed)
@@ -122,6 +140,29 @@ class Store:
             log.error("feedback not stored: %s", type(exc).__name__)
             raise ServiceUnavailable("feedback could not be stored; retry later") from None
         return feedback_body(result)
+
+    def snoozed(self, patient_id: str | None, days: float) -> frozenset[tuple[str, str]]:
+        """(recommendation id, problem) overridden with a reason for this patient within
+        `days` (issue 14 snooze); empty when off, unknown, or the database cannot answer."""
+        patient_hash = self.hasher(patient_id)
+        if not patient_hash or days <= 0 or time.monotonic() < self._snooze_off_until:
+            return frozenset()
+        future = self._snooze_pool().submit(overridden_problems, self.engine, patient_hash, days)
+        try:
+            return future.result(timeout=SNOOZE_BUDGET_SECONDS)
+        except (FutureTimeout, SQLAlchemyError) as exc:
+            # A snooze that cannot be read in time shows the card: a locked or unreachable
+            # database must neither slow the answer nor lose a card. Try again later.
+            self._snooze_off_until = time.monotonic() + SNOOZE_BACKOFF_SECONDS
+            log.error("snooze lookup failed: %s", type(exc).__name__)
+            return frozenset()
+
+    def _snooze_pool(self) -> ThreadPoolExecutor:
+        """The lookup threads of this process (a forked worker starts its own)."""
+        if self._pool is None or self._pool_pid != os.getpid():
+            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cds-snooze")
+            self._pool_pid = os.getpid()
+        return self._pool
 
     def submit_audit(self, entry: AuditEntry) -> None:
         self.audit.submit(entry)
@@ -145,6 +186,8 @@ class Store:
         self.engine.dispose(close=False)
 
     def close(self) -> None:
+        if self._pool is not None and self._pool_pid == os.getpid():
+            self._pool.shutdown(wait=False, cancel_futures=True)
         self.audit.close()
         self.engine.dispose()
 
@@ -159,15 +202,17 @@ def feedback_body(result: FeedbackResult) -> dict[str, Any]:
     return body
 
 
-def card_entries(
-    cards: Sequence[Mapping[str, Any]], rec_ids: Sequence[str]
-) -> tuple[CardEntry, ...]:
-    """Cards as sent -> what the audit keeps (uuid, indicator, recommendation ids)."""
-    return tuple(
-        CardEntry(
-            uuid=str(card["uuid"]).lower()[:128] if card.get("uuid") else None,
-            indicator=str(card.get("indicator") or "info")[:16],
-            recommendation_ids=(rec_id[:64],) if rec_id else (),
+def card_entries(cards: Sequence[Mapping[str, Any]]) -> tuple[CardEntry, ...]:
+    """Cards as sent -> what the audit keeps (uuid, indicator, recommendation ids, problems)."""
+    entries = []
+    for card in cards:
+        pairs = card_recommendations(card)
+        entries.append(
+            CardEntry(
+                uuid=str(card["uuid"]).lower()[:128] if card.get("uuid") else None,
+                indicator=str(card.get("indicator") or "info")[:16],
+                recommendation_ids=tuple(rec_id[:64] for rec_id, _ in pairs),
+                problems=tuple(p[:64] if p else None for _, p in pairs),
+            )
         )
-        for card, rec_id in zip(cards, rec_ids, strict=False)
-    )
+    return tuple(entries)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cds_service.hooks.bodies import PayloadTooLarge
+from cds_service.errors import PayloadTooLarge
 from fhir_mappings.lazy import LazyResource
 
 

@@ -54,7 +54,7 @@ def test_schema_check_reads_the_revisions_alembic_reads(engine: Engine) -> None:
     assert migrate.known_revisions() == {script.revision for script in scripts.walk_revisions()}
     with engine.connect() as conn:
         alembic_current = MigrationContext.configure(conn).get_current_heads()
-        assert migrate.current_revisions(conn) == tuple(alembic_current) == ("0001",)
+        assert migrate.current_revisions(conn) == tuple(alembic_current) == ("0002",)
 
 
 def test_schema_check_follows_branches_and_merges_as_alembic_does(
@@ -356,7 +356,7 @@ def test_db_commands_upgrade_check_and_purge(
     assert main(["db", "current"]) == 1
     assert "no schema" in capsys.readouterr().out
     assert main(["db", "upgrade"]) == 0
-    assert capsys.readouterr().out.strip() == "schema: empty -> 0001"
+    assert capsys.readouterr().out.strip() == "schema: empty -> 0002"
     assert main(["db", "current"]) == 0
     store = Store.open(settings)
     try:

@@ -147,6 +147,15 @@
         el("ul", {}, keys.map(function (k) { return el("li", { text: k + ": " + missing[k] }); }))
       ]), box.firstChild);
     }
+    var held = (body.extension || {})["org.cds-myopathy.snoozed"] || [];
+    if (held.length) {
+      box.appendChild(el("div", { "class": "note" }, [
+        el("p", { text: "Not repeated (overridden with a reason recently, site policy):" }),
+        el("ul", {}, held.map(function (h) {
+          return el("li", { text: h.recommendationId + " (" + h.problem + "), for " + h.snoozeDays + " days" });
+        }))
+      ]));
+    }
     var actions = body.systemActions || [];
     if (actions.length) {
       box.appendChild(el("div", { "class": "note" }, [

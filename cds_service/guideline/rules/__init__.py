@@ -19,9 +19,10 @@ from cds_service.guideline.rules.monitoring import (
     mon1_monitoring,
     mon2_steroid_effects,
     pt1_physiotherapy,
-    ref1_refractory,
     skin1_skin,
 )
+from cds_service.guideline.rules.refractory import ref1_refractory
+from cds_service.guideline.rules.scope import scope1_unusable_condition
 
 # RELIEF-0 ("For mild to moderate pain:" has no content) deliberately has no rule.
 RULES: dict[str, Callable[[RuleContext], list[CardIntent]]] = {
@@ -39,4 +40,5 @@ RULES: dict[str, Callable[[RuleContext], list[CardIntent]]] = {
     "CAU-2": cau2_benzodiazepines,
     "CAU-3": cau3_nsaid_duration,
     "CAU-4": cau4_cardiac,
+    "SCOPE-1": scope1_unusable_condition,
 }

@@ -7,6 +7,7 @@ from cds_service.guideline.facts import (
     cond_ref,
     fmt_date,
     fmt_value,
+    immunosuppressive_therapy,
     med_ref,
     ref,
     series,
@@ -23,12 +24,32 @@ CLINICAL_NOTE = (
 )
 
 
+def on_immunosuppression(ctx: RuleContext) -> bool:
+    """Immunosuppressive therapy on record; a glucocorticoid only above the site threshold."""
+    return bool(immunosuppressive_therapy(ctx))
+
+
+def workup_first(ctx: RuleContext) -> str | None:
+    """Why treatment should wait for the work-up (no CK result in the look-back), or None."""
+    if ctx.unavailable("labs"):
+        return "lab results could not be retrieved"
+    window = ctx.knowledge.p("assessment_lookback_days")
+    recent = [
+        m
+        for m in series(ctx.state, ctx.knowledge.kinds("ck_kinds"))
+        if m.effective is not None and (ctx.days_since(m.effective) or 0) <= window
+    ]
+    if recent:
+        return None
+    return f"no CK result in the last {window:g} days"
+
+
 def _trigger(ctx: RuleContext) -> tuple[str, ...] | None:
     """Why the check runs now (inputs), or None when it should not."""
     if ctx.ordering:
         drafts = with_classes(ctx.selected(), GLUCOCORTICOID, METHOTREXATE)
         return tuple(med_ref(d) for d in drafts) or None
-    if ctx.active_of(*ctx.knowledge.kinds("immunosuppressive")):
+    if on_immunosuppression(ctx):
         return None
     return tuple(cond_ref(c) for c in ctx.state.conditions if "myopathy" in c.categories)
 

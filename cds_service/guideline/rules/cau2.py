@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from cds_service.guideline.facts import (
     RuleContext,
     cond_ref,
@@ -11,7 +13,18 @@ from cds_service.guideline.facts import (
     with_classes,
 )
 from cds_service.guideline.intents import ActionIntent, CardIntent, SuggestionIntent
-from fhir_mappings.domain import BENZODIAZEPINE
+from fhir_mappings.domain import BENZODIAZEPINE, Medication
+
+_INJECTABLE = re.compile(r"\b(inject\w*|prefilled syringe|auto-?injector|cartridge)\b", re.I)
+_PARENTERAL = frozenset({"intravenous", "intramuscular", "subcutaneous"})
+
+
+def one_off_injectable(m: Medication) -> bool:
+    """A single dose given by injection: procedural use (e.g. sedation), not pain relief."""
+    injectable = (m.dose is not None and m.dose.route in _PARENTERAL) or bool(
+        _INJECTABLE.search(m.name)
+    )
+    return m.single_dose and injectable
 
 
 def cau2_benzodiazepines(ctx: RuleContext) -> list[CardIntent]:
@@ -21,6 +34,10 @@ def cau2_benzodiazepines(ctx: RuleContext) -> list[CardIntent]:
     meds = with_classes(ctx.selected() if ctx.ordering else ctx.active(), BENZODIAZEPINE)
     if not meds:
         return []
+    one_off = tuple(m for m in meds if one_off_injectable(m))
+    meds = tuple(m for m in meds if not one_off_injectable(m))
+    if not meds:
+        return _if_for_pain(ctx, one_off)
     names = ", ".join(dict.fromkeys(short_name(m) for m in meds))
     lines = [
         f"- **{m.name}** ({'draft order' if ctx.ordering else 'active'}; recognised as a "
@@ -34,6 +51,14 @@ def cau2_benzodiazepines(ctx: RuleContext) -> list[CardIntent]:
         "The guideline advises against benzodiazepines for pain relief here: no benefit was "
         "shown in inflammatory conditions and they carry significant risk of adverse effects "
         "(ref 6).",
+        *(
+            (
+                "Also ordered, as a single injectable dose (not treated as pain relief, no "
+                "removal suggested): " + ", ".join(m.name for m in one_off) + ".",
+            )
+            if one_off
+            else ()
+        ),
     )
     suggestions = tuple(
         SuggestionIntent(
@@ -64,5 +89,33 @@ def cau2_benzodiazepines(ctx: RuleContext) -> list[CardIntent]:
                 for c in ctx.state.conditions
                 if c.categories & ctx.knowledge.scopes["spasm"]
             ),
+        )
+    ]
+
+
+def _if_for_pain(ctx: RuleContext, one_off: tuple[Medication, ...]) -> list[CardIntent]:
+    """A one-off injectable benzodiazepine (procedural): the caution only if used for pain."""
+    names = ", ".join(dict.fromkeys(short_name(m) for m in one_off))
+    return [
+        CardIntent(
+            recommendation_id="CAU-2",
+            indicator="info",
+            summary=f"If {names} is used for pain: benzodiazepines show no pain benefit here "
+            "(ref 6)",
+            detail=(
+                "\n".join(
+                    f"- **{m.name}**: a single dose by injection "
+                    f"({'draft order' if ctx.ordering else 'active'}; recognised as a "
+                    f"benzodiazepine by {how_matched(m)})"
+                    for m in one_off
+                ),
+                "A one-off injectable dose is usually procedural (for example sedation), which "
+                "the guideline does not address; it is not treated as pain relief and no "
+                "removal is suggested.",
+                "If it is meant for pain: benzodiazepines have not shown benefit for pain relief "
+                "in inflammatory conditions and carry significant risk of adverse effects (ref 6).",
+            ),
+            problem="benzodiazepine",
+            inputs=tuple(med_ref(m) for m in one_off),
         )
     ]

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from cds_service.guideline.facts import (
     RuleContext,
-    cond_ref,
     fmt_date,
     fmt_num,
-    is_high,
     med_ref,
     ref,
     running_days,
-    series,
     short_name,
     with_classes,
 )
 from cds_service.guideline.intents import ActionIntent, CardIntent, SuggestionIntent
 from cds_service.guideline.resources import shortened
+from cds_service.guideline.rules.cardiac import (
+    Cardiac,
+    cardiac_involvement,
+    troponin_label,
+    troponin_note,
+)
 from fhir_mappings.domain import MUSCLE_RELAXANT, NSAID, Medication
+from fhir_mappings.dosage import daily_use
 
 
 def _course(m: Medication) -> str:
@@ -34,6 +39,10 @@ def relief1_combination(ctx: RuleContext) -> list[CardIntent]:
         return []
     ordered = with_classes(ctx.selected(), MUSCLE_RELAXANT, NSAID)
     if not ordered:
+        return []
+    # Never recommend the NSAID + relaxant combination in the answer that cautions against
+    # it (CAU-4), nor to a patient with cardiac involvement.
+    if cardiac_involvement(ctx).established or cau4_cardiac(ctx):
         return []
     context = with_classes(
         (*ctx.orders.drafts, *ctx.active()) if ctx.orders else ctx.active(), MUSCLE_RELAXANT, NSAID
@@ -77,13 +86,21 @@ def relief1_combination(ctx: RuleContext) -> list[CardIntent]:
 
 
 def _per_day_units(raw: dict[str, Any], m: Medication) -> float | None:
-    """Dispense units per day, when dose and dispense quantity share a unit."""
-    try:
+    """Dispense units used a day (tablets through the strength when dosed in mg)."""
+    dispense = raw.get("dispenseRequest")
+    quantity = dispense.get("quantity") if isinstance(dispense, dict) else None
+    if not isinstance(quantity, dict):
+        return None
+    found = daily_use(m.dose, quantity)
+    if found is not None:
+        return found
+    try:  # the dose as written in the draft, in the dispense quantity's own unit
         dose_q = raw["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]
-        qty = raw["dispenseRequest"]["quantity"]
     except (KeyError, IndexError, TypeError):
         return None
-    same = (dose_q.get("code") or dose_q.get("unit")) == (qty.get("code") or qty.get("unit"))
+    same = (dose_q.get("code") or dose_q.get("unit")) == (
+        quantity.get("code") or quantity.get("unit")
+    )
     per_day = m.dose.administrations_per_day if m.dose else None
     if not same or per_day is None or not isinstance(dose_q.get("value"), int | float):
         return None
@@ -99,12 +116,50 @@ def _intended_beyond(ctx: RuleContext, drug_class: str, limit: float) -> list[Me
     ]
 
 
-def _running_beyond(
-    ctx: RuleContext, drug_class: str, limit: float
-) -> list[tuple[Medication, float]]:
-    """Active medications of the class running longer than `limit` days, with the days."""
-    running = [(m, running_days(ctx, m)) for m in with_classes(ctx.active(), drug_class)]
-    return [(m, d) for m, d in running if d is not None and d > limit]
+@dataclass(frozen=True)
+class _Long:
+    """An active medication whose course passes a limit: run so far, or supplied for."""
+
+    medication: Medication
+    elapsed: float | None
+    intended: float | None
+    source: str | None
+
+    def line(self) -> str:
+        m = self.medication
+        parts = []
+        if self.elapsed is not None:
+            parts.append(f"active since {fmt_date(m.authored_on)} ({int(self.elapsed)} days)")
+        if self.intended is not None:
+            parts.append(f"supplied for {fmt_num(self.intended)} days (from {self.source})")
+        return f"- {m.name}: " + "; ".join(parts)
+
+
+def _running_beyond(ctx: RuleContext, drug_class: str, limit: float) -> list[_Long]:
+    """Active medications of the class run, or supplied, for longer than `limit` days.
+
+    The supply comes from what was ordered (dispenseRequest, bounds: fhir_mappings.dosage),
+    so a 90-day supply is 90 days from its first day.
+    """
+    out = []
+    for m in with_classes(ctx.active(), drug_class):
+        elapsed = running_days(ctx, m)
+        course = m.course
+        intended = (
+            course.days
+            if course and course.days is not None and course.source != "since authoredOn"
+            else None
+        )
+        if (elapsed is not None and elapsed > limit) or (intended is not None and intended > limit):
+            out.append(_Long(m, elapsed, intended, course.source if course else None))
+    return out
+
+
+def _long_summary(long: _Long, limit: float, tail: str) -> str:
+    name = short_name(long.medication).capitalize()
+    if long.elapsed is not None and long.elapsed > limit:
+        return f"{name} running {int(long.elapsed)} days: {tail}"
+    return f"{name} supplied for {fmt_num(long.intended)} days: {tail}"
 
 
 def cau1_relaxant_duration(ctx: RuleContext) -> list[CardIntent]:
@@ -150,23 +205,18 @@ def cau1_relaxant_duration(ctx: RuleContext) -> list[CardIntent]:
     long_running = _running_beyond(ctx, MUSCLE_RELAXANT, limit)
     if not long_running:
         return []
-    m0, d0 = long_running[0]
     return [
         CardIntent(
             "CAU-1",
             "warning",
-            f"{short_name(m0).capitalize()} running {int(d0)} days: muscle relaxants only up to "
-            "2-3 weeks (ref 3)",
+            _long_summary(long_running[0], limit, "muscle relaxants only up to 2-3 weeks (ref 3)"),
             (
-                "\n".join(
-                    f"- {m.name}: active since {fmt_date(m.authored_on)} ({int(d)} days)"
-                    for m, d in long_running
-                ),
+                "\n".join(r.line() for r in long_running),
                 "The guideline: muscle relaxants should be used only for short periods (up to 2-3 "
-                f"weeks) (ref 3). This site's limit is {limit} days; consider stopping.",
+                f"weeks) (ref 3). This site's limit is {limit} days.",
             ),
             problem="relaxant-duration",
-            inputs=tuple(med_ref(m) for m, _ in long_running),
+            inputs=tuple(med_ref(r.medication) for r in long_running),
             policy_used=policy,
         )
     ]
@@ -204,85 +254,117 @@ def cau3_nsaid_duration(ctx: RuleContext) -> list[CardIntent]:
     long_running = _running_beyond(ctx, NSAID, limit)
     if not long_running:
         return []
-    m0, d0 = long_running[0]
     return [
         CardIntent(
             "CAU-3",
             "info",
-            f"{short_name(m0).capitalize()} running {int(d0)} days: chronic NSAIDs may impair "
-            "muscle regeneration (ref 7)",
+            _long_summary(
+                long_running[0], limit, "chronic NSAIDs may impair muscle regeneration (ref 7)"
+            ),
             (
-                "\n".join(f"- {m.name}: running {int(d)} days" for m, d in long_running),
+                "\n".join(r.line() for r in long_running),
                 quote,
                 f"Chronic use is taken as more than {limit:g} days (local policy).",
             ),
             problem="nsaid-duration",
-            inputs=tuple(med_ref(m) for m, _ in long_running),
+            inputs=tuple(med_ref(r.medication) for r in long_running),
             policy_used=policy,
         )
     ]
 
 
-def cardiac_involvement(ctx: RuleContext) -> tuple[str, ...]:
-    """Evidence of cardiac involvement: a cardiac Condition or troponin above its limit."""
-    found = [cond_ref(c) for c in ctx.state.conditions if "cardiac_involvement" in c.categories]
-    troponins = series(ctx.state, ctx.knowledge.kinds("troponin_kinds"))
-    if troponins and is_high(troponins[-1]):
-        found.append(ref(troponins[-1], "troponin above its upper limit"))
-    return tuple(found)
+def _caution_list(ctx: RuleContext, meds: tuple[Medication, ...]) -> list[Medication]:
+    """The medications on the documented cardiac-caution list (knowledge value set)."""
+    caution = ctx.knowledge.value_sets["cardiac_caution"]
+    classes, ingredients = set(caution["classes"]), set(caution["ingredients"])
+    return [m for m in meds if m.classes & classes or m.ingredients & ingredients]
 
 
 def cau4_cardiac(ctx: RuleContext) -> list[CardIntent]:
-    """CAU-4: cardiac involvement and an order from the documented cardiac-caution list."""
-    if not ctx.ordering or not ctx.in_scope("spasm"):
+    """CAU-4: cardiac involvement and a drug from the documented cardiac-caution list, ordered
+    (order-select/sign) or active (patient-view)."""
+    if not ctx.in_scope("spasm"):
         return []
-    caution = ctx.knowledge.value_sets["cardiac_caution"]
-    classes = set(caution["classes"])
-    ingredients = set(caution["ingredients"])
-    risky = [m for m in ctx.selected() if m.classes & classes or m.ingredients & ingredients]
+    risky = _caution_list(ctx, ctx.selected() if ctx.ordering else ctx.active())
     if not risky:
         return []
-    evidence = cardiac_involvement(ctx)
-    if not evidence:
-        return _cau4_unknown(ctx, risky)
+    cardiac = cardiac_involvement(ctx)
+    if not cardiac.established:
+        return _cau4_undetermined(ctx, risky, cardiac) if ctx.ordering else []
+    how = "Ordered" if ctx.ordering else "Active"
     return [
         CardIntent(
             "CAU-4",
             "warning",
             f"Cardiac involvement: reconsider {short_name(risky[0])}, on the cardiac-caution list",
             (
-                "Cardiac involvement:\n" + "\n".join(f"- {e}" for e in evidence),
-                "Ordered from the service's documented cardiac-caution list (NSAIDs, "
+                "Cardiac involvement:\n" + "\n".join(f"- {e}" for e in cardiac.evidence),
+                f"{how} from the service's documented cardiac-caution list (NSAIDs, "
                 "cyclobenzaprine, JAK inhibitors):\n" + "\n".join(f"- {m.name}" for m in risky),
                 "The guideline: for patients with cardiac involvement, avoid medications that may "
                 "exacerbate cardiac conditions. It names no specific drugs; the list is this "
                 "service's (local policy, in the knowledge file).",
+                *_skeletal_lines(cardiac),
+                *((troponin_note(ctx),) if cardiac.troponins else ()),
             ),
             problem="cardiac",
-            inputs=(*evidence, *(med_ref(m) for m in risky)),
+            inputs=(*cardiac.evidence, *(med_ref(m) for m in risky)),
+            policy_used=("troponin_lookback_days",) if cardiac.from_troponin else (),
         )
     ]
 
 
-def _cau4_unknown(ctx: RuleContext, risky: list[Medication]) -> list[CardIntent]:
-    """A troponin whose upper limit is unknown cannot rule cardiac involvement in or out."""
-    troponins = series(ctx.state, ctx.knowledge.kinds("troponin_kinds"))
-    if not troponins or is_high(troponins[-1]) is not None:
+def _skeletal_lines(cardiac: Cardiac) -> tuple[str, ...]:
+    if not cardiac.skeletal_only:
+        return ()
+    return (
+        "Raised, not counted as cardiac-specific:\n"
+        + "\n".join(f"- {ref(m, troponin_label(m))}" for m in cardiac.skeletal_only),
+    )
+
+
+def _cau4_undetermined(
+    ctx: RuleContext, risky: list[Medication], cardiac: Cardiac
+) -> list[CardIntent]:
+    """A troponin that cannot be judged (no range, or troponin T alone): say what is missing."""
+    if not cardiac.undetermined:
         return []
-    latest = troponins[-1]
+    if cardiac.no_range:
+        latest = cardiac.no_range[-1]
+        summary = (
+            f"Check cardiac involvement before {short_name(risky[0])}: the troponin has no "
+            "reference range"
+        )
+        finding = (
+            f"{troponin_label(latest).capitalize()}: {ref(latest, 'troponin')}. It carries no "
+            "reference range or interpretation, so cardiac involvement could not be judged."
+        )
+        shown = cardiac.no_range
+    else:
+        summary = (
+            f"Check cardiac involvement before {short_name(risky[0])}: troponin T raised, no "
+            "troponin I on record"
+        )
+        finding = (
+            "Troponin T is above its upper limit and no cardiac-specific troponin (troponin I) "
+            f"is on record within {ctx.knowledge.p('troponin_lookback_days'):g} days (local "
+            "policy), so cardiac involvement is neither shown nor ruled out:\n"
+            + "\n".join(f"- {ref(m, troponin_label(m))}" for m in cardiac.skeletal_only)
+        )
+        shown = cardiac.skeletal_only
     return [
         CardIntent(
             "CAU-4",
             "info",
-            f"Check cardiac involvement before {short_name(risky[0])}: the troponin has no "
-            "reference range",
+            summary,
             (
-                f"Latest troponin: {ref(latest, 'troponin')}. It carries no reference range "
-                "or interpretation, so cardiac involvement could not be judged.",
+                finding,
                 "Ordered from the service's documented cardiac-caution list:\n"
                 + "\n".join(f"- {m.name}" for m in risky),
+                troponin_note(ctx),
             ),
             problem="cardiac-unknown",
-            inputs=(ref(latest, "troponin"), *(med_ref(m) for m in risky)),
+            inputs=(*(ref(m, "troponin") for m in shown), *(med_ref(m) for m in risky)),
+            policy_used=("troponin_lookback_days",),
         )
     ]

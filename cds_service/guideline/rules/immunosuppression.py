@@ -4,23 +4,29 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from cds_service.guideline.facts import (
     RuleContext,
+    SteroidUse,
+    below_therapy,
     cond_ref,
     fmt_date,
     fmt_num,
-    is_high,
+    glucocorticoid_therapy,
+    is_child,
     med_ref,
+    paediatric_note,
     qualified,
     ref,
     series,
-    systemic_glucocorticoids,
     valued,
     with_ingredient,
 )
 from cds_service.guideline.intents import ActionIntent, CardIntent, SuggestionIntent
-from cds_service.guideline.resources import medication_request, weekly
+from cds_service.guideline.resources import medication_request, week_based, weekly
+from cds_service.guideline.rules.assess import workup_first
+from cds_service.guideline.rules.cardiac import cardiac_involvement
 from fhir_mappings.domain import METHOTREXATE, Measurement, Medication
 
 WEIGHT_RANGE_KG = (2.0, 400.0)  # outside this a weight is taken as a data error
@@ -74,15 +80,34 @@ class PrednisoneDose:
     capped: bool
     maths: str
 
+    @property
+    def mg_per_kg(self) -> float:
+        return self.final_mg / self.weight_kg
 
-def prednisone_dose(weight_kg: float, step: float, cap: float) -> PrednisoneDose:
-    """1 mg/kg/day, rounded half-up to the site step, capped at the site maximum."""
+    @property
+    def mg_per_kg_text(self) -> str:
+        """'1 mg/kg/day' when that is what is given, else the mg/kg actually suggested."""
+        if abs(self.final_mg - self.raw_mg) < 1e-9:
+            return "1 mg/kg/day"
+        return f"{self.mg_per_kg:.2f} mg/kg/day"
+
+
+def prednisone_dose(
+    weight_kg: float, step: float, cap: float, ceiling_mg: float | None = None
+) -> PrednisoneDose:
+    """1 mg/kg/day rounded half-up to the site step (down when that would pass the order
+    check's ceiling), capped at the site maximum; 0 mg when no step fits (no suggestion)."""
     raw = weight_kg * 1.0
     rounded = math.floor(raw / step + 0.5) * step
+    how = "nearest"
+    if ceiling_mg is not None and rounded > ceiling_mg + 1e-9:
+        rounded, how = math.floor(ceiling_mg / step) * step, "step below, within the order check's"
     final = min(rounded, cap)
-    maths = (
-        f"1 mg/kg/day x {fmt_num(weight_kg)} kg = {fmt_num(raw)} mg/day; rounded to the "
+    maths = f"1 mg/kg/day x {fmt_num(weight_kg)} kg = {fmt_num(raw)} mg/day; rounded to the "
+    maths += (
         f"nearest {step:g} mg = {fmt_num(rounded)} mg/day"
+        if how == "nearest"
+        else f"{step:g} mg step below, within the local dose tolerance = {fmt_num(rounded)} mg/day"
     )
     maths += (
         f"; capped at the local maximum of {cap:g} mg/day = **{fmt_num(final)} mg/day**"
@@ -99,9 +124,9 @@ def severe_disease(ctx: RuleContext) -> str | None:
             return f"cardiac involvement is recorded ({cond_ref(c)})"
         if "myopathy" in c.categories and c.severity == "severe":
             return f"the myopathy is recorded as severe ({cond_ref(c)})"
-    for m in series(ctx.state, ctx.knowledge.kinds("troponin_kinds"))[-1:]:
-        if is_high(m):
-            return f"troponin is above its upper limit ({ref(m, 'troponin')})"
+    cardiac = cardiac_involvement(ctx)
+    if cardiac.established:
+        return f"cardiac involvement ({cardiac.evidence[0]})"
     return None
 
 
@@ -121,17 +146,47 @@ def _conditions_used(ctx: RuleContext) -> tuple[str, ...]:
     )
 
 
+def _below_therapy_note(ctx: RuleContext) -> tuple[str, ...]:
+    low = below_therapy(ctx)
+    if not low:
+        return ()
+    threshold = ctx.knowledge.p("glucocorticoid_therapy_mg_per_day")
+    return (
+        "Not counted as first-line glucocorticoid therapy (at or below "
+        f"{threshold:g} mg/day prednisone-equivalent, local policy; topical and inhaled use "
+        "never count): " + "; ".join(u.describe() for u in low) + ".",
+    )
+
+
+def _start_problems(ctx: RuleContext) -> tuple[str, ...]:
+    """The detail lines common to every IS-1 start card."""
+    return (
+        "Inflammatory myopathy without first-line glucocorticoid therapy on record. The "
+        "guideline's first line is prednisone 1 mg/kg/day orally (refs 2, 1).",
+        *_below_therapy_note(ctx),
+    )
+
+
 def is1_prednisone(ctx: RuleContext) -> list[CardIntent]:
     """IS-1: suggest 1 mg/kg/day (patient-view) or check an ordered dose (order hooks)."""
     if not ctx.in_scope("myopathy"):
         return []
     if ctx.ordering:
         return _is1_check_orders(ctx)
-    if systemic_glucocorticoids(ctx):
+    if glucocorticoid_therapy(ctx):
         return []
     found = usable_weight(ctx)
-    policy = ("weight_max_age_days", "prednisone_round_mg", "prednisone_max_mg_per_day")
+    policy: tuple[str, ...] = (
+        "weight_max_age_days",
+        "prednisone_round_mg",
+        "prednisone_max_mg_per_day",
+        "prednisone_dose_tolerance",
+        "glucocorticoid_therapy_mg_per_day",
+    )
     inputs = _conditions_used(ctx)
+    child = (paediatric_note(ctx),) if is_child(ctx) else ()
+    if child:
+        policy = (*policy, "adult_age_years")
     if found.weight is None:
         return [
             CardIntent(
@@ -139,9 +194,9 @@ def is1_prednisone(ctx: RuleContext) -> list[CardIntent]:
                 "info",
                 "Consider prednisone 1 mg/kg/day; record a current weight to compute the dose",
                 (
-                    "Inflammatory myopathy without a systemic glucocorticoid on record. The "
-                    "guideline's first line is prednisone 1 mg/kg/day orally (refs 2, 1).",
+                    *_start_problems(ctx),
                     f"No dose is suggested because {found.problem}.",
+                    *child,
                     *_methylpred_note(ctx),
                 ),
                 problem="start",
@@ -151,11 +206,27 @@ def is1_prednisone(ctx: RuleContext) -> list[CardIntent]:
             )
         ]
     w = found.weight
-    step = ctx.knowledge.p("prednisone_round_mg")
-    cap = ctx.knowledge.p("prednisone_max_mg_per_day")
-    dose = prednisone_dose(w.value or 0.0, step, cap)
+    kg = w.value or 0.0
+    ceiling = kg * (1 + ctx.knowledge.p("prednisone_dose_tolerance"))
+    dose = prednisone_dose(
+        kg,
+        ctx.knowledge.p("prednisone_round_mg"),
+        ctx.knowledge.p("prednisone_max_mg_per_day"),
+        ceiling,
+    )
+    inputs = (*inputs, ref(w, "weight"))
+    weight_line = (
+        f"Weight used: {fmt_num(w.value)} kg measured {fmt_date(w.effective)} "
+        f"({qualified('Observation', w.resource_id)})."
+    )
+    if dose.final_mg <= 0:
+        return [_no_step_card(ctx, dose, weight_line, child, inputs, policy)]
+    workup = workup_first(ctx)
+    if workup:
+        return [_workup_first_card(ctx, dose, workup, weight_line, child, inputs, policy)]
     mg = dose.final_mg
-    text = f"prednisone {fmt_num(mg)} mg orally once daily (1 mg/kg/day)"
+    how = _how_given(dose)
+    text = f"prednisone {fmt_num(mg)} mg orally once daily ({how})"
     resource = medication_request(
         ctx.knowledge,
         drug="prednisone",
@@ -166,20 +237,22 @@ def is1_prednisone(ctx: RuleContext) -> list[CardIntent]:
         text=text,
         patient_id=ctx.patient_id,
         now=ctx.now,
+        note=child[0] if child else None,
     )
+    summary = f"Consider prednisone {fmt_num(mg)} mg/day orally ({_how_given(dose, short=True)})"
+    if child:
+        summary += "; paediatric dose: specialist decision"
     return [
         CardIntent(
             "IS-1",
             "info",
-            f"Consider prednisone {fmt_num(mg)} mg/day orally (1 mg/kg/day for "
-            f"{fmt_num(w.value)} kg)",
+            summary,
             (
-                "Inflammatory myopathy without a systemic glucocorticoid on record. The "
-                "guideline's first line is prednisone 1 mg/kg/day orally (refs 2, 1).",
-                f"Weight used: {fmt_num(w.value)} kg measured {fmt_date(w.effective)} "
-                f"({qualified('Observation', w.resource_id)}).",
+                *_start_problems(ctx),
+                weight_line,
                 f"Dose: {dose.maths}.",
-                *(("The cap is local policy, not from the guideline.",) if dose.capped else ()),
+                *(_cap_line(dose) if dose.capped else ()),
+                *child,
                 *_methylpred_note(ctx),
             ),
             problem="start",
@@ -189,10 +262,88 @@ def is1_prednisone(ctx: RuleContext) -> list[CardIntent]:
                     (ActionIntent("create", f"Draft order: {text}", resource=resource),),
                 ),
             ),
-            inputs=(*inputs, ref(w, "weight")),
+            inputs=inputs,
             policy_used=policy,
         )
     ]
+
+
+def _how_given(dose: PrednisoneDose, short: bool = False) -> str:
+    """'1 mg/kg/day for 72.4 kg', or with the cap the mg/kg actually suggested."""
+    if dose.capped:
+        return (
+            f"{'' if short else fmt_num(dose.final_mg) + ' mg/day '}= {dose.mg_per_kg:.2f} "
+            f"mg/kg/day for {fmt_num(dose.weight_kg)} kg, capped by local policy"
+        )
+    return f"1 mg/kg/day for {fmt_num(dose.weight_kg)} kg"
+
+
+def _cap_line(dose: PrednisoneDose) -> tuple[str, ...]:
+    return (
+        f"The suggested {fmt_num(dose.final_mg)} mg/day is {dose.mg_per_kg:.2f} mg/kg/day, not "
+        "1 mg/kg/day: the cap is local policy, not from the guideline.",
+    )
+
+
+def _no_step_card(
+    ctx: RuleContext,
+    dose: PrednisoneDose,
+    weight_line: str,
+    child: tuple[str, ...],
+    inputs: tuple[str, ...],
+    policy: tuple[str, ...],
+) -> CardIntent:
+    """1 mg/kg/day is below the smallest rounding step: no dose is suggested."""
+    step = ctx.knowledge.p("prednisone_round_mg")
+    return CardIntent(
+        "IS-1",
+        "info",
+        f"Prednisone 1 mg/kg/day = {fmt_num(dose.raw_mg)} mg/day: below the {step:g} mg step, "
+        "no dose suggested",
+        (
+            *_start_problems(ctx),
+            weight_line,
+            f"1 mg/kg/day x {fmt_num(dose.weight_kg)} kg = {fmt_num(dose.raw_mg)} mg/day cannot be "
+            f"rounded to the local {step:g} mg step without exceeding the dose the order check "
+            "accepts, so no order is suggested.",
+            *child,
+        ),
+        problem="start",
+        inputs=inputs,
+        policy_used=policy,
+    )
+
+
+def _workup_first_card(
+    ctx: RuleContext,
+    dose: PrednisoneDose,
+    why: str,
+    weight_line: str,
+    child: tuple[str, ...],
+    inputs: tuple[str, ...],
+    policy: tuple[str, ...],
+) -> CardIntent:
+    """Evaluate before treating: the dose is shown for planning, no one-click start."""
+    return CardIntent(
+        "IS-1",
+        "info",
+        f"Work-up first ({why}); then prednisone {fmt_num(dose.final_mg)} mg/day "
+        f"({_how_given(dose, short=True)})",
+        (
+            "The guideline: before initiating treatment, evaluate muscle enzymes (CK at least), "
+            f"inflammatory markers, antibodies and cardiac involvement. Here: {why}, so no "
+            "prednisone order is offered yet; order the work-up first (see the ASSESS-1 card).",
+            *_start_problems(ctx),
+            weight_line,
+            f"Dose for when the work-up is done: {dose.maths}.",
+            *(_cap_line(dose) if dose.capped else ()),
+            *child,
+            *_methylpred_note(ctx),
+        ),
+        problem="start",
+        inputs=inputs,
+        policy_used=(*policy, "assessment_lookback_days"),
+    )
 
 
 def _is1_check_orders(ctx: RuleContext) -> list[CardIntent]:
@@ -247,6 +398,8 @@ def _is1_check_orders(ctx: RuleContext) -> list[CardIntent]:
             continue
         w = found.weight
         lines = [f"Ordered: {d.name}, **{fmt_num(mg_day)} mg/day**."]
+        if is_child(ctx):
+            lines.append(paediatric_note(ctx))
         if w is not None:
             lines.append(
                 f"Weight {fmt_num(w.value)} kg on {fmt_date(w.effective)}: 1 mg/kg/day = "
@@ -301,13 +454,16 @@ def is2_methotrexate(ctx: RuleContext) -> list[CardIntent]:
         return _is2_check_orders(ctx)
     if not ctx.in_scope("myopathy"):
         return []
-    steroids = systemic_glucocorticoids(ctx)
+    therapy = glucocorticoid_therapy(ctx)
     if (
-        not steroids
+        not therapy
         or ctx.active_of(*ctx.knowledge.kinds("steroid_sparing"))
         or methotrexate_intolerance(ctx)
     ):
         return []
+    steroids = tuple(u.medication for u in therapy)
+    if is_child(ctx):
+        return [_is2_child_card(ctx, therapy)]
     text = "methotrexate 15 mg subcutaneously once weekly"
     resource = medication_request(
         ctx.knowledge,
@@ -326,8 +482,8 @@ def is2_methotrexate(ctx: RuleContext) -> list[CardIntent]:
             "info",
             "Consider adding methotrexate 15 mg subcutaneously once weekly to the glucocorticoid",
             (
-                "On a systemic glucocorticoid ("
-                + ", ".join(m.name for m in steroids)
+                "On glucocorticoid therapy ("
+                + "; ".join(u.describe() for u in therapy)
                 + ") without methotrexate or mycophenolate on record.",
                 "The guideline: start methotrexate 15-20 mg/week (maximum 40 mg/week), preferably "
                 "subcutaneously (ref 1). The suggestion uses the lower end, 15 mg once weekly, and "
@@ -345,14 +501,48 @@ def is2_methotrexate(ctx: RuleContext) -> list[CardIntent]:
     ]
 
 
+def _is2_child_card(ctx: RuleContext, therapy: tuple[SteroidUse, ...]) -> CardIntent:
+    """Under the adult age: the guideline's 15-20 mg/week is an adult dose; none is offered."""
+    return CardIntent(
+        "IS-2",
+        "info",
+        "Methotrexate with the glucocorticoid: the guideline's 15-20 mg/week is an adult dose; "
+        "paediatric dosing is a specialist decision",
+        (
+            "On glucocorticoid therapy ("
+            + "; ".join(u.describe() for u in therapy)
+            + ") without methotrexate or mycophenolate on record.",
+            "The guideline: start methotrexate 15-20 mg/week (maximum 40 mg/week), preferably "
+            "subcutaneously (ref 1).",
+            paediatric_note(ctx) + " No methotrexate dose is suggested.",
+        ),
+        problem="start",
+        inputs=tuple(med_ref(u.medication) for u in therapy),
+        policy_used=("adult_age_years", "glucocorticoid_therapy_mg_per_day"),
+    )
+
+
+def _days(value: float | None) -> str:
+    if value is None:
+        return "an unknown number of days"
+    return "1 day" if abs(value - 1) < 1e-9 else f"{fmt_num(value)} days"
+
+
 def _dose_line(d: Medication) -> str:
+    """What was ordered, in mg per week when known; an unknown input is named, never '?'."""
     dose = d.dose
     if dose is None:
         return f"{d.name}: no dosage"
-    return (
-        f"{d.name}: {fmt_num(dose.mg_per_administration)} mg every "
-        f"{fmt_num(dose.interval_days)} day(s) = **{_per_week(d)}**"
+    days = f"doses on {_days(dose.days_per_week)} a week"
+    if dose.mg_per_administration is None:
+        return f"{d.name}: {days}; the dose in mg is unknown ({_unknown_why(d)})"
+    per_day = dose.doses_per_dosing_day or 1
+    each = (
+        f"{fmt_num(dose.mg_per_administration)} mg"
+        if abs(per_day - 1) < 1e-9
+        else f"{fmt_num(per_day)} x {fmt_num(dose.mg_per_administration)} mg"
     )
+    return f"{d.name}: {each} per dosing day, {days} = **{_per_week(d)}**"
 
 
 def _unknown_why(d: Medication) -> str:
@@ -362,15 +552,33 @@ def _unknown_why(d: Medication) -> str:
 
 
 def _per_week(d: Medication) -> str:
-    return f"{fmt_num(d.dose.mg_per_week)} mg/week" if d.dose and d.dose.mg_per_week else "?"
+    if d.dose and d.dose.mg_per_week is not None:
+        return f"{fmt_num(d.dose.mg_per_week)} mg/week"
+    return f"weekly dose unknown ({_unknown_why(d)})"
+
+
+def dosing_days(d: Medication) -> float | None:
+    """Distinct days a week with a dose (the mapping's, else from the mean interval)."""
+    dose = d.dose
+    if dose is None:
+        return None
+    if dose.days_per_week is not None:
+        return dose.days_per_week
+    if dose.interval_days:
+        return min(7.0, 7 / dose.interval_days)
+    return None
 
 
 def _mtx_problem(d: Medication) -> str:
-    """Classify a methotrexate order: more-often-than-weekly, unknown, over-40 or ok."""
-    dose = d.dose
-    if dose is not None and dose.interval_days is not None and dose.interval_days < 7 - 1e-6:
+    """Doses on more than one day a week, unknown, over 40 mg/week, or ok.
+
+    A split weekly dose (several doses within one day, once a week) is one dosing day.
+    """
+    days = dosing_days(d)
+    if days is not None and days > 1 + 1e-6:
         return "daily"
-    if dose is None or dose.interval_days is None or dose.mg_per_week is None:
+    dose = d.dose
+    if dose is None or days is None or dose.mg_per_week is None:
         return "unknown"
     return "over" if dose.mg_per_week > 40 + 1e-9 else "ok"
 
@@ -419,26 +627,79 @@ def _is2_check_orders(ctx: RuleContext) -> list[CardIntent]:
     return out
 
 
+@dataclass(frozen=True)
+class _Correction:
+    """A one-day-a-week timing that keeps the intended weekly total, and why that total."""
+
+    doses: int
+    mg_week: float
+    kept: str
+
+
+def _correction(d: Medication, raw: dict[str, Any]) -> _Correction | str:
+    """The weekly regimen an update would set, or why none is offered."""
+    dose = d.dose
+    if dose is None or dose.mg_per_administration is None or dose.administrations_per_day is None:
+        return f"no update is offered: {_unknown_why(d)}"
+    mg = dose.mg_per_administration
+    if week_based(raw):
+        # dosed by the week but spread over several days: the same doses, on one day
+        doses = round(dose.administrations_per_day * 7)
+        kept = f"the ordered weekly total, {fmt_num(mg * doses)} mg/week, moved to one day"
+    else:
+        # a weekly dose entered as daily (the classic error): one day's doses, once a week
+        doses = round(dose.doses_per_dosing_day or 1)
+        kept = (
+            f"one dosing day's amount, {fmt_num(mg * doses)} mg, as the weekly dose (as ordered "
+            f"the total would be {_per_week(d)}); check this is the intended weekly dose"
+        )
+    if doses < 1:
+        return "no update is offered: the doses per week could not be counted"
+    if mg * doses > 40 + 1e-9:
+        return (
+            f"no update is offered: {fmt_num(mg * doses)} mg on one day a week would exceed the "
+            "40 mg/week maximum"
+        )
+    return _Correction(doses, mg * doses, kept)
+
+
 def _daily_card(ctx: RuleContext, daily: list[Medication]) -> CardIntent:
     suggestions = []
     lines = []
     for d in daily:
-        per_admin = d.dose.mg_per_administration if d.dose else None
         lines.append(f"- {_dose_line(d)}")
         raw = ctx.draft_resources.get(d.reference or "")
-        if raw and per_admin is not None and per_admin <= 40:
-            suggestions.append(
-                SuggestionIntent(
-                    f"Change to {fmt_num(per_admin)} mg once weekly",
-                    (
-                        ActionIntent(
-                            "update",
-                            f"Set {d.name} to once weekly ({fmt_num(per_admin)} mg/week)",
-                            resource=weekly(raw),
-                        ),
+        if not raw:
+            continue
+        fix = _correction(d, raw)
+        if isinstance(fix, str):
+            lines.append(f"  ({fix}.)")
+            continue
+        mg = d.dose.mg_per_administration if d.dose else None
+        updated, day = weekly(raw, fix.doses)
+        regimen = (
+            f"{fmt_num(mg)} mg once weekly"
+            if fix.doses == 1
+            else f"{fix.doses} doses of {fmt_num(mg)} mg on one day a week"
+        )
+        where = f" ({day})" if day else ""
+        lines.append(
+            f"  The update sets only the timing: {regimen}{where} = {fmt_num(fix.mg_week)} "
+            f"mg/week; the dose per administration stays {fmt_num(mg)} mg. It keeps {fix.kept}."
+        )
+        suggestions.append(
+            SuggestionIntent(
+                f"Change to {regimen}",
+                (
+                    ActionIntent(
+                        "update",
+                        f"Set {d.name} to {regimen}{where} ({fmt_num(fix.mg_week)} mg/week); "
+                        f"was {_per_week(d)}",
+                        resource=updated,
                     ),
-                )
+                ),
             )
+        )
     return CardIntent(
         "IS-2",
         "critical",
@@ -447,12 +708,8 @@ def _daily_card(ctx: RuleContext, daily: list[Medication]) -> CardIntent:
         (
             *lines,
             "The guideline doses methotrexate per week: 15-20 mg/week, maximum 40 mg/week "
-            "(ref 1). This order repeats the dose more often than once a week.",
-            *(
-                ("The update keeps the single dose and sets the timing to once weekly.",)
-                if suggestions
-                else ()
-            ),
+            "(ref 1). This order puts doses on more than one day a week. A weekly dose split "
+            "into several doses on one day is accepted.",
         ),
         problem="more-often-than-weekly",
         suggestions=tuple(suggestions),
@@ -461,7 +718,9 @@ def _daily_card(ctx: RuleContext, daily: list[Medication]) -> CardIntent:
 
 
 def _is2_start_info(ctx: RuleContext, drafts: list[Medication]) -> list[CardIntent]:
-    low = [d for d in drafts if d.dose and (d.dose.mg_per_week or 0) < 15 - 1e-9]
+    child = is_child(ctx)
+    # Under the adult age the 15-20 mg/week start is an adult dose: never pushed up to it.
+    low = [] if child else [d for d in drafts if d.dose and (d.dose.mg_per_week or 0) < 15 - 1e-9]
     oral = [d for d in drafts if d.dose and d.dose.route == "oral"]
     if not low and not oral:
         return []
@@ -476,11 +735,14 @@ def _is2_start_info(ctx: RuleContext, drafts: list[Medication]) -> list[CardInte
         CardIntent(
             "IS-2",
             "info",
-            "Methotrexate: the guideline starts 15-20 mg/week, preferably subcutaneously",
+            "Methotrexate: the guideline starts 15-20 mg/week, preferably subcutaneously"
+            if not child
+            else "Methotrexate: the guideline prefers subcutaneous",
             (
                 "Methotrexate order: " + "; ".join(notes) + ".",
                 "The guideline: start methotrexate 15-20 mg/week (maximum 40 mg/week), preferably "
                 "subcutaneously (ref 1).",
+                *((paediatric_note(ctx),) if child else ()),
             ),
             problem="start-dose-route",
             inputs=tuple(med_ref(d) for d in [*low, *oral]),

@@ -1,4 +1,4 @@
-"""REF-1, PT-1 [ref 1]; MON-1, MON-2; SKIN-1: follow-up on therapy, from the CK trend."""
+"""PT-1 [ref 1]; MON-1, MON-2; SKIN-1: follow-up on therapy, from the CK trend."""
 
 from __future__ import annotations
 
@@ -10,199 +10,75 @@ from cds_service.guideline.facts import (
     fmt_date,
     fmt_num,
     fmt_value,
+    immunosuppressive_therapy,
     is_current,
     med_ref,
     qualified,
     ref,
-    running_days,
     series,
     short_name,
     systemic_glucocorticoids,
-    trend_table,
-    upper_limit,
     valued,
     within,
 )
 from cds_service.guideline.intents import ActionIntent, CardIntent, SuggestionIntent
 from cds_service.guideline.resources import service_request
-from cds_service.guideline.rules.cautions import cardiac_involvement
-from fhir_mappings.domain import Measurement, Medication
+from cds_service.guideline.rules.refractory import ref1_refractory
+from cds_service.guideline.rules.response import CkTrend, ck_policy, ck_trend
+from fhir_mappings.domain import Measurement
 
 
-@dataclass(frozen=True)
-class CkTrend:
-    items: tuple[Measurement, ...]
-    latest: Measurement
-    uln: float | None
-    uln_source: str
-    rising: bool
-    above: bool
-    skipped: tuple[Measurement, ...] = ()
-
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        return tuple(ref(m, "CK") for m in self.items)
-
-
-def ck_trend(ctx: RuleContext) -> CkTrend | None:
-    """The CK series with its upper limit (own range, else site default) and direction."""
-    every = series(ctx.state, ctx.knowledge.kinds("ck_kinds"))
-    items = valued(every)
-    if not items:
-        return None
-    # valued() keeps the same objects: by identity, linear (by equality, quadratic at 10,000).
-    kept = {id(m) for m in items}
-    skipped = tuple(m for m in every if id(m) not in kept)
-    latest = items[-1]
-    uln, source = upper_limit(latest, ctx.knowledge.p("ck_upper_limit_default"))
-    rise = ctx.knowledge.p("ck_rise_fraction")
-    previous = items[-2] if len(items) > 1 else None
-    rising = bool(previous and previous.value and (latest.value or 0) > previous.value * (1 + rise))
-    above = uln is not None and (latest.value or 0) > uln
-    return CkTrend(items, latest, uln, source, rising, above, skipped)
-
-
-def _trend_block(trend: CkTrend) -> str:
-    unusable = "".join(
-        f"\n\nNot usable: {qualified('Observation', m.resource_id)} "
-        f"({m.unusable_reason or 'no numeric value'})"
-        for m in trend.skipped
+def _referred(ctx: RuleContext) -> bool:
+    on_record = {(c.system, c.code) for c in ctx.state.service_requests}
+    return bool(on_record & ctx.knowledge.physio_on_record) or bool(
+        ctx.state.service_request_kinds & ctx.knowledge.physio_on_record_kinds
     )
-    return (
-        "CK trend:\n"
-        + trend_table(trend.items[-6:], "CK")
-        + f"\n\nUpper limit of normal: {fmt_num(trend.uln)} U/L ({trend.uln_source})."
-        + unusable
-    )
-
-
-def _days_on(ctx: RuleContext, meds: tuple[Medication, ...]) -> float | None:
-    """Longest time any of these medications has been running, if known."""
-    days = [d for d in (running_days(ctx, m) for m in meds) if d is not None]
-    return max(days) if days else None
-
-
-# In the guideline's own order; features of the patient move an option to the front.
-REFRACTORY_OPTIONS = {
-    "ivig": "Consider IVIG, especially helpful when skin features are prominent",
-    "rituximab": "Consider rituximab (may take up to 26 weeks to show effect)",
-    "cyclophosphamide": "For severe disease with major organ involvement, consider "
-    "cyclophosphamide",
-    "jak": "JAK inhibitors can be considered for progressive disease",
-}
-ESCALATED = ("ivig", "rituximab", "cyclophosphamide", "jak_inhibitor")
-
-
-def ref1_refractory(ctx: RuleContext) -> list[CardIntent]:
-    """REF-1: >= site weeks of glucocorticoid + MTX/MMF and CK above normal or rising."""
-    if ctx.ordering or not ctx.in_scope("myopathy") or ctx.active_of(*ESCALATED):
-        return []
-    steroids, sparing = (
-        systemic_glucocorticoids(ctx),
-        ctx.active_of(*ctx.knowledge.kinds("steroid_sparing")),
-    )
-    if not steroids or not sparing:
-        return []
-    on_steroid, on_sparing = _days_on(ctx, steroids), _days_on(ctx, sparing)
-    weeks = ctx.knowledge.p("refractory_weeks")
-    if on_steroid is None or on_sparing is None:
-        return []
-    together = min(on_steroid, on_sparing)
-    trend = ck_trend(ctx)
-    if together < weeks * 7 or trend is None or not (trend.above or trend.rising):
-        return []
-    features = []
-    order = []
-    if ctx.state.has_category("dermatomyositis"):
-        features.append("dermatomyositis (skin features): IVIG listed first")
-        order.append("ivig")
-    cardiac = cardiac_involvement(ctx)
-    if cardiac or any(c.severity == "severe" for c in ctx.state.conditions):
-        features.append("cardiac/major organ involvement or severe disease: cyclophosphamide")
-        order.append("cyclophosphamide")
-    if trend.rising:
-        features.append("rising CK (progressive disease): JAK inhibitor")
-        order.append("jak")
-    order += [k for k in REFRACTORY_OPTIONS if k not in order]
-    why = "rising" if trend.rising else "above the upper limit of normal"
-    return [
-        CardIntent(
-            "REF-1",
-            "warning",
-            f"CK still {why} after {int(together) // 7} weeks of combined therapy: consider "
-            "refractory options",
-            (
-                f"On {', '.join(short_name(m) for m in steroids)} and "
-                f"{', '.join(short_name(m) for m in sparing)} together for "
-                f"{int(together)} days (threshold {weeks:g} weeks, local policy within the "
-                "guideline's 4-6 weeks).",
-                _trend_block(trend),
-                "Options the guideline lists for inadequate response (ref 1), ordered for this "
-                "patient:\n"
-                + "\n".join(f"{i}. {REFRACTORY_OPTIONS[k]}" for i, k in enumerate(order, 1)),
-                *(("Ordering reflects: " + "; ".join(features) + ".",) if features else ()),
-                "The guideline gives no doses for these options; none are suggested.",
-            ),
-            problem="refractory",
-            inputs=(*(med_ref(m) for m in (*steroids, *sparing)), *trend.inputs, *cardiac),
-            policy_used=(
-                "refractory_weeks",
-                "ck_rise_fraction",
-                *(("ck_upper_limit_default",) if trend.uln_source.startswith("site") else ()),
-            ),
-        )
-    ]
 
 
 def pt1_physiotherapy(ctx: RuleContext) -> list[CardIntent]:
-    """PT-1: CK normal or fallen from peak, no physiotherapy referral -> suggest one."""
+    """PT-1: CK responded (within normal, or fallen from an abnormal peak), no referral yet."""
     if ctx.ordering or not ctx.in_scope("myopathy"):
         return []
     trend = ck_trend(ctx)
-    if trend is None:
-        return []
-    on_record = {(c.system, c.code) for c in ctx.state.service_requests}
-    if on_record & ctx.knowledge.physio_on_record or (
-        ctx.state.service_request_kinds & ctx.knowledge.physio_on_record_kinds
-    ):
-        return []
-    peak = max(trend.items, key=lambda m: m.value or 0.0)
-    fall = ctx.knowledge.p("ck_fall_fraction")
-    latest = trend.latest.value or 0.0
     # "Controlled" needs inflammation to have been shown: a CK peak above its upper limit.
-    peak_uln, _ = upper_limit(peak, ctx.knowledge.p("ck_upper_limit_default"))
-    if peak_uln is None or (peak.value or 0) <= peak_uln:
+    if trend is None or _referred(ctx) or not trend.peak_above or not trend.responded:
         return []
-    fallen = latest <= (peak.value or 0) * (1 - fall)
-    if not (fallen or (trend.uln is not None and latest <= trend.uln)):
-        return []
-    if ref1_refractory(ctx):  # still above normal after weeks of therapy: not controlled
-        return []
-    how = (
-        f"CK {fmt_num(latest)} U/L is within normal (upper limit {fmt_num(trend.uln)} U/L, "
-        f"{trend.uln_source})"
-        if trend.uln is not None and latest <= trend.uln
-        else f"CK fell from a peak of {fmt_num(peak.value)} U/L ({fmt_date(peak.effective)}) "
-        f"to {fmt_num(latest)} U/L, at least {fall:.0%} (local policy)"
-    )
+    if trend.within_normal:
+        summary = (
+            f"CK back within normal ({fmt_num(trend.value)} U/L, upper limit "
+            f"{fmt_num(trend.uln)}): refer for a physiotherapist-monitored exercise programme"
+        )
+        status = "CK is back within the normal range."
+    else:
+        summary = (
+            f"CK {fmt_num(trend.value)} U/L, {trend.fallen:.0%} below its peak but above normal "
+            f"({fmt_num(trend.uln)}): supervised exercise may begin (local policy)"
+        )
+        status = (
+            "CK is still above its upper limit of normal. The guideline says to begin "
+            '"as soon as acute inflammation is controlled" without defining control by CK; '
+            f"this site takes a fall of at least {trend.fall_fraction:.0%} from the peak as "
+            "enough to begin (local policy)."
+        )
     code = ctx.knowledge.physio_referral
     resource = service_request(
         code,
         patient_id=ctx.patient_id,
         now=ctx.now,
         category="Physiotherapy referral",
-        reason="Exercise programme monitored by a physiotherapist; inflammatory myopathy with "
-        "acute inflammation controlled",
+        reason="Exercise programme monitored by a physiotherapist; inflammatory myopathy, "
+        + trend.measured(),
     )
     return [
         CardIntent(
             "PT-1",
             "info",
-            "Acute inflammation controlled (CK): refer for a physiotherapist-monitored exercise "
-            "programme",
+            summary,
             (
-                f"{how}.",
-                _trend_block(trend),
+                trend.measured(),
+                status,
+                trend.definitions(),
+                trend.block(),
                 "No physiotherapy referral is on record."
                 if not ctx.unavailable("service_requests")
                 else "Referrals on record could not be retrieved; check none exists.",
@@ -220,10 +96,8 @@ def pt1_physiotherapy(ctx: RuleContext) -> list[CardIntent]:
             ),
             inputs=trend.inputs,
             unavailable=ctx.unavailable("service_requests"),
-            policy_used=(
-                "ck_fall_fraction",
-                *(("ck_upper_limit_default",) if trend.uln_source.startswith("site") else ()),
-            ),
+            policy_used=ck_policy(trend),
+            fold_label="physiotherapy referral",
         )
     ]
 
@@ -238,7 +112,7 @@ def mon1_monitoring(ctx: RuleContext) -> list[CardIntent]:
     """MON-1: on immunosuppression: CK trend, a CK order when none recent, warn when rising."""
     if ctx.ordering or not ctx.in_scope("myopathy"):
         return []
-    therapy = ctx.active_of(*ctx.knowledge.kinds("immunosuppressive"))
+    therapy = immunosuppressive_therapy(ctx)
     if not therapy:
         return []
     inputs = tuple(med_ref(m) for m in therapy)
@@ -256,6 +130,7 @@ def mon1_monitoring(ctx: RuleContext) -> list[CardIntent]:
                 problem="monitoring",
                 inputs=inputs,
                 unavailable=("labs",),
+                fold_label="CK results could not be retrieved",
             )
         ]
     interval = ctx.knowledge.p("ck_monitor_interval_days")
@@ -282,15 +157,22 @@ def mon1_monitoring(ctx: RuleContext) -> list[CardIntent]:
     if trend is None:
         summary = "No CK on record on immunosuppression: order a CK (target low-normal)"
         body = ["No CK result is on record."]
+        label = "no CK on record"
     else:
         last = f"CK {fmt_value(trend.latest)}"
+        where = _position(trend)
         if rising:
-            summary = f"CK rising on immunosuppression ({last}): review disease activity"
+            pct = trend.value / (trend.previous.value or 1) - 1 if trend.previous else 0.0
+            summary = (
+                f"CK rising on immunosuppression ({last}, +{pct:.0%} vs previous, {where}): "
+                "review disease activity"
+            )
         elif not recent:
             summary = f"CK due: last {last}; serial CK is the guideline's monitoring target"
         else:
-            summary = f"Monitoring: {last}; target low-normal range"
-        body = [_trend_block(trend)]
+            summary = f"Monitoring: {last} ({where}); target low-normal range"
+        label = f"CK due (last {last})" if not recent else f"{last} ({where})"
+        body = [trend.measured(), trend.definitions(), trend.block()]
         if refractory:
             body.append("The rise is addressed on the refractory-disease card (REF-1).")
     if not recent:
@@ -309,9 +191,19 @@ def mon1_monitoring(ctx: RuleContext) -> list[CardIntent]:
             problem="monitoring",
             suggestions=suggestions,
             inputs=(*inputs, *(trend.inputs if trend else ())),
-            policy_used=("ck_monitor_interval_days", "ck_rise_fraction"),
+            policy_used=("ck_monitor_interval_days", *ck_policy(trend)),
+            fold_label=label,
         )
     ]
+
+
+def _position(trend: CkTrend) -> str:
+    """Where the latest CK lies against its upper limit, in a few words."""
+    if trend.uln is None:
+        return "no upper limit known"
+    if trend.within_normal:
+        return "within normal"
+    return f"{trend.value / trend.uln:.1f}x upper limit"
 
 
 @dataclass(frozen=True)
@@ -405,6 +297,7 @@ def mon2_steroid_effects(ctx: RuleContext) -> list[CardIntent]:
             summary,
             tuple(detail),
             problem="steroid-effects",
+            fold_label="steroid effects: " + (", ".join(high) if high else "glucose, BP, bone"),
             inputs=(
                 *(med_ref(m) for m in steroids),
                 *(ref(r.m, r.label) for r in readings if r.m is not None),
@@ -452,6 +345,7 @@ def skin1_skin(ctx: RuleContext) -> list[CardIntent]:
                 "without further content; this service therefore suggests no specific measure.",
             ),
             problem="skin",
+            fold_label="skin protection" + (", calcinosis" if calcinosis else ""),
             inputs=tuple(cond_ref(c) for c in found),
             with_override_reasons=False,
         )

@@ -1,0 +1,118 @@
+"""Issue 14, alert fatigue: a caution overridden with a reason is not repeated on chart open
+for the same patient and problem for `override_snooze_days` (stored feedback, hashed ids)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from persistence_helpers import feedback
+from sqlalchemy import text
+
+from cds_service.fhir.scenarios import build_request, load_scenario
+from cds_service.hooks.services import SNOOZED_KEY
+from cds_service.persistence import Store
+from tests.conftest import FIXTURES
+
+PV = "myopathy-patient-view"
+# Spasm + myocarditis + an active NSAID: CAU-4 warns on chart open.
+SCENARIO = "cau-4-patient-view-active-nsaid"
+
+
+def chart_open(app: Flask, client: FlaskClient, patient_id: str) -> dict[str, Any]:
+    scenario = load_scenario(FIXTURES / SCENARIO)
+    body = build_request(scenario, app.extensions["cds_registry"])
+    body["context"]["patientId"] = patient_id
+    response = client.post(f"/cds-services/{PV}", json=body)
+    assert response.status_code == 200
+    payload: dict[str, Any] = response.get_json()
+    return payload
+
+
+def cau4(payload: dict[str, Any]) -> dict[str, Any] | None:
+    found = [c for c in payload["cards"] if c["source"]["topic"]["code"] == "CAU-4"]
+    return found[0] if found else None
+
+
+def override(client: FlaskClient, card: dict[str, Any], *, at: datetime, **kw: Any) -> None:
+    item = feedback(card["uuid"], at=at.isoformat().replace("+00:00", "Z"), **kw)
+    response = client.post(f"/cds-services/{PV}/feedback", json={"feedback": [item]})
+    assert response.status_code == 200
+
+
+def store_of(app: Flask) -> Store:
+    store: Store = app.extensions["cds_store"]
+    return store
+
+
+def test_overridden_caution_is_snoozed_for_that_patient_only(
+    app: Flask, client: FlaskClient
+) -> None:
+    first = cau4(chart_open(app, client, "pat-a"))
+    assert first is not None and first["indicator"] == "warning"
+    # No flush: feedback sent at once still finds its card audited (the writer is waited for).
+    override(client, first, at=datetime.now(UTC))
+
+    again = chart_open(app, client, "pat-a")
+    assert cau4(again) is None
+    assert again["extension"][SNOOZED_KEY] == [
+        {"recommendationId": "CAU-4", "problem": "cardiac", "snoozeDays": 7.0}
+    ]
+    other = chart_open(app, client, "pat-b")
+    assert cau4(other) is not None and SNOOZED_KEY not in other.get("extension", {})
+
+
+def test_the_audit_keeps_the_problem_and_no_patient_id(app: Flask, client: FlaskClient) -> None:
+    chart_open(app, client, "pat-secret-42")
+    store = store_of(app)
+    assert store.flush()
+    with store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT recommendation_id, problem FROM audit_card")).all()
+        hashes = list(conn.execute(text("SELECT patient_hash FROM audit_hook_call")).scalars())
+    assert ("CAU-4", "cardiac") in [tuple(r) for r in rows]
+    assert hashes == [store.hasher("pat-secret-42")] and "pat-secret-42" not in hashes
+
+
+def test_an_old_override_or_one_without_reason_does_not_snooze(
+    app: Flask, client: FlaskClient
+) -> None:
+    card = cau4(chart_open(app, client, "pat-c"))
+    assert card is not None
+    assert store_of(app).flush()
+    override(client, card, at=datetime.now(UTC) - timedelta(days=8))  # beyond 7 days
+    override(client, card, at=datetime.now(UTC), reason=None, comment="seen")  # no reason
+    assert cau4(chart_open(app, client, "pat-c")) is not None
+
+
+def test_order_select_is_never_snoozed(app: Flask, client: FlaskClient) -> None:
+    card = cau4(chart_open(app, client, "fx-patient"))
+    assert card is not None
+    assert store_of(app).flush()
+    override(client, card, at=datetime.now(UTC))
+    scenario = load_scenario(FIXTURES / "cau-4-fires-myocarditis")
+    body = build_request(scenario, app.extensions["cds_registry"])
+    cards = client.post("/cds-services/myopathy-order-select", json=body).get_json()["cards"]
+    assert [c["source"]["topic"]["code"] for c in cards] == ["CAU-4"]
+
+
+def test_snooze_days_zero_turns_it_off(settings: dict[str, Any], tmp_path: Any) -> None:
+    from conftest import migrate_url
+
+    from cds_service import create_app
+
+    if settings["DATABASE_URL"]:
+        migrate_url(settings["DATABASE_URL"], settings["DATA_DIR"])
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("override_snooze_days: 0\n", encoding="utf-8")
+    app = create_app({"AUTH": "disabled", **settings, "SITE_POLICY_FILE": str(policy)})
+    try:
+        client = app.test_client()
+        card = cau4(chart_open(app, client, "pat-d"))
+        assert card is not None
+        assert store_of(app).flush()
+        override(client, card, at=datetime.now(UTC))
+        assert cau4(chart_open(app, client, "pat-d")) is not None
+    finally:
+        store_of(app).close()
