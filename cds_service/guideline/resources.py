@@ -92,6 +92,50 @@ _DAY_NAMES = {
     "sat": "Saturday",
     "sun": "Sunday",
 }
+# R4 elements of MedicationRequest (and its Dosage/Timing) with cardinality 0..*: real clients
+# (the CDS Hooks Sandbox: `reasonCode`) send some as one object, which R4 JSON forbids.
+_LIST_ELEMENTS = {
+    "MedicationRequest": (
+        "identifier",
+        "category",
+        "supportingInformation",
+        "reasonCode",
+        "reasonReference",
+        "basedOn",
+        "insurance",
+        "note",
+        "dosageInstruction",
+        "detectedIssue",
+        "eventHistory",
+    ),
+    "Dosage": ("additionalInstruction", "doseAndRate"),
+    "Timing": ("event",),
+    "Timing.repeat": ("dayOfWeek", "timeOfDay", "when"),
+}
+
+
+def _listed(node: dict[str, Any], kind: str) -> None:
+    for name in _LIST_ELEMENTS[kind]:
+        if name in node and not isinstance(node[name], list):
+            node[name] = [node[name]]
+
+
+def draft_copy(draft: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a client's draft for an update suggestion, single objects put in lists."""
+    copied = copy.deepcopy(draft)
+    _listed(copied, "MedicationRequest")
+    for dosage in copied.get("dosageInstruction") or []:
+        if not isinstance(dosage, dict):
+            continue
+        _listed(dosage, "Dosage")
+        timing = dosage.get("timing")
+        if isinstance(timing, dict):
+            _listed(timing, "Timing")
+            if isinstance(timing.get("repeat"), dict):
+                _listed(timing["repeat"], "Timing.repeat")
+    return copied
+
+
 _PERIOD_DAYS = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1, "wk": 7, "mo": 30, "a": 365}
 
 
@@ -117,7 +161,7 @@ def weekly(draft: dict[str, Any], doses: int = 1) -> tuple[dict[str, Any], str |
     many on one day (the order's first dayOfWeek, else Monday), keeping its times of day when
     they match the number of doses.
     """
-    updated = copy.deepcopy(draft)
+    updated = draft_copy(draft)
     day_named: str | None = None
     for dosage in updated.get("dosageInstruction") or []:
         if not isinstance(dosage, dict):
@@ -157,7 +201,7 @@ def shortened(
     draft: dict[str, Any], days: int, per_day_units: float | None
 ) -> tuple[dict[str, Any], list[str]]:
     """CAU-1: the whole draft with its course limited to `days`; returns what changed."""
-    updated = copy.deepcopy(draft)
+    updated = draft_copy(draft)
     changes: list[str] = []
     dispense = updated.setdefault("dispenseRequest", {})
     dispense["expectedSupplyDuration"] = {
