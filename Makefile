@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# make serve PORT=9000 HOST=0.0.0.0
+PORT ?= 8080
+HOST ?= 127.0.0.1
 
 .PHONY: serve test lint bench clean
 
@@ -13,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 serve: $(STAMP)
-	$(BIN)/cds-service serve --profile local
+	$(BIN)/cds-service serve --profile local --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -16,8 +16,10 @@ from cds_service.fhir import prefetch as fhir_prefetch
 from cds_service.governance import capture
 from cds_service.guideline import load_engine
 from cds_service.hooks import http_errors, routes
+from cds_service.hooks.routes import CARD_VERDICTS
 from cds_service.hooks.services import build_registry
 from cds_service.openapi import build_openapi
+from cds_service.ops import logs, metrics, readiness
 from fhir_mappings import load_terminology
 from fhir_mappings.state import PREFETCH_MEMO
 
@@ -42,13 +44,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(settings)
     # Werkzeug refuses larger bodies before we read them (413).
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_REQUEST_BYTES"]
-    logging.getLogger("cds_service").setLevel(settings["LOG_LEVEL"])
+    app.extensions["cds_hook_listeners"] = []
+    # First: its after_request runs last, so the access line sees every final status.
+    logs.init_app(app)
     tune_gc(int(settings["GC_GEN0_THRESHOLD"]))
     PREFETCH_MEMO.size = max(0, int(settings["PREFETCH_MEMO_RESOURCES"]))
 
     load_terminology()
     engine = load_engine(settings["SITE_POLICY_FILE"] or None)
-    app.extensions["cds_hook_listeners"] = []
     store = persistence.init_app(app)
     registry = build_registry(engine, snoozes=store.snoozed)  # overridden cautions snooze
     app.extensions["cds_engine"] = engine
@@ -63,5 +66,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(routes.bp)
     if settings["CONSOLE"]:
         console.init_app(app)  # after security: it trusts the console's issuer in-process
+    memos = {"mapping": OUTCOME_MEMO, "prefetch": PREFETCH_MEMO, "card_check": CARD_VERDICTS}
+    metrics.init_app(app, memos)
+    readiness.init_app(app)
     log.info("knowledge %s loaded; profile %s", engine.version, settings["PROFILE"])
     return app

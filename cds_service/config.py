@@ -17,7 +17,7 @@ DEFAULTS: dict[str, Any] = {
     # A 10,000-resource prefetch is about 10 MB: a long chart must not be refused.
     "MAX_REQUEST_BYTES": 32 * 1024 * 1024,
     "MAX_JSON_DEPTH": 64,
-    # Slow and hostile clients (issue 18): a request's headers and body must arrive within
+    # Slow and hostile clients: a request's headers and body must arrive within
     # REQUEST_READ_SECONDS; an idle keep-alive connection closes after IDLE_CONNECTION_SECONDS.
     "REQUEST_READ_SECONDS": 30,
     "IDLE_CONNECTION_SECONDS": 60,
@@ -28,7 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_MAX_RSS_MIB": 150,
     "MAX_BUNDLE_ENTRIES": 20000,
     "VALIDATE_RESPONSES": True,
+    # Logging: level of every logger; "text" lines or "json" lines on stderr.
     "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "text",
     "DATA_DIR": "data",
     # Security (issue 6).
     "AUTH": "required",
@@ -80,29 +82,15 @@ DEFAULTS: dict[str, Any] = {
     # Performance (issue 8): allocations between young-generation garbage collections (Python's
     # default 700 makes a 10 MB prefetch pay ~3x its parse time in collections); 0 = default.
     "GC_GEN0_THRESHOLD": 50_000,
-    # No longer read (issue 17 removed the per-resource memo); accepted so old settings start.
+    # No longer read (the per-resource memo was removed); accepted so old settings start.
     "MAPPING_MEMO_ENTRIES": 20_000,
     "PREFETCH_MEMO_RESOURCES": 20_000,
+    # Operations: GET /metrics (Prometheus text) and how long /readyz waits.
+    "METRICS": True,
+    "READY_TIMEOUT_SECONDS": 1.0,
     # Benchmarks: an app built by benchmarks.floor.create_bench_app serves the floor endpoint
     # POST /_bench/empty-cards. The product app (create_app) never registers it.
     "BENCH_FLOOR_ENDPOINT": False,
-}
-
-# Bounds (inclusive) of numeric settings: a value outside them stops start-up with one line.
-BOUNDS: dict[str, tuple[float, float]] = {
-    "MAX_REQUEST_BYTES": (1024, 1024 * 1024 * 1024),
-    "MAX_JSON_DEPTH": (4, 1000),
-    "REQUEST_READ_SECONDS": (1, 3600),
-    "IDLE_CONNECTION_SECONDS": (1, 3600),
-    "MAX_CONNECTIONS": (10, 100_000),
-    "MAX_HEADER_BYTES": (4096, 1024 * 1024),
-    "MAX_FEEDBACK_ITEMS": (1, 100_000),
-    "WORKER_MAX_RSS_MIB": (0, 1024 * 1024),
-    "JWT_MAX_LIFETIME_SECONDS": (10, 86_400),
-    "FHIR_MAX_WORKERS": (1, 1024),
-    "FHIR_MAX_CONCURRENT_PER_SERVER": (1, 1024),
-    "FHIR_BREAKER_FAILURES": (1, 10_000),
-    "FHIR_BREAKER_SECONDS": (0.1, 86_400),
 }
 
 # What the "local" profile changes: a developer's laptop, never a hospital network.
@@ -114,58 +102,155 @@ LOCAL_PROFILE: dict[str, Any] = {
     "PUBLIC_BASE_URL": "http://127.0.0.1:8080",
 }
 
+_MIB = 1024 * 1024
+# Inclusive bounds of every numeric setting: a value outside them stops start-up.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "MAX_REQUEST_BYTES": (1024, 1024 * _MIB),
+    "MAX_JSON_DEPTH": (4, 1000),
+    "REQUEST_READ_SECONDS": (1, 3600),
+    "IDLE_CONNECTION_SECONDS": (1, 3600),
+    "MAX_CONNECTIONS": (10, 100_000),
+    "MAX_HEADER_BYTES": (4096, _MIB),
+    "MAX_FEEDBACK_ITEMS": (1, 100_000),
+    "WORKER_MAX_RSS_MIB": (0, 1024 * 1024),
+    "MAX_BUNDLE_ENTRIES": (1, 1_000_000),
+    "JWT_LEEWAY_SECONDS": (0, 300),
+    "JWT_MAX_LIFETIME_SECONDS": (10, 86_400),
+    "JWKS_TIMEOUT_SECONDS": (0.05, 60),
+    "JWKS_CACHE_SECONDS": (0, 7 * 86_400),
+    "JWKS_MIN_REFETCH_SECONDS": (0, 86_400),
+    "MAX_PREFETCH_KEYS": (1, 10_000),
+    "MAX_DRAFT_ORDERS": (1, 100_000),
+    "FHIR_TIMEOUT_SECONDS": (0.05, 300),
+    "FHIR_BUDGET_SECONDS": (0.01, 300),
+    "FHIR_MAX_PAGES": (1, 10_000),
+    "FHIR_MAX_RESOURCES": (1, 10_000_000),
+    "FHIR_MAX_RESPONSE_BYTES": (1024, 1024 * _MIB),
+    "FHIR_MAX_RETRIES": (0, 10),
+    "FHIR_RETRY_BACKOFF_SECONDS": (0, 10),
+    "FHIR_MAX_WORKERS": (1, 1024),
+    "FHIR_MAX_CONCURRENT_PER_SERVER": (1, 1024),
+    "FHIR_BREAKER_FAILURES": (1, 10_000),
+    "FHIR_BREAKER_SECONDS": (0.1, 86_400),
+    "DATABASE_TIMEOUT_SECONDS": (0.1, 300),
+    "DATABASE_POOL_SIZE": (1, 1000),
+    "AUDIT_RETENTION_DAYS": (1, 36_500),
+    "AUDIT_QUEUE_SIZE": (1, 10_000_000),
+    "GC_GEN0_THRESHOLD": (0, 100_000_000),
+    "MAPPING_MEMO_ENTRIES": (0, 100_000_000),
+    "PREFETCH_MEMO_RESOURCES": (0, 100_000_000),
+    "READY_TIMEOUT_SECONDS": (0.05, 30),
+}
+
+# Settings that take one of a few words (compared case-insensitively for LOG_LEVEL).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "PROFILE": ("production", "local"),
+    "AUTH": ("required", "disabled"),
+    "LOG_LEVEL": ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+    "LOG_FORMAT": ("text", "json"),
+}
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-def _coerce(key: str, raw: str, default: Any) -> Any:
-    """Turn an environment string into the type of the setting's default."""
-    try:
-        if isinstance(default, bool):
-            lowered = raw.strip().lower()
-            if lowered in _TRUE:
-                return True
-            if lowered in _FALSE:
-                return False
-            raise ValueError(f"expected a boolean, got {raw!r}")
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"CDS_{key}: {exc}") from exc
-    return raw
+def _number_text(value: float) -> str:
+    return f"{value:,}".replace(",", "_") if isinstance(value, int) else f"{value:g}"
+
+
+def describe(key: str) -> str:
+    """What a setting accepts, in words (for error lines and `--help`)."""
+    default = DEFAULTS[key]
+    if key in CHOICES:
+        return "one of " + ", ".join(CHOICES[key])
+    if isinstance(default, bool):
+        return "a boolean (true/false, 1/0, yes/no, on/off)"
+    if key in BOUNDS:
+        low, high = BOUNDS[key]
+        kind = "an integer" if isinstance(default, int) else "a number"
+        return f"{kind} from {_number_text(low)} to {_number_text(high)}"
+    return "a string"
+
+
+def _refuse(key: str, raw: Any) -> ConfigError:
+    return ConfigError(f"CDS_{key} must be {describe(key)}, not {raw!r}")
+
+
+def convert(key: str, raw: Any) -> Any:
+    """One setting's value (an environment string or a config value), converted and checked."""
+    default = DEFAULTS[key]
+    if isinstance(default, bool):
+        return _boolean(key, raw)
+    if isinstance(default, int | float):
+        return _number(key, raw, integer=isinstance(default, int))
+    if not isinstance(raw, str):
+        raise _refuse(key, raw)
+    return _choice(key, raw) if key in CHOICES else raw
+
+
+def _boolean(key: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str):
+        lowered = raw.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    raise _refuse(key, raw)
+
+
+def _number(key: str, raw: Any, *, integer: bool) -> float:
+    value: float
+    if isinstance(raw, str):
+        try:
+            value = int(raw.strip()) if integer else float(raw.strip())
+        except ValueError:
+            raise _refuse(key, raw) from None
+    elif isinstance(raw, int | float) and not isinstance(raw, bool):
+        if integer and isinstance(raw, float) and not raw.is_integer():
+            raise _refuse(key, raw)
+        value = int(raw) if integer else float(raw)
+    else:
+        raise _refuse(key, raw)
+    low, high = BOUNDS[key]
+    # NaN fails every comparison: `not low <= value <= high` refuses it too.
+    if not low <= value <= high:
+        raise _refuse(key, raw)
+    return value
+
+
+def _choice(key: str, value: str) -> str:
+    choices = CHOICES[key]
+    if key == "LOG_LEVEL":
+        value = value.strip().upper()
+    if value not in choices:
+        raise _refuse(key, value)
+    return value
 
 
 def load_settings(
     overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
-    """Merge defaults, the profile, CDS_* environment variables and explicit overrides."""
+    """Merge defaults, the profile, CDS_* environment variables and explicit overrides.
+
+    Environment and `overrides` values are converted and checked alike; the first bad one
+    raises ConfigError with one line naming the setting and what it accepts.
+    """
     environ = os.environ if environ is None else environ
     overrides = dict(overrides or {})
     settings = dict(DEFAULTS)
-    profile = overrides.get("PROFILE") or environ.get("CDS_PROFILE") or DEFAULTS["PROFILE"]
-    if profile not in ("production", "local"):
-        raise ConfigError(f"CDS_PROFILE must be 'production' or 'local', not {profile!r}")
+    profile_raw = overrides.get("PROFILE") or environ.get("CDS_PROFILE") or DEFAULTS["PROFILE"]
+    profile = convert("PROFILE", profile_raw)
     if profile == "local":
         settings.update(LOCAL_PROFILE)
-    for key, default in DEFAULTS.items():
+    for key in DEFAULTS:
         env_value = environ.get(f"CDS_{key}")
         if env_value is not None:
-            settings[key] = _coerce(key, env_value, default)
-    settings.update(overrides)
+            settings[key] = convert(key, env_value)
+    for key, value in overrides.items():
+        # Keys that are not settings (Flask's own, such as TESTING) pass through unchanged.
+        settings[key] = convert(key, value) if key in DEFAULTS else value
     settings["PROFILE"] = profile
-    if settings["AUTH"] not in ("required", "disabled"):
-        raise ConfigError(f"CDS_AUTH must be 'required' or 'disabled', not {settings['AUTH']!r}")
-    check_bounds(settings)
     return settings
 
-
-def check_bounds(settings: Mapping[str, Any]) -> None:
-    """Refuse a numeric setting outside BOUNDS, naming it (one line)."""
-    for key, (low, high) in BOUNDS.items():
-        value = settings[key]
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"CDS_{key} must be a number, not {value!r}")
-        if not low <= value <= high:
-            raise ConfigError(f"CDS_{key} must be between {low:g} and {high:g}, not {value!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import tempfile
 import time
@@ -16,11 +17,16 @@ from typing import Any, TextIO
 
 import orjson
 import requests
+from flask import Flask
 
+from cds_service.config import load_settings
 from cds_service.fhir.scenarios import Scenario, build_request, compare_cards, load_scenario, roll
+from cds_service.guideline import load_engine
 from cds_service.hooks.registry import Registry
 from cds_service.hooks.routes import UNAVAILABLE_KEY
-from cds_service.hooks.services import SNOOZED_KEY
+from cds_service.hooks.services import SNOOZED_KEY, build_registry
+from cds_service.ops.logs import quiet_startup
+from fhir_mappings import load_terminology
 
 _COLOURS = {"critical": "\033[1;31m", "warning": "\033[1;33m", "info": "\033[1;36m"}
 _RESET = "\033[0m"
@@ -39,6 +45,8 @@ class Replay:
     body: dict[str, Any]
     expected: list[dict[str, Any]] | None
     patient_bundle: dict[str, Any] | None = None
+    # The scenario states the prefetch its EHR sent (failures included): --fetch keeps it.
+    own_prefetch: bool = False
 
 
 def _scenario_for_hook(path: Path, hook: str, registry: Registry) -> Scenario:
@@ -67,7 +75,12 @@ def load_replay(path: Path, registry: Registry, hook: str | None) -> Replay:
         if hook and hook != body["hook"]:
             raise ReplayError(f"{path}: the scenario is a {body['hook']} request, not {hook}")
         return Replay(
-            scenario.name, scenario.service_id, body, scenario.expected, scenario.patient_bundle
+            scenario.name,
+            scenario.service_id,
+            body,
+            scenario.expected,
+            scenario.patient_bundle,
+            own_prefetch="prefetch" in scenario.request,
         )
     if not path.is_file():
         raise ReplayError(f"{path}: no such file or directory")
@@ -87,34 +100,28 @@ def load_replay(path: Path, registry: Registry, hook: str | None) -> Replay:
 
 
 class Sender:
-    """In-process (create_app, auth off) or to a running service at --url."""
+    """In-process (create_app, auth off, reachable by nobody) or to a running service at --url."""
 
     def __init__(self, url: str | None, token: str | None, fetch: bool = False) -> None:
         self.url = url.rstrip("/") if url else None
         self.token = token
         self._tmp = tempfile.TemporaryDirectory(prefix="cds-replay-")
-        from cds_service.app import create_app
-
-        config: dict[str, Any] = {"AUTH": "disabled", "DATA_DIR": self._tmp.name}
-        if fetch:  # the fixture FHIR server this command starts on loopback
-            config |= {
-                "FHIR_SERVER_ALLOWLIST": "http://127.0.0.1",
-                "FHIR_ALLOW_LOOPBACK_HTTP": True,
-            }
-        self.app = create_app(config)
-
-    @property
-    def registry(self) -> Registry:
-        registry: Registry = self.app.extensions["cds_registry"]
-        return registry
+        self.app: Flask | None = None
+        if self.url is None:
+            self.app = _in_process_app(self._tmp.name, fetch)
+            self.registry: Registry = self.app.extensions["cds_registry"]
+        else:
+            # Only the service ids and prefetch templates are needed here: no app, no warnings.
+            load_terminology()
+            self.registry = build_registry(load_engine(load_settings()["SITE_POLICY_FILE"] or None))
 
     def send(self, replay: Replay) -> tuple[int, Any]:
         path = f"/cds-services/{replay.service_id}"
-        if self.url is None:
+        if self.app is not None:
             response = self.app.test_client().post(path, json=replay.body)
             return response.status_code, response.get_json(silent=True)
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        remote = requests.post(self.url + path, json=replay.body, headers=headers, timeout=30)
+        remote = requests.post(f"{self.url}{path}", json=replay.body, headers=headers, timeout=30)
         try:
             return remote.status_code, remote.json()
         except ValueError:
@@ -122,6 +129,21 @@ class Sender:
 
     def close(self) -> None:
         self._tmp.cleanup()
+
+
+def _in_process_app(data_dir: str, fetch: bool) -> Flask:
+    """The service inside this command: authentication off is safe (no socket), so quiet."""
+    from cds_service.app import create_app
+
+    config: dict[str, Any] = {"AUTH": "disabled", "DATA_DIR": data_dir, "METRICS": False}
+    if fetch:  # the fixture FHIR server this command starts on loopback
+        config |= {"FHIR_SERVER_ALLOWLIST": "http://127.0.0.1", "FHIR_ALLOW_LOOPBACK_HTTP": True}
+    with quiet_startup():
+        app = create_app(config)
+    # Cards print on stdout; a server's per-request lines would only repeat them.
+    for name in ("cds_service.access", "cds_service.hook"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return app
 
 
 def _paint(text: str, indicator: str, colour: bool) -> str:
@@ -176,7 +198,7 @@ def replay_one(sender: Sender, replay: Replay, check: bool, out: TextIO, colour:
     for held in (payload.get("extension") or {}).get(SNOOZED_KEY) or []:
         print(f"  snoozed (overridden recently): {held}", file=out)
     if not check:
-        return True
+        return status == 200  # a call that failed (404 from a wrong --url, 401, 5xx) fails
     if replay.expected is None:
         print("  CHECK FAILED: no expected.json to compare with", file=out)
         return False
@@ -190,7 +212,11 @@ def replay_one(sender: Sender, replay: Replay, check: bool, out: TextIO, colour:
 
 @contextmanager
 def _fetching(replays: list[Replay], enabled: bool) -> Iterator[None]:
-    """With --fetch: serve each scenario's patient on loopback and drop the prefetch."""
+    """With --fetch: serve each scenario's patient on loopback and drop the prefetch.
+
+    A scenario whose request.json states its own prefetch (a failed lab query, say) is sent
+    as written: fetching would replace the very failure it is about.
+    """
     if not enabled:
         yield
         return
@@ -199,7 +225,7 @@ def _fetching(replays: list[Replay], enabled: bool) -> Iterator[None]:
 
     stores = {r.name: FixtureStore.from_bundle(r.patient_bundle or {}) for r in replays}
     with running_server(create_fixture_wsgi(stores)) as base:
-        for replay in replays:
+        for replay in (r for r in replays if not r.own_prefetch):
             replay.body.pop("prefetch", None)
             replay.body["fhirServer"] = f"{base}/{replay.name}"
         yield
@@ -208,14 +234,18 @@ def _fetching(replays: list[Replay], enabled: bool) -> Iterator[None]:
 def _run(args: argparse.Namespace) -> int:
     sender = Sender(args.url, args.token, fetch=args.fetch)
     colour = sys.stdout.isatty() and not args.no_colour
-    ok = True
+    passed = failed = 0
     try:
         replays = [load_replay(Path(raw), sender.registry, args.hook) for raw in args.paths]
         if args.fetch and any(r.patient_bundle is None for r in replays):
             raise ReplayError("--fetch needs scenario directories (a patient.json to serve)")
         with _fetching(replays, args.fetch):
             for replay in replays:
-                ok = replay_one(sender, replay, args.check, sys.stdout, colour) and ok
+                if replay_one(sender, replay, args.check, sys.stdout, colour):
+                    passed += 1
+                else:
+                    failed += 1
+        print(f"{passed} passed, {failed} failed", flush=True)
     except ReplayError as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 2
@@ -224,7 +254,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     finally:
         sender.close()
-    return 0 if ok else 1
+    return 0 if failed == 0 else 1
 
 
 def register(subparsers: Any) -> None:

@@ -5,25 +5,39 @@ from __future__ import annotations
 import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 
-from cds_service.hooks.http_errors import error_response
+from cds_service.ops.readiness import run_checks
+from cds_service.version import __version__
 
 bp = Blueprint("web", __name__)
 
 
+_HEALTH = orjson.dumps({"status": "ok", "version": __version__})
+
+
 @bp.get("/healthz")
 def healthz() -> Response:
-    """Alive: the process answers."""
-    return Response('{"status":"ok"}', mimetype="application/json")
+    """Alive (a liveness probe): the process answers; it checks nothing else."""
+    return Response(_HEALTH, mimetype="application/json")
 
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    """Ready: knowledge loaded and services registered."""
+    """Ready: every registered check passes (knowledge, database, Redis when configured).
+
+    503 while one fails; both answers list each check with its status.
+    """
+    ready, checks = run_checks(current_app._get_current_object())  # type: ignore[attr-defined]
     engine = current_app.extensions.get("cds_engine")
-    if engine is None or not list(current_app.extensions.get("cds_registry", [])):
-        return error_response(503, "not_ready", "knowledge not loaded")
-    body = {"status": "ready", "knowledgeVersion": engine.version}
-    return Response(orjson.dumps(body), mimetype="application/json")
+    body = {
+        "status": "ready" if ready else "not_ready",
+        "version": __version__,
+        "knowledgeVersion": engine.version if engine is not None else None,
+        "checks": checks,
+    }
+    if not ready:  # the one error shape too, for clients that look for "error"
+        failed = ", ".join(c["name"] for c in checks if c["status"] != "ok")
+        body["error"] = {"status": 503, "code": "not_ready", "message": f"not ready: {failed}"}
+    return Response(orjson.dumps(body), status=200 if ready else 503, mimetype="application/json")
 
 
 @bp.get("/openapi.json")

@@ -14,7 +14,8 @@ from cds_service import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
-THIRDPARTY = ROOT.parent / "shared" / "thirdparty"
+# Public third-party test data, copied in with its sources and licences (MANIFEST.md).
+THIRDPARTY = ROOT / "tests" / "data" / "thirdparty"
 
 
 def make_app(tmp_path: Path, **overrides: Any) -> Flask:

@@ -68,6 +68,6 @@ def test_every_setting_is_documented_in_the_configuration_reference(key: str) ->
 def test_every_bounded_setting_refuses_values_outside_its_bounds(key: str) -> None:
     low, high = BOUNDS[key]
     for bad in (low - 1, high * 2 + 1):
-        with pytest.raises(ConfigError, match=f"CDS_{key} must be between"):
+        with pytest.raises(ConfigError, match=f"CDS_{key} must be an? (integer|number) from"):
             load_settings(environ={f"CDS_{key}": str(int(bad))})
     load_settings(environ={f"CDS_{key}": str(DEFAULTS[key])})

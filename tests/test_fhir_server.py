@@ -19,14 +19,8 @@ from cds_service.fhir.fixture_server import (
     running_server,
 )
 from cds_service.fhir.store import FixtureStore
+from tests.conftest import THIRDPARTY
 from tests.fhir_helpers import LOINC, PATIENT_ID, as_bundle, patient_resources
-
-ROOT = Path(__file__).resolve().parents[1]
-# shared/ sits beside the checkout (CI) or two levels up (a helper's worktree).
-SYNTHEA = next(
-    (p / "shared" / "thirdparty" for p in ROOT.parents if (p / "shared" / "thirdparty").is_dir()),
-    ROOT / "missing-shared",
-)
 
 
 @pytest.fixture(scope="module")
@@ -186,9 +180,7 @@ def test_required_token() -> None:
 
 
 def test_synthea_transaction_bundle_references_are_searchable(tmp_path: Path) -> None:
-    path = SYNTHEA / "synthea_r4_Hershel_Marvin_71a7f9d4-45b7-481b-b571-7ee0caca6e2a.json"
-    if not path.exists():
-        pytest.skip("shared third-party data not present")
+    path = THIRDPARTY / "synthea_r4_Hershel_Marvin_71a7f9d4-45b7-481b-b571-7ee0caca6e2a.json"
     store = load_store(None, [path])
     patient_id = store.by_type["Patient"][0]["id"]
     with running_server(create_fhir_app(store)) as url:

@@ -21,11 +21,12 @@ from fhir.resources.R4B import get_fhir_model_class
 from cds_service.fhir.scenarios import roll
 from fhir_mappings.shapes import SHAPES
 from fhir_mappings.validation import repair, validation_problem
+from tests.conftest import THIRDPARTY
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 SOURCES = [*sorted((ROOT / "fixtures").glob("*/*.json"))]
-SOURCES += sorted((ROOT.parent / "shared" / "thirdparty").glob("*.json"))
+SOURCES += sorted(THIRDPARTY.glob("*.json"))
 # Where fhir.resources (pydantic in lax mode) accepts what R4 refuses, the shapes refuse:
 # a number written as a JSON string ("5.2") or a boolean as "true"
 # (http://hl7.org/fhir/R4/json.html#primitive), a date as a number (a Unix time to pydantic),

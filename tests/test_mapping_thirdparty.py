@@ -1,9 +1,8 @@
-"""Third-party data (shared/thirdparty, MANIFEST.md) maps without exceptions, with known facts."""
+"""Third-party data (tests/data/thirdparty, MANIFEST.md) maps without exceptions, known facts."""
 
 from __future__ import annotations
 
 import json
-import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -12,15 +11,10 @@ import pytest
 
 from fhir_mappings import map_order_context, map_patient_state
 from fhir_mappings.domain import BENZODIAZEPINE, GLUCOCORTICOID, METHOTREXATE, NSAID, PatientState
+from tests.conftest import THIRDPARTY
 from tests.mapping_builders import NOW
 
-# The directory next to the repo (as CI lays it out); CDS_SHARED_DIR overrides it for worktrees.
-SHARED = Path(os.environ.get("CDS_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
-THIRDPARTY = SHARED / "thirdparty"
-pytestmark = pytest.mark.skipif(
-    not THIRDPARTY.is_dir(), reason=f"third-party data not found at {THIRDPARTY}"
-)
-SYNTHEA = sorted(THIRDPARTY.glob("synthea_r4_*.json")) if THIRDPARTY.is_dir() else []
+SYNTHEA = sorted(THIRDPARTY.glob("synthea_r4_*.json"))
 
 
 @cache

@@ -9,6 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from cds_service.hooks.schemas import DiscoverySchema
+from cds_service.version import __version__
 
 PV = "/cds-services/myopathy-patient-view"
 OS = "/cds-services/myopathy-order-select"
@@ -193,7 +194,7 @@ def test_cors_preflight_needs_no_auth_and_allows_the_sandbox(tmp_path: Any) -> N
 
 
 def test_health_and_readiness(client: FlaskClient) -> None:
-    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert client.get("/healthz").get_json() == {"status": "ok", "version": __version__}
     ready = client.get("/readyz").get_json()
     assert ready["status"] == "ready" and ready["knowledgeVersion"]
 

@@ -1,8 +1,6 @@
-"""The CDS Hooks documentation examples in shared/thirdparty each get a deliberate answer."""
+"""The CDS Hooks documentation examples in tests/data/thirdparty each get a deliberate answer."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import orjson
 import pytest
@@ -25,10 +23,7 @@ CASES = {
 
 
 def _load(name: str) -> dict:
-    path = THIRDPARTY / name
-    if not path.exists():
-        pytest.skip(f"shared third-party data not found at {path}")
-    return dict(orjson.loads(Path(path).read_bytes()))
+    return dict(orjson.loads((THIRDPARTY / name).read_bytes()))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -21,6 +21,7 @@ fetch is needed and `fhirServer` is not on the allow-list the answer is 403
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,6 +38,7 @@ from cds_service.fhir.gateway import FhirGateway, FhirTarget, GatewaySettings
 from cds_service.hooks.prefetch import TemplateError, classify_value, fill_template
 from cds_service.hooks.registry import ServiceDefinition
 from cds_service.hooks.types import HookRequest, ResolvedPrefetch
+from cds_service.ops import metrics
 from fhir_mappings.lazy import LazyResource
 
 log = logging.getLogger(__name__)
@@ -104,11 +106,27 @@ class FetchingPrefetch:
                     continue
                 problem = classify_value(value) if key in sent else None
                 why[key] = f"{problem}; no FHIR server to fetch it from" if problem else NO_SERVER
+        outcomes = Counter(
+            {"prefetched": len(resolved.data), "unfillable": len(resolved.unavailable)}
+        )
         if jobs and (not request.fhir_server or self.gateway is None):
             resolved.unavailable.update(why)
+            outcomes["unavailable"] += len(why)
         elif jobs:
-            self._fetch(request, jobs, resolved, deadline)
+            self._fetch(request, jobs, resolved, deadline, outcomes)
+        if metrics.enabled() and self.gateway is not None:
+            allowed = self._allowed(request.fhir_server)
+            metrics.prefetch_outcomes(request.fhir_server, allowed, +outcomes)
         return resolved
+
+    def _allowed(self, fhir_server: str | None) -> bool:
+        """Whether the host may be a metrics label (an allowed server, not any client's)."""
+        if self.gateway is None:
+            return False
+        try:
+            return bool(fhir_server) and bool(self.gateway.policy.check(fhir_server or ""))
+        except FhirForbiddenServer:
+            return False
 
     def _fetch(
         self,
@@ -116,12 +134,14 @@ class FetchingPrefetch:
         jobs: dict[str, str | dict[str, Any]],
         resolved: ResolvedPrefetch,
         deadline: Any,
+        outcomes: Counter[str],
     ) -> None:
         assert request.fhir_server is not None and self.gateway is not None
         try:
             self.gateway.policy.check(request.fhir_server)
         except FhirForbiddenServer as exc:
             log.warning("refused to fetch prefetch from a FHIR server: %s", exc)
+            metrics.prefetch_outcomes(request.fhir_server, False, {"refused": len(jobs)})
             raise FhirServerNotAllowed(
                 "fhirServer is not on this service's FHIR server allow-list; "
                 "send the data as prefetch or ask the operator to allow the server",
@@ -131,8 +151,10 @@ class FetchingPrefetch:
         for key, result in self.gateway.fetch_many(target, jobs, deadline).items():
             if isinstance(result, FhirError):
                 resolved.unavailable[key] = failure_reason(result)
+                outcomes[result.reason] += 1
             else:
                 resolved.data[key] = result
+                outcomes["fetched"] += 1
 
 
 def init_app(app: Flask) -> None:

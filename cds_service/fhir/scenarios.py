@@ -17,6 +17,7 @@ from cds_service.fhir.timeshift import Shift, shift_dates
 from cds_service.hooks.events import card_recommendation_id, card_recommendations
 from cds_service.hooks.prefetch import fill_template
 from cds_service.hooks.registry import Registry
+from fhir_mappings.dates import parse_fhir_date
 
 # "@now-30d" -> a dateTime 30 days ago; "@today-40y" -> a date. Keeps fixtures from rotting.
 _RELATIVE = re.compile(r"^@(now|today)(?:([+-])(\d+)([mhdwy]))?$")
@@ -81,13 +82,10 @@ CAPTURED_AT = "capturedAt"
 def captured_shift(request: Any, now: datetime) -> Shift | None:
     """For a captured case: the move that puts its dates where they were relative to now."""
     when = request.get(CAPTURED_AT) if isinstance(request, dict) else None
-    try:
-        then = datetime.fromisoformat(str(when).replace("Z", "+00:00")) if when else None
-    except ValueError:
-        then = None
-    if then is None or then.tzinfo is None:
+    then = parse_fhir_date(when)  # an instant: a time with its zone
+    if then is None or not then.has_time or then.offset is None:
         return None
-    return Shift.between(then, now)
+    return Shift.between(then.start, now)
 
 
 def load_scenario(path: Path, now: datetime | None = None) -> Scenario:

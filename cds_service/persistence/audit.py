@@ -176,6 +176,11 @@ class AuditWriter:
         self._thread = threading.Thread(target=self._run, name="cds-audit-writer", daemon=True)
         self._thread.start()
 
+    @property
+    def depth(self) -> int:
+        """Records queued or being written (a gauge for operators)."""
+        return self._in_flight
+
     def submit(self, entry: AuditEntry) -> None:
         """Queue an entry without blocking the request; when full, drop and count it."""
         if self._closing.is_set():

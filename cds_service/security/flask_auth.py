@@ -9,13 +9,16 @@ from typing import Any, TypeVar
 from flask import Flask, Request, Response, current_app, g, request
 
 from cds_service.errors import ServiceUnavailable, Unauthorized
+from cds_service.ops import metrics
+from cds_service.security.reasons import reason_class
 from cds_service.security.replay import ReplayStoreUnavailable
 from cds_service.security.verifier import AuthFailure, TokenVerifier
 
 log = logging.getLogger("cds_service.security")
 
 # Endpoints a client reaches without a JWT: health probes and the API description.
-PUBLIC_ENDPOINTS = frozenset({"web.healthz", "web.readyz", "web.openapi"})
+# /metrics is kept from the public by the network (docs/operations.md), not by a JWT.
+PUBLIC_ENDPOINTS = frozenset({"web.healthz", "web.readyz", "web.openapi", "ops_metrics.metrics"})
 _PUBLIC_ATTR = "_cds_public"
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,6 +57,7 @@ def _authenticate() -> None:
     except AuthFailure as exc:
         path = repr(request.path)[:120]
         log.warning("authentication refused: %s (%s %s)", exc.reason, request.method, path)
+        metrics.auth_refused(reason_class(exc.reason))
         raise Unauthorized("a valid CDS Hooks JWT is required") from None
     except ReplayStoreUnavailable as exc:
         log.error("jti replay store unavailable (%s): refusing the call", exc)

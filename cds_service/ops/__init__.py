@@ -1,0 +1,7 @@
+"""Operating the service (issue 15): logging, Prometheus metrics and readiness checks."""
+
+from __future__ import annotations
+
+from cds_service.ops.readiness import register_check
+
+__all__ = ["register_check"]
