@@ -66,7 +66,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(routes.bp)
     if settings["CONSOLE"]:
         console.init_app(app)  # after security: it trusts the console's issuer in-process
-    memos = {"mapping": OUTCOME_MEMO, "prefetch": PREFETCH_MEMO, "card_check": CARD_VERDICTS}
+    memos = {"prefetch": PREFETCH_MEMO, "card_check": CARD_VERDICTS}
     metrics.init_app(app, memos)
     readiness.init_app(app)
     log.info("knowledge %s loaded; profile %s", engine.version, settings["PROFILE"])

@@ -253,4 +253,3 @@ def load_settings(
         settings[key] = convert(key, value) if key in DEFAULTS else value
     settings["PROFILE"] = profile
     return settings
-

@@ -34,6 +34,9 @@ def readyz() -> Response:
         "knowledgeVersion": engine.version if engine is not None else None,
         "checks": checks,
     }
+    if engine is not None:  # each recommendation's rollout mode (site policy: active/silent/off)
+        knowledge = engine.knowledge
+        body["rollout"] = {rec_id: knowledge.mode(rec_id) for rec_id in knowledge.recommendations}
     if not ready:  # the one error shape too, for clients that look for "error"
         failed = ", ".join(c["name"] for c in checks if c["status"] != "ok")
         body["error"] = {"status": 503, "code": "not_ready", "message": f"not ready: {failed}"}

@@ -67,3 +67,11 @@ def test_discovery_shows_the_site_rollout(tmp_path: Path) -> None:
     )
     assert "Rollout: REF-1 off, CAU-2 silent" in pv["description"]
     assert app.extensions["cds_engine"].knowledge.p("refractory_weeks") == 6
+
+
+def test_readiness_shows_each_recommendations_mode(tmp_path: Path) -> None:
+    path = policy_file(tmp_path, {"rollout": {"CAU-2": "silent", "REF-1": "off"}})
+    body = make_app(tmp_path, SITE_POLICY_FILE=path).test_client().get("/readyz").get_json()
+    assert body["rollout"]["CAU-2"] == "silent"
+    assert body["rollout"]["REF-1"] == "off"
+    assert body["rollout"]["IS-1"] == "active"
