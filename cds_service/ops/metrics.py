@@ -45,6 +45,7 @@ class Instruments:
     audit_written: Counter
     audit_dropped: Counter
     audit_write_errors: Counter
+    audit_lost: Counter
     memo_lookups: Counter
 
 
@@ -88,6 +89,10 @@ def instruments() -> Instruments:
         audit_written=Counter("cds_audit_records_written", "Audit records written"),
         audit_dropped=Counter("cds_audit_records_dropped", "Audit records lost (queue full)"),
         audit_write_errors=Counter("cds_audit_write_errors", "Failed audit write attempts"),
+        audit_lost=Counter(
+            "cds_audit_records_lost",
+            "Audit records a killed process had queued and never wrote (found at the next start)",
+        ),
         memo_lookups=Counter(
             "cds_memo_lookups", "Memo look-ups by memo and result (hit, miss)", ["memo", "result"]
         ),
@@ -156,6 +161,7 @@ def _sync_audit(app: Flask) -> None:
     _DELTAS.add((id(writer), "written"), stats.written, tools.audit_written.inc)
     _DELTAS.add((id(writer), "dropped"), stats.dropped, tools.audit_dropped.inc)
     _DELTAS.add((id(writer), "errors"), stats.write_errors, tools.audit_write_errors.inc)
+    _DELTAS.add((id(writer), "lost"), stats.lost_before_start, tools.audit_lost.inc)
     tools.audit_queue.set(writer.depth)
 
 
