@@ -172,7 +172,8 @@ class BufferedWorker(Worker):
                 channel
                 for server in servers
                 for channel in server.active_channels.values()
-                if channel.requests or channel.total_outbufs_len
+                # A request still arriving (a large body) is finished too, not reset.
+                if channel.requests or channel.request is not None or channel.total_outbufs_len
             ]
             if not busy:
                 break

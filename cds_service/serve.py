@@ -129,6 +129,7 @@ def _serve(args: argparse.Namespace, factory: AppFactory = create_app) -> int:
         os.environ["CDS_PUBLIC_BASE_URL"] = f"http://{args.host}:{args.port}"
     _check_port(args.host, args.port)
     made_dir = _metrics_dir() if settings["METRICS"] else None
+    master = os.getpid()
     try:
         _upgrade_sqlite_apart()
         # Build once in the parent so invalid settings or knowledge fail before forking.
@@ -145,7 +146,9 @@ def _serve(args: argparse.Namespace, factory: AppFactory = create_app) -> int:
             )
         _Gunicorn(_options(args, metrics=bool(settings["METRICS"])), factory).run()
     finally:
-        if made_dir:
+        # A worker leaving (recycled, or told to stop) unwinds this frame too, in its own
+        # process: only the master may remove the directory the live workers write to.
+        if made_dir and os.getpid() == master:
             shutil.rmtree(made_dir, ignore_errors=True)
     return 0
 

@@ -104,7 +104,7 @@ def test_serve_leaves_gunicorn_control_socket_off() -> None:
     read-only container has nowhere to put it."""
     from cds_service.serve import _Gunicorn
 
-    server = _Gunicorn({"bind": "127.0.0.1:0"}, None, create_app)
+    server = _Gunicorn({"bind": "127.0.0.1:0"}, create_app)
     if "control_socket_disable" not in server.cfg.settings:
         pytest.skip("this gunicorn has no control socket")
     assert server.cfg.control_socket_disable is True

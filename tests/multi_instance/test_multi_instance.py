@@ -258,7 +258,7 @@ def test_feedback_spread_over_instances_is_stored_once_and_every_answered_call_a
 ) -> None:
     """300 hook calls, each followed at once by feedback on its cards: 3,000 posts in all."""
     bodies = _hook_bodies()
-    per_card = FEEDBACK_POSTS // (HOOK_CALLS * 2)
+    per_call = FEEDBACK_POSTS // HOOK_CALLS
     answered: list[str] = []
     cards_seen: list[str] = []
     stored: list[int] = []
@@ -273,7 +273,9 @@ def test_feedback_spread_over_instances_is_stored_once_and_every_answered_call_a
             (card["uuid"], (card.get("suggestions") or [{}])[0].get("uuid"))
             for card in response.json()["cards"]
         ]
-        assert len(cards) == 2, response.text
+        # assess-1-missing-data answers 2 cards, mon-1-missing-labs 1 (the folded follow-up).
+        assert len(cards) in (1, 2), response.text
+        per_card = per_call // len(cards)
         with lock:
             answered.append(instance)
             cards_seen.extend(card for card, _ in cards)
