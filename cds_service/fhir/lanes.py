@@ -96,11 +96,11 @@ class _Watched:
 
 
 class WatchedHTTPConnection(_Watched, HTTPConnection):
-    pass
+    """An http connection the fetch lane can close when the hook's budget ends."""
 
 
 class WatchedHTTPSConnection(_Watched, HTTPSConnection):
-    pass
+    """An https connection the fetch lane can close when the hook's budget ends."""
 
 
 class WatchedHTTPPool(HTTPConnectionPool):

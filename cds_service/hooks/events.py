@@ -22,16 +22,12 @@ class HookRecord:
     knowledge_version: str
     unavailable: dict[str, str] = field(default_factory=dict)
     status: int = 200
-    # Cards of silent recommendations (issue 16): would have fired, were not returned.
+    # Cards of silent recommendations: would have fired, were not returned.
     silent_cards: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def recommendation_ids(self) -> list[str]:
         return [card_recommendation_id(card) or "" for card in self.cards]
-
-    @property
-    def silent_recommendation_ids(self) -> list[str]:
-        return [card_recommendation_id(card) or "" for card in self.silent_cards]
 
 
 PROVENANCE_KEY = "org.cds-myopathy.provenance"

@@ -73,7 +73,7 @@ class _StderrHandler(logging.StreamHandler):
 
     @stream.setter
     def stream(self, _value: Any) -> None:
-        pass
+        """Ignored: the stream is always the current sys.stderr."""
 
 
 def _ours(handler: logging.Handler) -> bool:

@@ -51,7 +51,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: FhirStub
 
     def log_message(self, *_: Any) -> None:
-        pass
+        """Quiet: the stub's request lines would bury the test's own output."""
 
     def do_GET(self) -> None:
         self.server.count(+1, new_request=True)

@@ -84,13 +84,6 @@ class PrednisoneDose:
     def mg_per_kg(self) -> float:
         return self.final_mg / self.weight_kg
 
-    @property
-    def mg_per_kg_text(self) -> str:
-        """'1 mg/kg/day' when that is what is given, else the mg/kg actually suggested."""
-        if abs(self.final_mg - self.raw_mg) < 1e-9:
-            return "1 mg/kg/day"
-        return f"{self.mg_per_kg:.2f} mg/kg/day"
-
 
 def prednisone_dose(
     weight_kg: float, step: float, cap: float, ceiling_mg: float | None = None

@@ -40,7 +40,6 @@ OPTION_NAMES = {
     "cyclophosphamide": "cyclophosphamide",
     "jak": "JAK inhibitor",
 }
-ESCALATED = tuple(OPTION_CLASSES.values())
 
 
 @dataclass(frozen=True)
