@@ -202,6 +202,16 @@ def test_paginated_prefetch_without_server_is_unavailable_not_silently_partial(
     assert "more pages" in unavailable(payload)["labs"]
 
 
+@pytest.mark.parametrize("link", [5, True, 2.5])
+def test_a_bundle_whose_link_is_not_a_list_is_used_as_sent_not_a_500(
+    fhir_app: Flask, link: Any
+) -> None:
+    page = {"resourceType": "Bundle", "type": "searchset", "link": link}
+    status, payload = call(fhir_app, hook_body(None, full_prefetch(fhir_app) | {"labs": page}))
+    assert status == 200, payload
+    assert "labs" not in unavailable(payload)
+
+
 def test_absent_required_data_without_server_is_412_naming_the_keys(fhir_app: Flask) -> None:
     status, payload = call(fhir_app, hook_body(None, {}))
     assert status == 412

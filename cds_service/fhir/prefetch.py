@@ -64,9 +64,10 @@ def failure_reason(error: FhirError) -> str:
 
 def _next_link(value: Any) -> bool:
     links = value.get("link") if isinstance(value, Mapping) else None
-    return any(
+    # Bundle.link is a list; anything else carries no next page (and must not raise: 500).
+    return isinstance(links, list) and any(
         isinstance(link, dict) and link.get("relation") == "next" and link.get("url")
-        for link in links or []
+        for link in links
     )
 
 
