@@ -107,6 +107,24 @@ def test_fetch_outcomes_are_counted_per_fhir_host(tmp_path: Path) -> None:
     assert fetched - value(before, "cds_prefetch_keys_total", host=host, outcome="fetched") == keys
 
 
+@pytest.mark.parametrize("server", ["http://[8Fb]", "https://[1:2:3]:8443/fhir"])
+def test_a_refused_fhir_server_that_urlsplit_rejects_is_403_counted_as_other(
+    tmp_path: Path, server: str
+) -> None:
+    client = make_app(tmp_path).test_client()
+    before = scrape(client)
+    body = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/example", "patientId": PATIENT_ID},
+        "fhirServer": server,
+    }
+    response = client.post(f"/cds-services/{SERVICE}", json=body)
+    assert response.status_code == 403, response.get_data(as_text=True)
+    refused = value(scrape(client), "cds_prefetch_keys_total", host="other", outcome="refused")
+    assert refused > value(before, "cds_prefetch_keys_total", host="other", outcome="refused")
+
+
 def test_auth_refusals_are_counted_by_reason_class(tmp_path: Path) -> None:
     client = make_app(tmp_path, AUTH="required").test_client()
     before = scrape(client)

@@ -111,8 +111,11 @@ def prefetch_outcomes(fhir_server: str | None, allowed: bool, outcomes: dict[str
     """Count prefetch keys by outcome (prefetched, fetched, unavailable, a failure reason)."""
     if not enabled() or not outcomes:
         return
-    host = "none" if not fhir_server else (urlsplit(fhir_server).netloc or "none")
-    host = host if allowed or host == "none" else "other"
+    # A refused server is never parsed: its URL may be one urlsplit raises on ("http://[8Fb]").
+    if not fhir_server:
+        host = "none"
+    else:
+        host = (urlsplit(fhir_server).netloc or "none") if allowed else "other"
     counter = instruments().prefetch
     for outcome, count in outcomes.items():
         counter.labels(host=host, outcome=outcome).inc(count)
