@@ -58,7 +58,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["cds_registry"] = registry
     fhir_prefetch.init_app(app)  # the prefetch policy: as sent, else fetched (docs/fhir-access.md)
     capture.init_app(app)  # CDS_CAPTURE_DIR: off unless set
-    app.extensions["cds_openapi"] = orjson.dumps(build_openapi(registry, engine.version))
+    app.extensions["cds_openapi"] = orjson.dumps(build_openapi(registry, engine.version, settings))
 
     http_errors.init_app(app)
     web.init_app(app)

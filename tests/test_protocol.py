@@ -86,6 +86,15 @@ def test_missing_required_prefetch_is_412_naming_it(client: FlaskClient) -> None
         ({"hook": None}, "hook"),
         ({"context": "p1"}, "context"),
         ({"context": {"userId": "Practitioner/1"}}, "context.patientId"),
+        # Spec: patientId and encounterId are FHIR ids; they are put into prefetch URLs.
+        (
+            {"context": {"userId": "Practitioner/1", "patientId": "p1/../Group/x?_count=1"}},
+            "context.patientId",
+        ),
+        (
+            {"context": {"userId": "Practitioner/1", "patientId": "p1", "encounterId": "e 1"}},
+            "context.encounterId",
+        ),
         (
             {
                 "fhirAuthorization": {
@@ -99,6 +108,9 @@ def test_missing_required_prefetch_is_412_naming_it(client: FlaskClient) -> None
             "fhirServer",
         ),
         ({"fhirServer": "ftp://example.org"}, "fhirServer"),
+        # The OpenAPI document's patterns are ECMA 262: `$` is the end, before a newline too.
+        ({"fhirServer": "https://example.org/fhir\n"}, "fhirServer"),
+        ({"context": {"userId": "Practitioner/1", "patientId": "p1\n"}}, "context.patientId"),
         ({"prefetch": []}, "prefetch"),
     ],
 )
@@ -199,12 +211,31 @@ def test_health_and_readiness(client: FlaskClient) -> None:
     assert ready["status"] == "ready" and ready["knowledgeVersion"]
 
 
-def test_openapi_documents_the_three_operations(client: FlaskClient) -> None:
+def test_openapi_has_a_call_and_feedback_path_per_discovered_service(
+    client: FlaskClient,
+) -> None:
     doc = client.get("/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
-    assert set(doc["paths"]) == {
-        "/cds-services",
-        "/cds-services/{service_id}",
-        "/cds-services/{service_id}/feedback",
-    }
-    assert {"HookRequest", "HookResponse", "Feedback"} <= set(doc["components"]["schemas"])
+    services = {s["id"]: s["hook"] for s in client.get("/cds-services").get_json()["services"]}
+    unknown_id = "/cds-services/{service_id}"
+    expected = {"/cds-services", unknown_id, f"{unknown_id}/feedback"}
+    for service_id in services:
+        expected |= {f"/cds-services/{service_id}", f"/cds-services/{service_id}/feedback"}
+    assert set(doc["paths"]) == expected
+    for service_id, hook in services.items():
+        call = doc["paths"][f"/cds-services/{service_id}"]["post"]
+        request = call["requestBody"]["content"]["application/json"]["schema"]
+        assert request["properties"]["hook"]["enum"] == [hook]
+        context = request["properties"]["context"]["$ref"].rsplit("/", 1)[-1]
+        assert {"userId", "patientId"} <= set(doc["components"]["schemas"][context]["required"])
+        patient_id = request["properties"]["prefetch"]["properties"]["patient"]["properties"]["id"]
+        assert patient_id["x-cds-equals"] == "#/context/patientId"
+    unknown = doc["paths"]["/cds-services/{service_id}"]["post"]
+    assert unknown["parameters"][0]["schema"]["not"]["enum"] == list(services)
+    assert "404" in unknown["responses"] and "200" not in unknown["responses"]
+    order_select = doc["components"]["schemas"]["OrderSelectContext"]
+    assert set(order_select["required"]) == {"userId", "patientId", "draftOrders", "selections"}
+    assert order_select["properties"]["draftOrders"]["properties"]["resourceType"]["enum"] == [
+        "Bundle"
+    ]
+    assert {"HookResponse", "Feedback", "PatientViewContext"} <= set(doc["components"]["schemas"])

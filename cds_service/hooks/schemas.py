@@ -17,21 +17,26 @@ from marshmallow import (
 
 HOOKS = ("patient-view", "order-select", "order-sign")
 _NON_EMPTY = validate.Length(min=1)
+# Patterns end with \Z and use explicit ASCII classes (no \s, \d): read as the OpenAPI
+# document's ECMA 262 patterns (openapi.py writes \Z as $), they accept the same strings.
 # A reference such as "MedicationRequest/abc" (spec: selections, resourceId).
-_REFERENCE = validate.Regexp(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$", error="must be Type/id")
+_REFERENCE = validate.Regexp(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}\Z", error="must be Type/id")
+# A FHIR R4 `id` (hook context patientId, encounterId): it is put into prefetch query URLs.
+_FHIR_ID = validate.Regexp(r"^[A-Za-z0-9\-.]{1,64}\Z", error="must be a FHIR id")
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 # What outcomeTimestamp may be, in the OpenAPI document too: RFC 3339 with an offset, years
 # 1000-9998 (a year 1 or 9999 date-time may not fit in UTC: 400, and the schema says so).
 _TIMESTAMP = re.compile(
-    r"^(?:[1-8]\d{3}|9[0-8]\d{2}|99[0-8]\d)-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
-    r"T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$"
+    r"^(?:[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])\Z"
 )
 
 
 _FHIR_SERVER = re.compile(
-    r"^[Hh][Tt][Tt][Pp][Ss]?://(?:[^\s/?#@]+@)?"  # user information: the allow-list says 403
+    r"^[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z0-9._~!$&'()*+,;=:%-]+@)?"  # userinfo: 403 (allow-list)
     r"(?:[A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
-    r"(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$"
+    r"(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?\Z"
 )
 
 
@@ -71,14 +76,24 @@ class PatientViewContextSchema(_Tolerant):
     """Hook library 'patient-view' 2.0 context."""
 
     userId = fields.String(required=True, validate=_NON_EMPTY)
-    patientId = fields.String(required=True, validate=_NON_EMPTY)
-    encounterId = fields.String(allow_none=True)
+    patientId = fields.String(required=True, validate=_FHIR_ID)
+    encounterId = fields.String(allow_none=True, validate=_FHIR_ID)
+
+
+# What _is_bundle checks, said in the OpenAPI document (apispec copies field metadata).
+_BUNDLE = {
+    "required": ["resourceType"],
+    "properties": {
+        "resourceType": {"type": "string", "enum": ["Bundle"]},
+        "entry": {"type": "array", "items": {}},
+    },
+}
 
 
 class OrderSignContextSchema(PatientViewContextSchema):
     """Hook library 'order-sign' 1.1 context: draftOrders is a Bundle (type often missing)."""
 
-    draftOrders = fields.Dict(required=True)
+    draftOrders = fields.Dict(required=True, metadata=_BUNDLE)
 
     @validates_schema
     def _is_bundle(self, data: dict[str, Any], **_: Any) -> None:
@@ -93,6 +108,7 @@ class OrderSignContextSchema(PatientViewContextSchema):
 class OrderSelectContextSchema(OrderSignContextSchema):
     """Hook library 'order-select' 2.0 context: selections point into draftOrders."""
 
+    # Selections naming no draftOrders entry are ignored, not refused: the drafts decide.
     selections = fields.List(fields.String(validate=_REFERENCE), required=True)
 
 
