@@ -1,4 +1,4 @@
-"""Benchmark (issue 5): a hook whose prefetch must all be fetched, FHIR server at 100 ms/request.
+"""Benchmark: a hook whose prefetch must all be fetched, FHIR server at 100 ms/request.
 
 Run: .venv/bin/python benchmarks/bench_fetch.py [--runs 30] [--latency-ms 100]
 The hook should take about one round trip (aim <= 1.5x the slowest single query), not the sum.

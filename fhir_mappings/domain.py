@@ -262,7 +262,7 @@ class Medication:
     course: Course | None
     status_reason: str | None = None
     is_draft: bool = False
-    # Treatment history (issue 14): which resource type said so, and when it was given.
+    # Treatment history: which resource type said so, and when it was given.
     source: str = "MedicationRequest"  # | "MedicationAdministration" | "MedicationStatement"
     period_start: datetime | None = None  # first given / started (effective start)
     period_end: datetime | None = None  # last given / ended (effective end)

@@ -2,7 +2,7 @@
 
 A 10,000-resource prefetch decoded at once is ~60 MB of Python objects; kept as the request's
 bytes, each resource is decoded when it is mapped and freed after, and a prefetch seen before
-is recognised by a digest of its resources' bytes without decoding any of them (issue 8).
+is recognised by a digest of its resources' bytes without decoding any of them.
 """
 
 from __future__ import annotations

@@ -139,10 +139,10 @@ def _ref(res: Mapping[str, Any] | ObservationResource) -> str:
 
 
 # EHRs send the same prefetch on every chart open: a prefetch seen before (same content
-# digest) skips decoding, flattening and mapping (issue 8). Bounded by the resources its
+# digest) skips decoding, flattening and mapping. Bounded by the resources its
 # prefetches hold, as what it keeps alive grows with them. The one memo of the mapping: a
-# per-resource memo cost more on new charts than it saved on changed ones (issue 17,
-# docs/performance.md).
+# per-resource memo cost more on new charts than it saved on changed ones
+# (docs/performance.md).
 PREFETCH_MEMO = WeightedMemo(size=20_000)
 
 
@@ -300,7 +300,7 @@ class _Mapper:
         self.issues += problems
 
     def _history(self, res: dict[str, Any]) -> None:
-        """A MedicationAdministration or MedicationStatement: treatment given (issue 14)."""
+        """A MedicationAdministration or MedicationStatement: treatment given."""
         ignored = history_exclusion(res)
         if ignored:
             self.issues.append(MappingIssue(_ref(res), f"ignored: {ignored}"))

@@ -1,4 +1,4 @@
-"""Issue 14, principle 12 and 4: one informational card on chart open; troponin analytes;
+"""Alert fatigue: one informational card on chart open; troponin analytes;
 never RELIEF-1 beside CAU-4; a one-off injectable benzodiazepine is not pain relief."""
 
 from __future__ import annotations

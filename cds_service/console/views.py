@@ -1,4 +1,4 @@
-"""The tester's console routes (issue 9): pages, and the token endpoint the page calls."""
+"""The tester's console routes: pages, and the token endpoint the page calls."""
 
 from __future__ import annotations
 
@@ -151,7 +151,7 @@ def _report_url() -> str:
 
 
 def _rollout() -> dict[str, str]:
-    """Each recommendation's rollout mode (issue 16), as discovery shows it."""
+    """Each recommendation's rollout mode, as discovery shows it."""
     engine = current_app.extensions["cds_engine"]
     knowledge = getattr(engine, "knowledge", None)
     if knowledge is None:

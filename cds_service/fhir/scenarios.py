@@ -75,7 +75,7 @@ def _read(path: Path) -> Any:
     return orjson.loads(path.read_bytes())
 
 
-# A captured case (issue 16) keeps its dates as received and says when: "capturedAt".
+# A captured case keeps its dates as received and says when: "capturedAt".
 CAPTURED_AT = "capturedAt"
 
 

@@ -1,4 +1,4 @@
-"""Capture for replay (issue 16): each hook call saved as a scenario fixture (CDS_CAPTURE_DIR).
+"""Capture for replay: each hook call saved as a scenario fixture (CDS_CAPTURE_DIR).
 
 A capture is a directory in the shape of `fixtures/<scenario>/`:
 

@@ -1,4 +1,4 @@
-"""`cds-service knowledge diff` (issue 16): what a new knowledge version changes, case by case.
+"""`cds-service knowledge diff`: what a new knowledge version changes, case by case.
 
 Both versions run over the same scenario directories (fixtures or captures), through the same
 path as a hook call (request schema, prefetch policy, handler), at the same moment. Cards of

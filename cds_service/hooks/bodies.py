@@ -50,7 +50,7 @@ def raw_depth_exceeded(raw: bytes, limit: int) -> bool:
         if not parens:
             return False
         # limit+1-done openers in a row, after `done` passes, are too deep: found at the first
-        # such run, so 30 MB of "[" is refused in one scan, not `limit` passes (issue 18).
+        # such run, so 30 MB of "[" is refused in one scan, not `limit` passes.
         if b"(" * (limit + 1 - done) in parens:
             return True
         parens = parens.replace(b"()", b"")
@@ -131,7 +131,7 @@ def read_hook_json(request: Request, *, max_bytes: int, max_depth: int) -> Any:
     """A hook call's body as read_json would give it, with each prefetch value lazy.
 
     Prefetch values are fhir_mappings.lazy.LazyResource mappings over the body's bytes: the
-    bulk of a call is decoded resource by resource when mapped, or not at all (issue 8).
+    bulk of a call is decoded resource by resource when mapped, or not at all.
     """
     raw = _read_raw(request, max_bytes)
     # Parsers stop at the first byte past their own depth limit: parse first, then count.

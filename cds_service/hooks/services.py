@@ -37,9 +37,9 @@ def unusable_inputs(state: PatientState) -> list[dict[str, str]]:
     ]
 
 
-# Response extension listing the inputs sent but unusable (issue 14, invalid is not absent).
+# Response extension listing the inputs sent but unusable: invalid is not absent.
 UNUSABLE_KEY = "org.cds-myopathy.unusable-inputs"
-# Response extension listing the problems held back on patient-view (issue 14 snooze).
+# Response extension listing the problems held back on patient-view (snoozed by an override).
 SNOOZED_KEY = "org.cds-myopathy.snoozed"
 # (patient id, days) -> (recommendation id, problem) overridden with a reason in those days.
 SnoozeLookup = Callable[[str | None, float], frozenset[tuple[str, str]]]

@@ -168,7 +168,7 @@ class Store:
 
     def snoozed(self, patient_id: str | None, days: float) -> frozenset[tuple[str, str]]:
         """(recommendation id, problem) overridden with a reason for this patient within
-        `days` (issue 14 snooze); empty when off, unknown, or the database cannot answer."""
+        `days`; empty when off, unknown, or the database cannot answer."""
         patient_hash = self.hasher(patient_id)
         if not patient_hash or days <= 0 or time.monotonic() < self._snooze_off_until:
             return frozenset()

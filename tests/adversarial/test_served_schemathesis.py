@@ -1,4 +1,4 @@
-"""schemathesis against a real server's /openapi.json, a fresh JWT per call (issue 18).
+"""schemathesis against a real server's /openapi.json, a fresh JWT per call.
 
 No server errors, and schema and behaviour agree: data the document calls invalid is refused
 (negative_data_rejection); feedback and discovery the document calls valid are accepted

@@ -1,4 +1,4 @@
-"""Rollout modes (issue 16): silent cards audited and reported, never returned; off: not run."""
+"""Rollout modes: silent cards audited and reported, never returned; off: not run."""
 
 from __future__ import annotations
 
