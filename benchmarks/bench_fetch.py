@@ -23,7 +23,7 @@ from cds_service import create_app  # noqa: E402
 from cds_service.fhir.fixture_server import Faults, create_fhir_app, running_server  # noqa: E402
 from cds_service.fhir.scenarios import iter_scenarios  # noqa: E402
 from cds_service.fhir.store import FixtureStore  # noqa: E402
-from cds_service.hooks.prefetch import fill_template  # noqa: E402
+from cds_service.fhir.templates import fill_template  # noqa: E402
 
 SERVICE = "myopathy-patient-view"
 

@@ -8,7 +8,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from cds_service.hooks import schemas
-from cds_service.hooks.registry import Registry
+from cds_service.model.registry import Registry
 
 
 def _json(schema: str) -> dict[str, Any]:

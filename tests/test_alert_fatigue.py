@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from cds_service.guideline import load_engine
-from cds_service.hooks.events import card_recommendations
+from cds_service.model.events import card_recommendations
 from fhir_mappings.domain import Dose
 from tests.guideline_builders import NOW, PATIENT_ID, condition, dose, meas, med, orders, state
 from tests.guideline_cardcheck import check_card

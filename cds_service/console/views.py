@@ -16,7 +16,7 @@ from cds_service.console.summary import PatientCase, build_case
 from cds_service.errors import CDSError, InvalidRequest
 from cds_service.fhir.scenarios import Scenario, iter_scenarios, load_scenario
 from cds_service.hooks.bodies import read_json
-from cds_service.hooks.registry import Registry
+from cds_service.model.registry import Registry
 from cds_service.security.flask_auth import public
 from cds_service.security.local_issuer import LocalIssuer
 

@@ -35,7 +35,7 @@ from flask import Flask
 from cds_service.errors import ConfigError
 from cds_service.fhir.scenarios import CAPTURED_AT, project_card
 from cds_service.guideline import GuidelineEngine
-from cds_service.hooks.types import HookRequest, HookResult
+from cds_service.model.types import HookRequest, HookResult
 from fhir_mappings.lazy import LazyResource
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from typing import Any
 from cds_service.guideline import GuidelineEngine
 from cds_service.guideline.needs import REQUIRED_PREFETCH, prefetch_templates
 from cds_service.guideline.rules.scope import readable
-from cds_service.hooks.registry import Registry, ServiceDefinition
-from cds_service.hooks.types import HookRequest, HookResult, ResolvedPrefetch
+from cds_service.model.registry import Registry, ServiceDefinition
+from cds_service.model.types import HookRequest, HookResult, ResolvedPrefetch
 from fhir_mappings import load_terminology, map_order_context, map_patient_state
 from fhir_mappings.domain import PatientState
 

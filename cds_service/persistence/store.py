@@ -22,7 +22,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from cds_service.errors import ConfigError, InvalidRequest, ServiceUnavailable, StorageFailed
-from cds_service.hooks.events import card_recommendations
+from cds_service.model.events import card_recommendations
 from cds_service.persistence import migrate
 from cds_service.persistence.audit import AuditEntry, AuditWriter, CardEntry
 from cds_service.persistence.db import is_sqlite, make_engine, resolve_url
