@@ -40,6 +40,8 @@ class MappingIssue:
     # (read leniently, never used as valid), and whether its code could not be read at all.
     categories: frozenset[str] = frozenset()
     code_unreadable: bool = False
+    # Its JSON could not be read at all (a lone surrogate): reported whatever its type.
+    unreadable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
