@@ -1,1 +1,1 @@
-"""Benchmarks (issue 8): `python -m benchmarks`; never part of the test suite's timing."""
+"""Benchmarks: `python -m benchmarks`; never part of the test suite's timing."""

@@ -1,4 +1,4 @@
-"""Benchmark (issue 5): a hook whose prefetch must all be fetched, FHIR server at 100 ms/request.
+"""Benchmark: a hook whose prefetch must all be fetched, FHIR server at 100 ms/request.
 
 Run: .venv/bin/python benchmarks/bench_fetch.py [--runs 30] [--latency-ms 100]
 The hook should take about one round trip (aim <= 1.5x the slowest single query), not the sum.
@@ -23,7 +23,7 @@ from cds_service import create_app  # noqa: E402
 from cds_service.fhir.fixture_server import Faults, create_fhir_app, running_server  # noqa: E402
 from cds_service.fhir.scenarios import iter_scenarios  # noqa: E402
 from cds_service.fhir.store import FixtureStore  # noqa: E402
-from cds_service.hooks.prefetch import fill_template  # noqa: E402
+from cds_service.fhir.templates import fill_template  # noqa: E402
 
 SERVICE = "myopathy-patient-view"
 

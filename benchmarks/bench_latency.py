@@ -26,7 +26,7 @@ from benchmarks.floor import PATH as FLOOR_PATH
 from benchmarks.stats import Budget, fmt_ms, interleaved, summarize
 
 JSON = "application/json"
-COLD_SIZES = (100, 1000, 10_000)  # the sizes of the cold target (issue 17)
+COLD_SIZES = (100, 1000, 10_000)  # the sizes of the cold target
 
 
 def _budget(n: int, quick: bool) -> Budget:

@@ -1,4 +1,4 @@
-"""Issue 3 benchmark: map a patient with 10,000 Observations and 200 MedicationRequests.
+"""Mapping benchmark: map a patient with 10,000 Observations and 200 MedicationRequests.
 
 The floor is json.loads of the same bytes; the aim is mapping <= 3x that floor. Run:
 `python -m benchmarks.bench_mapping [--relevant 0.1] [--repeat 5]`.

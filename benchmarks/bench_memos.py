@@ -1,4 +1,4 @@
-"""What each memo is worth on a realistic mix of charts (issue 17): mostly new, some re-opened.
+"""What each memo is worth on a realistic mix of charts: mostly new, some re-opened.
 
 One fixed sequence of typical patient-view calls (synth.TYPICAL resources) goes through the
 Flask test client once per memo setting, settings taking turns round by round so that load

@@ -35,7 +35,7 @@ class Options:
 
 @dataclass(frozen=True)
 class Target:
-    """One target of issue 8 and where the run stands against it."""
+    """One performance target (docs/performance.md) and where the run stands against it."""
 
     name: str
     met: bool | None  # None: not measured in this run

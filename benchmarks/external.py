@@ -1,7 +1,7 @@
 """The other issues' benchmarks, run from the same runner (they stay where their owners keep them).
 
-mapping: benchmarks/bench_mapping.py (issue 3), imported and called.
-fetch: benchmarks/bench_fetch.py (issue 5), run as its own process (it starts a FHIR server).
+mapping: benchmarks/bench_mapping.py, imported and called.
+fetch: benchmarks/bench_fetch.py, run as its own process (it starts a FHIR server).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _missing(title: str, module: str) -> Section:
 
 def mapping(opts: Options) -> Section:
     """bench_mapping.run as its owner measures it: CPU time, best of `repeat`, cold and warm."""
-    title = "Mapping benchmark (issue 3): 10,000 Observations + 200 MedicationRequests"
+    title = "Mapping benchmark: 10,000 Observations + 200 MedicationRequests"
     try:
         bench = importlib.import_module("benchmarks.bench_mapping")
     except ImportError:
@@ -67,7 +67,7 @@ _FETCH_LINES = {
 
 def fetch(opts: Options) -> Section:
     """bench_fetch.py in its own process; its printed figures are parsed into the report."""
-    title = "Fetch path (issue 5): no prefetch, every key fetched, FHIR server at 100 ms a request"
+    title = "Fetch path: no prefetch, every key fetched, FHIR server at 100 ms a request"
     script = ROOT / "benchmarks" / "bench_fetch.py"
     if not script.exists():
         return _missing(title, "benchmarks/bench_fetch.py")

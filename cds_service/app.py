@@ -10,12 +10,12 @@ from typing import Any
 import orjson
 from flask import Flask
 
-from cds_service import console, persistence, security, web
+from cds_service import console, http_errors, persistence, security, web
 from cds_service.config import load_settings
 from cds_service.fhir import prefetch as fhir_prefetch
 from cds_service.governance import capture
 from cds_service.guideline import load_engine
-from cds_service.hooks import http_errors, routes
+from cds_service.hooks import routes
 from cds_service.hooks.routes import CARD_VERDICTS
 from cds_service.hooks.services import build_registry
 from cds_service.openapi import build_openapi

@@ -1,7 +1,7 @@
 """A gunicorn worker that runs waitress: whole requests are buffered before a thread sees them.
 
 gunicorn's gthread worker hands a connection to a thread as soon as its first byte arrives; a
-client sending one byte a second then holds that thread (issue 18, finding 1). waitress reads
+client sending one byte a second then holds that thread for minutes. waitress reads
 headers and bodies in its event loop and dispatches only complete requests, so hundreds of
 slow connections cost buffers, not threads. gunicorn still forks, supervises and recycles the
 workers. A partial request older than CDS_REQUEST_READ_SECONDS is closed; oversized headers and

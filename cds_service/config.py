@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "text",
     "DATA_DIR": "data",
-    # Security (issue 6).
+    # Security.
     "AUTH": "required",
     "TRUSTED_ISSUERS_FILE": "",
     "SANDBOX_PROFILE": False,
@@ -49,7 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_KEY_PREFIX": "cds:",
     "MAX_PREFETCH_KEYS": 64,
     "MAX_DRAFT_ORDERS": 500,
-    # FHIR access (issue 5).
+    # FHIR access.
     "FHIR_SERVER_ALLOWLIST": "",
     "FHIR_ALLOW_LOOPBACK_HTTP": False,
     "FHIR_TIMEOUT_SECONDS": 2.0,
@@ -60,26 +60,26 @@ DEFAULTS: dict[str, Any] = {
     "FHIR_MAX_RETRIES": 2,
     "FHIR_RETRY_BACKOFF_SECONDS": 0.05,
     "FHIR_MAX_WORKERS": 32,
-    # One slow or failing FHIR server (origin) must not starve calls naming another (issue 18).
+    # One slow or failing FHIR server (origin) must not starve calls naming another.
     "FHIR_MAX_CONCURRENT_PER_SERVER": 8,
     "FHIR_BREAKER_FAILURES": 5,
     "FHIR_BREAKER_SECONDS": 30.0,
-    # Persistence (issue 7).
+    # Persistence.
     "DATABASE_URL": "",
     "DATABASE_TIMEOUT_SECONDS": 5.0,
     "DATABASE_POOL_SIZE": 5,
     "AUDIT_HASH_KEY": "",
     "AUDIT_RETENTION_DAYS": 365,
     "AUDIT_QUEUE_SIZE": 10000,
-    # Tester's console (issue 9).
+    # Tester's console.
     "CONSOLE": False,
     "FIXTURES_DIR": "fixtures",
-    # Guideline knowledge: a site may point at its own overrides file (issue 4).
+    # Guideline knowledge: a site may point at its own overrides file.
     "SITE_POLICY_FILE": "",
-    # Governance (issue 16): save every hook call as a replayable fixture here. Off when empty;
+    # Governance: save every hook call as a replayable fixture here. Off when empty;
     # the captures hold patient data.
     "CAPTURE_DIR": "",
-    # Performance (issue 8): allocations between young-generation garbage collections (Python's
+    # Performance: allocations between young-generation garbage collections (Python's
     # default 700 makes a 10 MB prefetch pay ~3x its parse time in collections); 0 = default.
     "GC_GEN0_THRESHOLD": 50_000,
     # No longer read (the per-resource memo was removed); accepted so old settings start.

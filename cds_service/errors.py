@@ -1,4 +1,4 @@
-"""Domain exceptions; the HTTP edge (cds_service.hooks.http_errors) maps them to one JSON shape."""
+"""Domain exceptions; the HTTP edge (cds_service.http_errors) maps them to one JSON shape."""
 
 from __future__ import annotations
 

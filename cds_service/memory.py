@@ -1,4 +1,4 @@
-"""Worker memory: give freed heap back to the system, read the resident size (issue 18)."""
+"""Worker memory: give freed heap back to the system, read the resident size."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from cds_service.hooks import schemas
-from cds_service.hooks.registry import Registry, ServiceDefinition
+from cds_service.model.registry import Registry, ServiceDefinition
 
 # The request members every hook shares; each service's request schema starts from a copy.
 _BASE_REQUEST = "HookRequest"

@@ -22,9 +22,9 @@ from flask import Flask
 from cds_service.config import load_settings
 from cds_service.fhir.scenarios import Scenario, build_request, compare_cards, load_scenario, roll
 from cds_service.guideline import load_engine
-from cds_service.hooks.registry import Registry
 from cds_service.hooks.routes import UNAVAILABLE_KEY
 from cds_service.hooks.services import SNOOZED_KEY, build_registry
+from cds_service.model.registry import Registry
 from cds_service.ops.logs import quiet_startup
 from fhir_mappings import load_terminology
 

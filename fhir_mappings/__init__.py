@@ -1,4 +1,4 @@
-"""FHIR R4 JSON -> the domain types the guideline rules reason on (issue 3)."""
+"""FHIR R4 JSON -> the domain types the guideline rules reason on."""
 
 from fhir_mappings.state import map_order_context, map_patient_state
 from fhir_mappings.terminology import Terminology, TerminologyError, load_terminology

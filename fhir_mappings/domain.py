@@ -40,6 +40,8 @@ class MappingIssue:
     # (read leniently, never used as valid), and whether its code could not be read at all.
     categories: frozenset[str] = frozenset()
     code_unreadable: bool = False
+    # Its JSON could not be read at all (a lone surrogate): reported whatever its type.
+    unreadable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +264,7 @@ class Medication:
     course: Course | None
     status_reason: str | None = None
     is_draft: bool = False
-    # Treatment history (issue 14): which resource type said so, and when it was given.
+    # Treatment history: which resource type said so, and when it was given.
     source: str = "MedicationRequest"  # | "MedicationAdministration" | "MedicationStatement"
     period_start: datetime | None = None  # first given / started (effective start)
     period_end: datetime | None = None  # last given / ended (effective end)

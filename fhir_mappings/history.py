@@ -1,4 +1,4 @@
-"""MedicationAdministration / MedicationStatement -> Medication: treatment history (issue 14).
+"""MedicationAdministration / MedicationStatement -> Medication: treatment history.
 
 Infusions (IVIG, rituximab, cyclophosphamide) are often recorded only as administrations,
 and home medications only as statements. Both are read as a MedicationRequest-like view so

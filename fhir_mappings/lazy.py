@@ -2,7 +2,7 @@
 
 A 10,000-resource prefetch decoded at once is ~60 MB of Python objects; kept as the request's
 bytes, each resource is decoded when it is mapped and freed after, and a prefetch seen before
-is recognised by a digest of its resources' bytes without decoding any of them (issue 8).
+is recognised by a digest of its resources' bytes without decoding any of them.
 """
 
 from __future__ import annotations
@@ -14,6 +14,13 @@ import msgspec
 import orjson
 
 from fhir_mappings.shapes import ObservationResource
+from fhir_mappings.surrogates import (
+    first_escape,
+    first_marked,
+    is_marked,
+    lone_surrogate_reason,
+    unmarked,
+)
 
 _ABSENT = msgspec.Raw()
 
@@ -209,6 +216,107 @@ class LazyResource(Mapping[str, Any]):
         # way, and a nested Bundle's own id and meta count (rare; a miss, never a wrong hit).
         piece(digest, b"bundle")
         piece(digest, memoryview(self._top.entry))
+
+
+class UnreadableResource(Mapping[str, Any]):
+    """A resource whose JSON cannot be read as data (a lone surrogate: fhir_mappings.surrogates).
+
+    Never mapped, reported as unusable (invalid is not absent). Its only members are its
+    resourceType and id, when they are readable themselves, to name it; `lenient()` reads the
+    rest with U+FFFD in place of each lone surrogate, only to say what the record seems to be.
+    """
+
+    __slots__ = ("_lenient", "_light", "reason")
+
+    def __init__(self, marked: bytes | memoryview, around: bytes | memoryview = b"") -> None:
+        """From a marked piece; `around`: where else the lone surrogate may be (its entry)."""
+        data = bytes(marked)
+        self._lenient = unmarked(data)
+        try:
+            top = _TOP.decode(data)
+            light = {"resourceType": top.resourceType, "id": top.id}
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            light = {}
+        self._light = {
+            k: v for k, v in light.items() if v is not msgspec.UNSET and not first_marked(v, k)
+        }
+        escape = first_escape(data) or first_escape(bytes(around)) or "\\u????"
+        self.reason = lone_surrogate_reason(escape)
+
+    def lenient(self) -> Any:
+        """The resource read leniently (None when even that fails); never to be used as data."""
+        try:
+            return orjson.loads(self._lenient)
+        except orjson.JSONDecodeError:
+            return None
+
+    def __getitem__(self, key: str) -> Any:
+        return self._light[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._light)
+
+    def __len__(self) -> int:
+        return len(self._light)
+
+
+def lazy_marked(raw: msgspec.Raw) -> Any:
+    """lazy() on a piece of a marked document: what holds a lone surrogate is unreadable.
+
+    A Bundle keeps its other entries (decoded skeleton, lazy resources): one unreadable
+    resource costs that resource only. Anything else holding one is unreadable whole.
+    """
+    if not is_marked(raw):
+        return lazy(raw)
+    try:
+        members = _MEMBERS.decode(raw)
+        top = _TOP.decode(raw)
+        outside = [v for k, v in members.items() if k != "entry" and is_marked(v)]
+        if outside or top.resourceType != "Bundle" or not len(top.entry):
+            return UnreadableResource(raw)
+        bundle: dict[str, Any] = {k: _load(v) for k, v in members.items() if k != "entry"}
+        bundle["entry"] = [_marked_entry(e) for e in _ENTRIES.decode(top.entry)]
+    except (msgspec.ValidationError, msgspec.DecodeError, orjson.JSONDecodeError):
+        return UnreadableResource(raw)  # not a Bundle of the usual shape: unreadable whole
+    return bundle
+
+
+def _marked_entry(entry: _Entry) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if len(entry.fullUrl) and not is_marked(entry.fullUrl):
+        out["fullUrl"] = _load(entry.fullUrl)
+    if len(entry.resource):
+        bad = is_marked(entry.resource) or is_marked(entry.fullUrl)
+        resource = entry.resource
+        out["resource"] = UnreadableResource(resource, entry.fullUrl) if bad else lazy(resource)
+    return out
+
+
+def lazy_members_marked(raw: msgspec.Raw) -> Any:
+    """lazy_members() of a marked document's piece: see lazy_marked."""
+    try:
+        members = _MEMBERS.decode(raw)
+    except msgspec.ValidationError:
+        return _load(raw)
+    return {key: lazy_marked(value) for key, value in members.items()}
+
+
+def unreadable_entries(bundle: dict[str, Any]) -> dict[str, Any]:
+    """A decoded Bundle of a marked document with each marked entry's resource unreadable."""
+    entries = bundle.get("entry")
+    if not isinstance(entries, list):
+        return bundle
+    fixed = []
+    for entry in entries:
+        if isinstance(entry, dict) and first_marked(entry, ""):
+            resource = orjson.dumps(entry.get("resource"))
+            url = entry.get("fullUrl")
+            entry = {
+                **({"fullUrl": url} if not first_marked(url, "") else {}),
+                "resource": UnreadableResource(resource, orjson.dumps(entry)),
+            }
+        fixed.append(entry)
+    return {**bundle, "entry": fixed}
 
 
 def piece(digest: Any, data: bytes | memoryview) -> None:

@@ -21,7 +21,7 @@ _VALUE_STRING = re.compile(r"^\s*(<=|>=|<|>|=)?\s*([-+]?\d+(?:[.,]\d+)?)\s*(\S.*
 
 # An Observation is mapped from its compiled R4 shape (fhir_mappings.shapes.Observation):
 # decoded straight from the request's bytes, or converted from JSON already decoded, it has
-# its R4 types, so the readers below take them for granted (issue 8).
+# its R4 types, so the readers below take them for granted.
 def _text(value: Any) -> str | None:
     """A string element, None when absent, null or blank."""
     return value if type(value) is str and value and not value.isspace() else None

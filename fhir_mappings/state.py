@@ -35,7 +35,7 @@ from fhir_mappings.domain import (
 )
 from fhir_mappings.dosage import map_course
 from fhir_mappings.history import HISTORY_TYPES, history_exclusion, map_history, request_view
-from fhir_mappings.lazy import LazyResource
+from fhir_mappings.lazy import LazyResource, UnreadableResource
 from fhir_mappings.medications import (
     MedicationIndex,
     index_medications,
@@ -70,6 +70,8 @@ def _flatten(value: Any, where: str, issues: list[MappingIssue], depth: int = 0)
     """
     if value is None:
         return []
+    if isinstance(value, UnreadableResource):  # never read as data: reported when mapped
+        return [(None, value)]
     if depth > _MAX_DEPTH:
         issues.append(MappingIssue(where, "Bundles nested too deeply; ignored"))
         return []
@@ -134,15 +136,17 @@ def _decoded(res: Mapping[str, Any]) -> dict[str, Any]:
 def _ref(res: Mapping[str, Any] | ObservationResource) -> str:
     if isinstance(res, ObservationResource):
         return f"Observation/{res.id or '?'}"
-    rid = res.get("id")
-    return f"{res.get('resourceType')}/{rid if isinstance(rid, str) and rid.strip() else '?'}"
+    rid, rtype = res.get("id"), res.get("resourceType")
+    if rtype is None and isinstance(res, UnreadableResource):
+        rtype = "resource"  # its type is what could not be read
+    return f"{rtype}/{rid if isinstance(rid, str) and rid.strip() else '?'}"
 
 
 # EHRs send the same prefetch on every chart open: a prefetch seen before (same content
-# digest) skips decoding, flattening and mapping (issue 8). Bounded by the resources its
+# digest) skips decoding, flattening and mapping. Bounded by the resources its
 # prefetches hold, as what it keeps alive grows with them. The one memo of the mapping: a
-# per-resource memo cost more on new charts than it saved on changed ones (issue 17,
-# docs/performance.md).
+# per-resource memo cost more on new charts than it saved on changed ones
+# (docs/performance.md).
 PREFETCH_MEMO = WeightedMemo(size=20_000)
 
 
@@ -199,7 +203,9 @@ class _Mapper:
                 self._add_typed_observation(res)
                 return
             rtype = res.get("resourceType")
-            if rtype == "Observation":
+            if type(res) is UnreadableResource:
+                self._unreadable(res, rtype)
+            elif rtype == "Observation":
                 self._add_observation(res)
             else:
                 self._dispatch(_decoded(res), draft)
@@ -210,10 +216,20 @@ class _Mapper:
             else:
                 self.issues.append(MappingIssue(_ref(res), reason))
 
+    def _unreadable(self, res: UnreadableResource, rtype: Any) -> None:
+        """Invalid is not absent: a resource that cannot be read is reported, whatever it is."""
+        if rtype == "Condition":
+            issue = self._unusable_condition(res, res.reason)
+        else:
+            issue = MappingIssue(_ref(res), res.reason)
+        self.issues.append(replace(issue, unreadable=True))
+
     def _unusable_condition(self, res: Mapping[str, Any], reason: str) -> MappingIssue:
         """Invalid is not absent: what an unusable Condition seems to be, for the report."""
         plain: Any = None
-        if isinstance(res, LazyResource):
+        if isinstance(res, UnreadableResource):
+            plain = res.lenient()
+        elif isinstance(res, LazyResource):
             try:  # invalid UTF-8: read what can be read, only to say what the record was
                 plain = orjson.loads(bytes(res.raw).decode("utf-8", "replace"))
             except (orjson.JSONDecodeError, TypeError, ValueError):
@@ -300,7 +316,7 @@ class _Mapper:
         self.issues += problems
 
     def _history(self, res: dict[str, Any]) -> None:
-        """A MedicationAdministration or MedicationStatement: treatment given (issue 14)."""
+        """A MedicationAdministration or MedicationStatement: treatment given."""
         ignored = history_exclusion(res)
         if ignored:
             self.issues.append(MappingIssue(_ref(res), f"ignored: {ignored}"))
@@ -422,7 +438,8 @@ def _map_prefetch(prefetch: Mapping[str, Any], term: Terminology, now: datetime)
             [
                 (u, _decoded(r))
                 for u, r in entries
-                if not isinstance(r, ObservationResource) and r.get("resourceType") == "Medication"
+                if not isinstance(r, ObservationResource | UnreadableResource)
+                and r.get("resourceType") == "Medication"
             ]
         )
         for _, res in entries:
@@ -494,7 +511,9 @@ def map_order_context(
             for url, res in _dedupe(_flatten(draft_orders, "context.draftOrders", mapper.issues))
             if not isinstance(res, ObservationResource)  # never: draftOrders are decoded
         ]
-        mapper.med_index = index_medications(entries)
+        mapper.med_index = index_medications(
+            [(u, r) for u, r in entries if not isinstance(r, UnreadableResource)]
+        )
         for _, res in entries:
             if res.get("resourceType") == "MedicationRequest":
                 mapper.add(res, draft=True)

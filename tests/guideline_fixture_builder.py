@@ -419,8 +419,8 @@ def with_failed_prefetch(
 ) -> dict[str, Any]:
     """Prefetch computed from the patient, with `failed` keys replaced by OperationOutcome."""
     from cds_service.fhir.search import InMemoryFhir
+    from cds_service.fhir.templates import fill_template
     from cds_service.guideline.needs import PREFETCH
-    from cds_service.hooks.prefetch import fill_template
 
     store = InMemoryFhir(patient.resources)
     context = request["context"]

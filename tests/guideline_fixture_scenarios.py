@@ -110,7 +110,7 @@ def follow(
     ids: tuple[str, ...] = ("MON-1", "MON-2"),
     suggestions: list[tuple[str, list[tuple[str, str | None]]]] | None = None,
 ) -> dict[str, object]:
-    """The folded follow-up card (issue 14: one informational card on chart open)."""
+    """The folded follow-up card (one informational card on chart open, against alert fatigue)."""
     out = card(ids[0], "info", "Follow-up on therapy: " + "; ".join(labels), suggestions)
     out["folded"] = list(ids)
     return out
@@ -168,7 +168,7 @@ def _assess_missing() -> Scenario:
                 "info",
                 "Check the initial myositis work-up: lab results could not be retrieved",
             ),
-            # Evaluate before treating (issue 14 principle 8): the labs are unknown, so the
+            # Evaluate before treating: the labs are unknown, so the
             # prednisone card says the work-up comes first and offers no one-click start.
             card(
                 "IS-1",
@@ -236,7 +236,7 @@ def _is1_fires() -> Scenario:
 @scenario("is-1-fires-capped")
 def _is1_capped() -> Scenario:
     p = Patient().condition("polymyositis").workup().lab("weight", 104, 10)
-    # The cap applies: the card states the mg/kg actually suggested (issue 14 principle 10).
+    # The cap applies: the card states the mg/kg actually suggested, not the uncapped mg/kg.
     return p, patient_view(), [is1(80, "104", capped="0.77")]
 
 
@@ -992,7 +992,7 @@ def _cau4_scope() -> Scenario:
     return p, order_select(draft("naproxen", mg=500, freq=2, supply_days=7)), []
 
 
-# ---- issue 14, principle 1: response is not refractoriness -----------------------------
+# ---- response is not refractoriness ----------------------------------------------------
 
 
 @scenario("ref-1-normal-uptick")
@@ -1057,7 +1057,7 @@ def _ref_partial() -> Scenario:
     )
 
 
-# ---- issue 14, principle 11: PT-1 claims match the data --------------------------------
+# ---- PT-1 claims match the data --------------------------------------------------------
 
 
 @scenario("pt-1-fires-normal-ck")
@@ -1081,7 +1081,7 @@ def _pt_normal() -> Scenario:
     )
 
 
-# ---- issue 14, principle 2: treatment history counts ------------------------------------
+# ---- treatment history counts ----------------------------------------------------------
 
 
 @scenario("ref-1-rituximab-in-window")
@@ -1145,7 +1145,7 @@ def _ref_jak() -> Scenario:
     return p, patient_view(), [follow("CK 4500 U/L (26.5x upper limit)", STEROID)]
 
 
-# ---- issue 14, principle 4: troponins are separate analytes -----------------------------
+# ---- troponins are separate analytes ---------------------------------------------------
 
 CAU4_NAPROXEN = "Cardiac involvement: reconsider naproxen, on the cardiac-caution list"
 
@@ -1208,7 +1208,7 @@ def _cau4_view_none() -> Scenario:
     return p, patient_view(), []
 
 
-# ---- issue 14, principle 12: alert fatigue ----------------------------------------------
+# ---- alert fatigue ---------------------------------------------------------------------
 
 
 @scenario("stable-treated-one-info-card")

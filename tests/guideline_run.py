@@ -10,7 +10,7 @@ from fhir_mappings.domain import OrderContext, PatientState
 from tests.guideline_builders import NOW, PATIENT_ID
 from tests.guideline_cardcheck import check_card
 
-# Rule by rule: the patient-view fold (issue 14) is tested on its own (test_alert_fatigue).
+# Rule by rule: the patient-view fold is tested on its own (test_alert_fatigue).
 ENGINE = GuidelineEngine(apply_site_policy(load_knowledge(), {"patient_view_fold_info": 0}))
 
 

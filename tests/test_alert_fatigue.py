@@ -1,4 +1,4 @@
-"""Issue 14, principle 12 and 4: one informational card on chart open; troponin analytes;
+"""Alert fatigue: one informational card on chart open; troponin analytes;
 never RELIEF-1 beside CAU-4; a one-off injectable benzodiazepine is not pain relief."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from cds_service.guideline import load_engine
-from cds_service.hooks.events import card_recommendations
+from cds_service.model.events import card_recommendations
 from fhir_mappings.domain import Dose
 from tests.guideline_builders import NOW, PATIENT_ID, condition, dose, meas, med, orders, state
 from tests.guideline_cardcheck import check_card

@@ -1,4 +1,4 @@
-"""The benchmark harness measures what it says (issue 8); no timing is asserted here."""
+"""The benchmark harness measures what it says; no timing is asserted here."""
 
 from __future__ import annotations
 

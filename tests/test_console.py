@@ -1,4 +1,4 @@
-"""Tester's console (issue 9): off by default, pages render, the token endpoint's rules."""
+"""Tester's console: off by default, pages render, the token endpoint's rules."""
 
 from __future__ import annotations
 

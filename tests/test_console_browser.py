@@ -1,4 +1,4 @@
-"""Tester's console end to end in Debian's chromium (Playwright), auth required (issue 9).
+"""Tester's console end to end in Debian's chromium (Playwright), auth required.
 
 Screenshots land in test-artifacts/console/ for people to look at.
 """

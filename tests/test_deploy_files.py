@@ -1,4 +1,4 @@
-"""Issue 19: the Dockerfile, deploy/compose.yaml and deploy/kubernetes/ are linted and validated."""
+"""The Dockerfile, deploy/compose.yaml and deploy/kubernetes/ are linted and validated."""
 
 from __future__ import annotations
 

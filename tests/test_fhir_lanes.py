@@ -1,4 +1,4 @@
-"""fhir.lanes: the per-server breaker and the deadline that shuts sockets (issue 18)."""
+"""fhir.lanes: the per-server breaker and the deadline that shuts sockets."""
 
 from __future__ import annotations
 

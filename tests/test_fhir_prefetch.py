@@ -17,10 +17,10 @@ from flask import Flask
 from cds_service.fhir.fixture_server import Faults, create_fhir_app, running_server
 from cds_service.fhir.search import InMemoryFhir
 from cds_service.fhir.store import FixtureStore
+from cds_service.fhir.templates import fill_template
 from cds_service.hooks.calls import parse_hook_request
-from cds_service.hooks.prefetch import fill_template
 from cds_service.hooks.routes import UNAVAILABLE_KEY
-from cds_service.hooks.types import ResolvedPrefetch
+from cds_service.model.types import ResolvedPrefetch
 from tests.conftest import make_app
 from tests.fhir_helpers import PATIENT_ID, TOKEN, OffLoopbackGuard, patient_resources
 

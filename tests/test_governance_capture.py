@@ -1,4 +1,4 @@
-"""Capture for replay (issue 16): hook calls saved as fixtures that `replay --check` passes."""
+"""Capture for replay: hook calls saved as fixtures that `replay --check` passes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`cds-service capture deidentify` (issue 16): no original ids, names or dates; same cards."""
+"""`cds-service capture deidentify`: no original ids, names or dates; same cards."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`cds-service knowledge diff` (issue 16): both versions over fixtures, per recommendation."""
+"""`cds-service knowledge diff`: both versions over fixtures, per recommendation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rollout modes in the site-policy file (issue 16): validated at start-up, shown in discovery."""
+"""Rollout modes in the site-policy file: validated at start-up, shown in discovery."""
 
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ def _drop(doc: Any, path: str) -> None:
             lambda d: d["recommendations"]["IS-1"].update(override_reasons=["why-not"]),
             "unknown reason",
         ),
-        # issue 14: the guideline's own numbers, the card notes and the fold list
+        # the guideline's own numbers, the card notes and the fold list
         (lambda d: _drop(d, "guideline_numbers.rituximab_effect_weeks"), "rituximab_effect"),
         (lambda d: _drop(d, "notes.troponin_analytes.source"), "source is missing"),
         (lambda d: d["value_sets"].update(fold_info=["MON-9"]), "fold_info"),

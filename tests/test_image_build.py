@@ -1,4 +1,4 @@
-"""Issue 19: the image builds, and its container serves as a non-root user without build tools.
+"""The image builds, and its container serves as a non-root user without build tools.
 
 Where no builder or base image is at hand the tests skip and say which. On CI (.ci/run sets
 CDS_TEST_IMAGE_BUILD=1) Debian's buildah builds it; no container registry can be reached

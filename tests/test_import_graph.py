@@ -128,7 +128,70 @@ def test_the_checker_finds_a_cycle_through_a_function_level_import(tmp_path: Pat
 
 
 def test_hook_types_import_nothing_of_the_project(graph: dict[str, set[str]]) -> None:
-    assert graph["cds_service.hooks.types"] == set()
+    assert graph["cds_service.model.types"] == set()
+
+
+# Layers that must never import the CDS Hooks edge: it depends on them, not the reverse.
+BELOW_THE_EDGE = ("cds_service.model", "cds_service.fhir", "cds_service.security")
+EDGE = "cds_service.hooks"
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def upward_imports(
+    graph: dict[str, set[str]], lower: Iterable[str], upper: str
+) -> list[tuple[str, str]]:
+    """(importer, imported) for every module of a `lower` package importing `upper`."""
+    lower = tuple(lower)
+    return sorted(
+        (module, target)
+        for module, targets in graph.items()
+        if any(_within(module, package) for package in lower)
+        for target in targets
+        if _within(target, upper)
+    )
+
+
+def test_fhir_security_and_the_model_never_import_the_edge(graph: dict[str, set[str]]) -> None:
+    assert upward_imports(graph, BELOW_THE_EDGE, EDGE) == []
+
+
+def test_the_edge_does_build_on_the_layers_below(graph: dict[str, set[str]]) -> None:
+    # Guards the rule above against a rename that would make it vacuous.
+    edge_imports = {t for m, ts in graph.items() if _within(m, EDGE) for t in ts}
+    for package in BELOW_THE_EDGE:
+        assert any(_within(t, package) for t in edge_imports), package
+
+
+def test_the_model_builds_on_nothing_but_the_domain_errors(graph: dict[str, set[str]]) -> None:
+    model_imports = {t for m, ts in graph.items() if _within(m, "cds_service.model") for t in ts}
+    assert {t for t in model_imports if not _within(t, "cds_service.model")} <= {
+        "cds_service.errors"
+    }
+
+
+def test_the_layering_rule_finds_an_upward_import(tmp_path: Path) -> None:
+    package = tmp_path / "app"
+    for sub in ("hooks", "fhir", "security"):
+        (package / sub).mkdir(parents=True)
+        (package / sub / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "hooks" / "types.py").write_text("X = 1\n")
+    (package / "hooks" / "routes.py").write_text("from app.fhir import gateway\n")
+    (package / "fhir" / "gateway.py").write_text("def f():\n    from ..hooks.types import X\n")
+    (package / "security" / "limits.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import app.hooks\n"
+    )
+    lower, upper = ("app.fhir", "app.security"), "app.hooks"
+    assert upward_imports(import_graph(tmp_path, ["app"]), lower, upper) == [
+        ("app.fhir.gateway", "app.hooks.types"),
+        ("app.security.limits", "app.hooks"),
+    ]
+    (package / "fhir" / "gateway.py").write_text("import json\n")
+    (package / "security" / "limits.py").write_text("from app import fhir\n")
+    assert upward_imports(import_graph(tmp_path, ["app"]), lower, upper) == []
 
 
 def test_mappings_do_not_depend_on_the_service(graph: dict[str, set[str]]) -> None:

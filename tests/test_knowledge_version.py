@@ -1,4 +1,4 @@
-"""The knowledge's content cannot change without its `version` changing (issue 16).
+"""The knowledge's content cannot change without its `version` changing.
 
 tests/knowledge_versions.json records, per released version, the digest of the content
 (everything but `version`; comments and layout do not count). Audit records, captures and

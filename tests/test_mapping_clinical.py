@@ -1,4 +1,4 @@
-"""Conditions, allergies, patient, service requests and prefetch shapes (issue 3)."""
+"""Conditions, allergies, patient, service requests and prefetch shapes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Dosage -> Dose and dispense/timing -> Course (issue 3): never guess, say what is unknown."""
+"""Dosage -> Dose and dispense/timing -> Course: never guess, say what is unknown."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 14: MedicationAdministration and MedicationStatement are read as treatment history."""
+"""MedicationAdministration and MedicationStatement are read as treatment history."""
 
 from __future__ import annotations
 

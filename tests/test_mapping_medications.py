@@ -1,4 +1,4 @@
-"""MedicationRequests: drug resolution and classification (issue 3, CODES.md rules)."""
+"""MedicationRequests: drug resolution and classification (CODES.md rules)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Observations -> Measurement series (issue 3): value sets, units, statuses, shapes."""
+"""Observations -> Measurement series: value sets, units, statuses, shapes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Property-based: mapping arbitrary JSON never raises (issue 3)."""
+"""Property-based: mapping arbitrary JSON never raises."""
 
 from __future__ import annotations
 

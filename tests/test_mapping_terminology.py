@@ -1,4 +1,4 @@
-"""Value-set and unit data files: loaded, versioned, sourced and validated (issue 3)."""
+"""Value-set and unit data files: loaded, versioned, sourced and validated."""
 
 from __future__ import annotations
 

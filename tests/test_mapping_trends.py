@@ -1,4 +1,4 @@
-"""Trends on Series (issue 3): latest, previous, peak, time since, change, above ULN."""
+"""Trends on Series: latest, previous, peak, time since, change, above ULN."""
 
 from __future__ import annotations
 

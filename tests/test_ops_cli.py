@@ -1,4 +1,4 @@
-"""The command line (issue 15): --version, serve --help, a busy port, make serve PORT=, replay."""
+"""The command line: --version, serve --help, a busy port, make serve PORT=, replay."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Configuration errors (issue 15): one line naming the setting, exit status 2, bounds."""
+"""Configuration errors: one line naming the setting, exit status 2, bounds."""
 
 from __future__ import annotations
 

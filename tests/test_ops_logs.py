@@ -1,4 +1,4 @@
-"""Logs under a real `cds-service serve` (issue 15): JSON and text lines, access and hook-call
+"""Logs under a real `cds-service serve`: JSON and text lines, access and hook-call
 lines, INFO by default, no tokens or patient ids, start-up warnings once for all workers."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""GET /metrics (issue 15): the values after known calls, in-process and across serve workers."""
+"""GET /metrics: the values after known calls, in-process and across serve workers."""
 
 from __future__ import annotations
 

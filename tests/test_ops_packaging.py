@@ -1,4 +1,4 @@
-"""Packaging hygiene and a self-contained tree (issue 15)."""
+"""Packaging hygiene and a self-contained tree."""
 
 from __future__ import annotations
 

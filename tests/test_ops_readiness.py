@@ -1,4 +1,4 @@
-"""/readyz (issue 15): database and Redis checked with a short timeout; 503 when one is down."""
+"""/readyz: database and Redis checked with a short timeout; 503 when one is down."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The hot-path shortcuts of issue 8 give the same answers as the slow paths they replace."""
+"""The hot-path shortcuts give the same answers as the slow paths they replace."""
 
 from __future__ import annotations
 
@@ -237,7 +237,7 @@ def test_memo_shared_by_threads_never_answers_for_other_content() -> None:
 
 
 def test_the_retired_mapping_memo_setting_still_starts(tmp_path: Path) -> None:
-    """CDS_MAPPING_MEMO_ENTRIES is no longer read (issue 17); old deployments still start."""
+    """CDS_MAPPING_MEMO_ENTRIES is no longer read; old deployments still start."""
     make_app(tmp_path, MAPPING_MEMO_ENTRIES=5)
     forget_memos()
     state = map_patient_state({"labs": _lab("o1", 100)}, now=NOW)

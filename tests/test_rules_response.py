@@ -1,4 +1,4 @@
-"""Issue 14 (principles 1, 2, 11): response is not refractoriness; treatment history counts."""
+"""Response is not refractoriness; treatment history counts."""
 
 from __future__ import annotations
 

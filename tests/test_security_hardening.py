@@ -1,4 +1,4 @@
-"""Hostile input, security headers, rate limits and log hygiene (issue 6)."""
+"""Hostile input, security headers, rate limits and log hygiene."""
 
 from __future__ import annotations
 

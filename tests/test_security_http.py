@@ -294,7 +294,7 @@ def test_two_workers_sharing_redis_share_the_rate_limit(
 def test_every_redis_key_the_service_writes_starts_with_the_prefix(
     tmp_path: Path, redis_prefix: tuple[str, str]
 ) -> None:
-    """Issue 19: operators share one Redis between services and purge by CDS_REDIS_KEY_PREFIX."""
+    """Operators share one Redis between services and purge by CDS_REDIS_KEY_PREFIX."""
     import redis
 
     url, prefix = redis_prefix

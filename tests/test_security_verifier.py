@@ -1,4 +1,4 @@
-"""TokenVerifier without Flask: every attack in issue 6 is refused (CDS Hooks 2.0 §JWT)."""
+"""TokenVerifier without Flask: every token attack is refused (CDS Hooks 2.0 §JWT)."""
 
 from __future__ import annotations
 

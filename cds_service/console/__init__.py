@@ -1,4 +1,4 @@
-"""The tester's console (issue 9): fire hooks at fixture patients and see cards as an EHR would.
+"""The tester's console: fire hooks at fixture patients and see cards as an EHR would.
 
 Registered by create_app only when CONSOLE is true (the local profile); never in production.
 """

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from cds_service.fhir.scenarios import Scenario, build_request
-from cds_service.hooks.registry import Registry
+from cds_service.model.registry import Registry
 from fhir_mappings import map_patient_state
 from fhir_mappings.domain import Measurement, PatientState, Series
 

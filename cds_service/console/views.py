@@ -1,4 +1,4 @@
-"""The tester's console routes (issue 9): pages, and the token endpoint the page calls."""
+"""The tester's console routes: pages, and the token endpoint the page calls."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from cds_service.console.summary import PatientCase, build_case
 from cds_service.errors import CDSError, InvalidRequest
 from cds_service.fhir.scenarios import Scenario, iter_scenarios, load_scenario
 from cds_service.hooks.bodies import read_json
-from cds_service.hooks.registry import Registry
+from cds_service.model.registry import Registry
 from cds_service.security.flask_auth import public
 from cds_service.security.local_issuer import LocalIssuer
 
@@ -151,7 +151,7 @@ def _report_url() -> str:
 
 
 def _rollout() -> dict[str, str]:
-    """Each recommendation's rollout mode (issue 16), as discovery shows it."""
+    """Each recommendation's rollout mode, as discovery shows it."""
     engine = current_app.extensions["cds_engine"]
     knowledge = getattr(engine, "knowledge", None)
     if knowledge is None:

@@ -1,1 +1,1 @@
-"""FHIR access: allow-list, gateway, prefetch policy and the fixture FHIR server (issue 5)."""
+"""FHIR access: allow-list, gateway, prefetch policy and the fixture FHIR server."""

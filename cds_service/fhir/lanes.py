@@ -1,4 +1,4 @@
-"""One slow FHIR server must not starve calls naming another (issue 18, finding 2).
+"""One slow FHIR server must not starve calls naming another.
 
 Each FHIR server (origin: scheme, host, port) gets its own lane: a bounded set of fetch threads
 (queued fetches hold no thread and are cancelled when the hook's budget ends) and a circuit

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from flask import Flask
 
@@ -35,9 +35,9 @@ from cds_service.fhir.errors import (
     FhirServerNotAllowed,
 )
 from cds_service.fhir.gateway import FhirGateway, FhirTarget, GatewaySettings
-from cds_service.hooks.prefetch import TemplateError, classify_value, fill_template
-from cds_service.hooks.registry import ServiceDefinition
-from cds_service.hooks.types import HookRequest, ResolvedPrefetch
+from cds_service.fhir.templates import TemplateError, fill_template
+from cds_service.model.registry import ServiceDefinition
+from cds_service.model.types import HookRequest, ResolvedPrefetch
 from cds_service.ops import metrics
 from fhir_mappings.lazy import LazyResource
 
@@ -53,6 +53,21 @@ _FAILURES = {
     "unreachable": "the FHIR server could not be reached",
     "server_not_allowed": "the FHIR server redirected or linked outside the allowed server",
 }
+
+
+class PrefetchResolver(Protocol):
+    def resolve(self, request: HookRequest, service: ServiceDefinition) -> ResolvedPrefetch: ...
+
+
+def classify_value(value: Any) -> str | None:
+    """Why a prefetched value is unusable (None when usable); `null` means 'no data'."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or "resourceType" not in value:
+        return "not a FHIR resource"
+    if value["resourceType"] == "OperationOutcome":
+        return "the client's fetch failed (OperationOutcome)"
+    return None
 
 
 def failure_reason(error: FhirError) -> str:

@@ -13,10 +13,10 @@ from typing import Any
 import orjson
 
 from cds_service.fhir.search import InMemoryFhir
+from cds_service.fhir.templates import fill_template
 from cds_service.fhir.timeshift import Shift, shift_dates
-from cds_service.hooks.events import card_recommendation_id, card_recommendations
-from cds_service.hooks.prefetch import fill_template
-from cds_service.hooks.registry import Registry
+from cds_service.model.events import card_recommendation_id, card_recommendations
+from cds_service.model.registry import Registry
 from fhir_mappings.dates import parse_fhir_date
 
 # "@now-30d" -> a dateTime 30 days ago; "@today-40y" -> a date. Keeps fixtures from rotting.
@@ -75,7 +75,7 @@ def _read(path: Path) -> Any:
     return orjson.loads(path.read_bytes())
 
 
-# A captured case (issue 16) keeps its dates as received and says when: "capturedAt".
+# A captured case keeps its dates as received and says when: "capturedAt".
 CAPTURED_AT = "capturedAt"
 
 

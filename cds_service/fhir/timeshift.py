@@ -1,6 +1,6 @@
 """Move FHIR date, dateTime and instant strings in time, keeping each one's precision and form.
 
-Captured cases (issue 16) keep the dates they were received with; replay moves them by the
+Captured cases keep the dates they were received with; replay moves them by the
 time since capture, de-identification by a per-patient offset. Unlike parse_datetime (which
 reads a date into a UTC datetime), this writes the moved value back in the original's shape:
 the same precision, the same zone offset, the same fraction digits.

@@ -1,4 +1,4 @@
-"""Clinical governance (issue 16): capture for replay, de-identification, knowledge review.
+"""Clinical governance: capture for replay, de-identification, knowledge review.
 
 Rollout modes live with the knowledge (cds_service.guideline), their counts in the report
 (cds_service.persistence.report); this package holds the tools a CDS committee runs.

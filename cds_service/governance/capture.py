@@ -1,4 +1,4 @@
-"""Capture for replay (issue 16): each hook call saved as a scenario fixture (CDS_CAPTURE_DIR).
+"""Capture for replay: each hook call saved as a scenario fixture (CDS_CAPTURE_DIR).
 
 A capture is a directory in the shape of `fixtures/<scenario>/`:
 
@@ -35,7 +35,7 @@ from flask import Flask
 from cds_service.errors import ConfigError
 from cds_service.fhir.scenarios import CAPTURED_AT, project_card
 from cds_service.guideline import GuidelineEngine
-from cds_service.hooks.types import HookRequest, HookResult
+from cds_service.model.types import HookRequest, HookResult
 from fhir_mappings.lazy import LazyResource
 
 log = logging.getLogger(__name__)

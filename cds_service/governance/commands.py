@@ -1,4 +1,4 @@
-"""`cds-service capture deidentify` and `cds-service knowledge diff` (issue 16)."""
+"""`cds-service capture deidentify` and `cds-service knowledge diff`."""
 
 from __future__ import annotations
 

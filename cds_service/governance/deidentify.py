@@ -1,4 +1,4 @@
-"""`cds-service capture deidentify DIR` (issue 16): captured cases made shareable as fixtures.
+"""`cds-service capture deidentify DIR`: captured cases made shareable as fixtures.
 
 What changes, consistently across every case of one run (the same patient gets the same
 pseudonyms and the same date shift in each of its captures):

@@ -1,4 +1,4 @@
-"""`cds-service knowledge diff` (issue 16): what a new knowledge version changes, case by case.
+"""`cds-service knowledge diff`: what a new knowledge version changes, case by case.
 
 Both versions run over the same scenario directories (fixtures or captures), through the same
 path as a hook call (request schema, prefetch policy, handler), at the same moment. Cards of
@@ -21,9 +21,9 @@ from cds_service.fhir.scenarios import Scenario, build_request, load_scenario, p
 from cds_service.guideline import GuidelineEngine
 from cds_service.guideline.knowledge import load_knowledge
 from cds_service.hooks.calls import parse_hook_request, run_hook
-from cds_service.hooks.events import card_recommendation_id
-from cds_service.hooks.registry import Registry
 from cds_service.hooks.services import build_registry
+from cds_service.model.events import card_recommendation_id
+from cds_service.model.registry import Registry
 
 COMPARED = ("summary", "indicator", "dose", "suggestions")
 

@@ -1,4 +1,4 @@
-"""The guideline as computable recommendations (issue 4): knowledge, rules, cards."""
+"""The guideline as computable recommendations: knowledge, rules, cards."""
 
 from __future__ import annotations
 

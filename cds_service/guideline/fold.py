@@ -1,4 +1,4 @@
-"""Alert fatigue (issue 14): patient-view follow-up cards folded into one; snoozed problems."""
+"""Alert fatigue: patient-view follow-up cards folded into one; snoozed problems."""
 
 from __future__ import annotations
 

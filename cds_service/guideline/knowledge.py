@@ -1,4 +1,4 @@
-"""Load and validate the guideline knowledge (issue 4); invalid content raises ConfigError."""
+"""Load and validate the guideline knowledge; invalid content raises ConfigError."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""The CDS Hooks 2.0.1 edge: routes, schemas, discovery registry, request parsing, prefetch
-policy, body reading and the error-to-HTTP mapping.
+"""The CDS Hooks 2.0.1 edge: routes, schemas, request parsing, body reading and the services.
 
-Dependencies point one way: `types` at the bottom (plain data), then `registry`, `prefetch`,
-`schemas`, `bodies`, `calls`, and `routes` on top. Nothing here is imported by the package
-itself, so `import cds_service.hooks.types` loads only that module.
+The top of the service: it builds on `cds_service.model` (hook-call data, registry, call
+record), `fhir/` (prefetch policy) and `security/`; none of those imports it
+(tests/test_import_graph.py). Within it, `schemas` and `bodies` are below `calls`, and
+`routes` is on top. Nothing here is imported by the package itself, so importing one module
+loads only what that module needs.
 """

@@ -9,7 +9,8 @@ import orjson
 from flask import Request
 
 from cds_service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from fhir_mappings.lazy import lazy_members
+from fhir_mappings.lazy import lazy_members, lazy_members_marked, unreadable_entries
+from fhir_mappings.surrogates import first_marked, mark_lone_surrogates
 
 
 def _is_json(mimetype: str) -> bool:
@@ -50,7 +51,7 @@ def raw_depth_exceeded(raw: bytes, limit: int) -> bool:
         if not parens:
             return False
         # limit+1-done openers in a row, after `done` passes, are too deep: found at the first
-        # such run, so 30 MB of "[" is refused in one scan, not `limit` passes (issue 18).
+        # such run, so 30 MB of "[" is refused in one scan, not `limit` passes.
         if b"(" * (limit + 1 - done) in parens:
             return True
         parens = parens.replace(b"()", b"")
@@ -131,7 +132,7 @@ def read_hook_json(request: Request, *, max_bytes: int, max_depth: int) -> Any:
     """A hook call's body as read_json would give it, with each prefetch value lazy.
 
     Prefetch values are fhir_mappings.lazy.LazyResource mappings over the body's bytes: the
-    bulk of a call is decoded resource by resource when mapped, or not at all (issue 8).
+    bulk of a call is decoded resource by resource when mapped, or not at all.
     """
     raw = _read_raw(request, max_bytes)
     # Parsers stop at the first byte past their own depth limit: parse first, then count.
@@ -140,15 +141,52 @@ def read_hook_json(request: Request, *, max_bytes: int, max_depth: int) -> Any:
     except msgspec.ValidationError:  # valid JSON, not an object: the caller says why
         return read_json(request, raw=raw, max_bytes=max_bytes, max_depth=max_depth)
     except (msgspec.DecodeError, RecursionError) as exc:
-        raise _malformed(exc) from None
+        return _with_lone_surrogates(raw, exc, max_depth)
     _check_depth(raw, max_depth)
-    data = {
+    data = _members(body)
+    if len(body.prefetch):
+        data["prefetch"] = lazy_members(body.prefetch)
+    return data
+
+
+def _members(body: _HookBody) -> dict[str, Any]:
+    return {
         name: value
         for name in _HookBody.__struct_fields__
         if name != "prefetch" and (value := getattr(body, name)) is not msgspec.UNSET
     }
-    if len(body.prefetch):
-        data["prefetch"] = lazy_members(body.prefetch)
+
+
+def _with_lone_surrogates(raw: bytes, exc: Exception, max_depth: int) -> dict[str, Any]:
+    """A body the strict decode refused, read again if a lone surrogate escape was the cause.
+
+    Invalid is not absent, and nothing accepted is lost: a resource holding one (in prefetch,
+    in context.draftOrders) is unreadable and reported, the rest of the call stands; anywhere
+    else (hook, context ids, a prefetch key) it is a 400 naming the member. Only this failure
+    path looks for them: a valid body pays nothing.
+    """
+    marked = mark_lone_surrogates(raw)
+    if marked is None:
+        raise _malformed(exc) from None
+    try:
+        body = _HOOK_BODY.decode(marked)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        raise _malformed(exc) from None  # malformed besides: the first problem, as found
+    _check_depth(raw, max_depth)
+    data = _members(body)
+    context = data.get("context")
+    if isinstance(context, dict) and isinstance(context.get("draftOrders"), dict):
+        data["context"] = {**context, "draftOrders": unreadable_entries(context["draftOrders"])}
+    prefetch = lazy_members_marked(body.prefetch) if len(body.prefetch) else None
+    keys = dict.fromkeys(prefetch) if isinstance(prefetch, dict) else prefetch
+    for name, value in (*data.items(), ("prefetch", keys)):
+        found = first_marked(value, name)
+        if found:
+            where, escape = found
+            problem = f"holds a lone UTF-16 surrogate ({escape}), which is not a character"
+            raise InvalidRequest(f"{where} {problem}", details={where: [problem]})
+    if prefetch is not None:
+        data["prefetch"] = prefetch
     return data
 
 

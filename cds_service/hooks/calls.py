@@ -8,10 +8,10 @@ from typing import Any
 from marshmallow import ValidationError
 
 from cds_service.errors import InvalidRequest, PrefetchUnavailable
-from cds_service.hooks.prefetch import PrefetchResolver
-from cds_service.hooks.registry import ServiceDefinition
+from cds_service.fhir.prefetch import PrefetchResolver
 from cds_service.hooks.schemas import CONTEXT_SCHEMAS, HookRequestSchema
-from cds_service.hooks.types import HookRequest, HookResult, ResolvedPrefetch
+from cds_service.model.registry import ServiceDefinition
+from cds_service.model.types import HookRequest, HookResult, ResolvedPrefetch
 
 _REQUEST_SCHEMA = HookRequestSchema()
 _CONTEXT_SCHEMAS = {hook: schema() for hook, schema in CONTEXT_SCHEMAS.items()}

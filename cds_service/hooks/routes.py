@@ -15,11 +15,11 @@ from marshmallow import ValidationError
 from cds_service.errors import InvalidRequest
 from cds_service.hooks.bodies import PayloadTooLarge, read_hook_json, read_json
 from cds_service.hooks.calls import parse_hook_request, run_hook
-from cds_service.hooks.events import HookRecord, card_recommendation_id
-from cds_service.hooks.registry import Registry
 from cds_service.hooks.resource_check import suggested_resource_problem
 from cds_service.hooks.schemas import CardSchema, FeedbackSchema
-from cds_service.hooks.types import HookResult
+from cds_service.model.events import HookRecord, card_recommendation_id
+from cds_service.model.registry import Registry
+from cds_service.model.types import HookResult
 from cds_service.security import check_hook_body
 from fhir_mappings.memo import ContentMemo, keyed_digest
 

@@ -9,10 +9,10 @@ from typing import Any
 from cds_service.guideline import GuidelineEngine
 from cds_service.guideline.needs import REQUIRED_PREFETCH, prefetch_templates
 from cds_service.guideline.rules.scope import readable
-from cds_service.hooks.registry import Registry, ServiceDefinition
-from cds_service.hooks.types import HookRequest, HookResult, ResolvedPrefetch
+from cds_service.model.registry import Registry, ServiceDefinition
+from cds_service.model.types import HookRequest, HookResult, ResolvedPrefetch
 from fhir_mappings import load_terminology, map_order_context, map_patient_state
-from fhir_mappings.domain import PatientState
+from fhir_mappings.domain import OrderContext, PatientState
 
 GUIDELINE = "Treatment for Severe Inflammatory Muscle Spasms"
 
@@ -28,18 +28,20 @@ def draft_resources(draft_orders: Any) -> dict[str, dict[str, Any]]:
     return found
 
 
-def unusable_inputs(state: PatientState) -> list[dict[str, str]]:
-    """Diagnosis records sent but unusable (failed validation): reported, never dropped."""
+def unusable_inputs(state: PatientState, orders: OrderContext | None) -> list[dict[str, str]]:
+    """Inputs sent but unusable, reported, never dropped: diagnosis records that failed
+    validation, and any resource whose JSON could not be read (a lone surrogate)."""
+    issues = (*state.issues, *(orders.issues if orders is not None else ()))
     return [
         {"resource": i.resource, "reason": readable(i.reason)}
-        for i in state.issues
-        if i.resource.startswith("Condition/")
+        for i in issues
+        if i.unreadable or i.resource.startswith("Condition/")
     ]
 
 
-# Response extension listing the inputs sent but unusable (issue 14, invalid is not absent).
+# Response extension listing the inputs sent but unusable: invalid is not absent.
 UNUSABLE_KEY = "org.cds-myopathy.unusable-inputs"
-# Response extension listing the problems held back on patient-view (issue 14 snooze).
+# Response extension listing the problems held back on patient-view (snoozed by an override).
 SNOOZED_KEY = "org.cds-myopathy.snoozed"
 # (patient id, days) -> (recommendation id, problem) overridden with a reason in those days.
 SnoozeLookup = Callable[[str | None, float], frozenset[tuple[str, str]]]
@@ -90,7 +92,7 @@ class GuidelineHandler:
             if answer.snoozed
             else {}
         )
-        unusable = unusable_inputs(state)
+        unusable = unusable_inputs(state, orders)
         if unusable:
             extension[UNUSABLE_KEY] = unusable
         return HookResult(

@@ -1,4 +1,4 @@
-"""Operating the service (issue 15): logging, Prometheus metrics and readiness checks."""
+"""Operating the service: logging, Prometheus metrics and readiness checks."""
 
 from __future__ import annotations
 

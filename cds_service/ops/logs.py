@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from flask import Flask, Response, current_app, request
 
-from cds_service.hooks.events import HookRecord
+from cds_service.model.events import HookRecord
 
 # Attributes a record may carry (logging's `extra=`) that JSON lines show as their own fields.
 FIELDS = ("service", "hook", "hookInstance", "durationMs", "cards", "method", "path", "status")

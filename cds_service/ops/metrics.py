@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 
-from cds_service.hooks.events import HookRecord
+from cds_service.model.events import HookRecord
 
 if TYPE_CHECKING:
     from prometheus_client import Counter, Gauge, Histogram

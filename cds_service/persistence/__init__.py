@@ -1,4 +1,4 @@
-"""Persistence (issue 7): feedback and a hook-call audit trail on SQLite or PostgreSQL."""
+"""Persistence: feedback and a hook-call audit trail on SQLite or PostgreSQL."""
 
 from __future__ import annotations
 

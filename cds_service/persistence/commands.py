@@ -1,4 +1,4 @@
-"""`cds-service db upgrade|current|purge` and `cds-service report` (issue 7)."""
+"""`cds-service db upgrade|current|purge` and `cds-service report`."""
 
 from __future__ import annotations
 

@@ -108,7 +108,7 @@ def store_items(conn: Connection, service_id: str, items: Sequence[FeedbackItem]
 def _issued_cards(conn: Connection, service_id: str, uuids: set[str]) -> set[str]:
     if not uuids:
         return set()
-    # A silent card (issue 16) was never sent: feedback naming its uuid matches nothing.
+    # A silent card was never sent: feedback naming its uuid matches nothing.
     query = select(IssuedCard.c.card_uuid).where(
         IssuedCard.c.service_id == service_id,
         IssuedCard.c.card_uuid.in_(uuids),

@@ -1,4 +1,4 @@
-"""Audit records a killed process never wrote are counted at the next start (issue 18).
+"""Audit records a killed process never wrote are counted at the next start.
 
 Each audit writer keeps two counters in a small memory-mapped file of its own: records taken
 into its queue, and records settled (written, or dropped and already counted). The page cache

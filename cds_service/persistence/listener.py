@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from cds_service.hooks.events import HookRecord
+from cds_service.model.events import HookRecord
 from cds_service.persistence.audit import AuditEntry
 from cds_service.persistence.store import Store, card_entries
 

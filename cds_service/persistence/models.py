@@ -92,11 +92,11 @@ IssuedCard = Table(
     Column("service_id", String(128), nullable=False),
     Column("recommendation_id", String(64), nullable=True),
     # What the card is about within its recommendation ("cardiac", "benzodiazepine"): the
-    # key, with the patient hash, under which an override snoozes it (issue 14).
+    # key, with the patient hash, under which an override snoozes it.
     Column("problem", String(64), nullable=True),
     Column("indicator", String(16), nullable=False),
     Column("issued_at", UTCDateTime(), nullable=False, index=True),
-    # Rollout mode when issued (issue 16): "active" returned, "silent" withheld (would have fired).
+    # Rollout mode when issued: "active" returned, "silent" withheld (would have fired).
     Column("mode", String(8), nullable=False, server_default="active"),
     Index("ix_audit_card_rec_issued", "recommendation_id", "issued_at"),
 )

@@ -64,7 +64,7 @@ class ReportRow:
     """One recommendation in one period: cards shown and what clinicians did with them.
 
     `shown` counts cards returned (fired); `would_have_fired` cards of a recommendation in
-    silent rollout (issue 16); `patients*` distinct patients (by keyed hash) concerned.
+    silent rollout; `patients*` distinct patients (by keyed hash) concerned.
     """
 
     recommendation_id: str | None

@@ -1,4 +1,4 @@
-"""Snooze from feedback (issue 14): problems a clinician overrode with a reason, per patient."""
+"""Snooze from feedback: problems a clinician overrode with a reason, per patient."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from cds_service.errors import ConfigError, InvalidRequest, ServiceUnavailable, StorageFailed
-from cds_service.hooks.events import card_recommendations
+from cds_service.model.events import card_recommendations
 from cds_service.persistence import migrate
 from cds_service.persistence.audit import AuditEntry, AuditWriter, CardEntry
 from cds_service.persistence.db import is_sqlite, make_engine, resolve_url
@@ -168,7 +168,7 @@ class Store:
 
     def snoozed(self, patient_id: str | None, days: float) -> frozenset[tuple[str, str]]:
         """(recommendation id, problem) overridden with a reason for this patient within
-        `days` (issue 14 snooze); empty when off, unknown, or the database cannot answer."""
+        `days`; empty when off, unknown, or the database cannot answer."""
         patient_hash = self.hasher(patient_id)
         if not patient_hash or days <= 0 or time.monotonic() < self._snooze_off_until:
             return frozenset()

@@ -1,4 +1,4 @@
-"""Hostile input beyond size and depth: bounded prefetch and draftOrders (issue 6)."""
+"""Hostile input beyond size and depth: bounded prefetch and draftOrders."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from flask_limiter.util import get_remote_address
 from limits import parse_many
 
 from cds_service.errors import ConfigError
-from cds_service.hooks.http_errors import error_response
+from cds_service.http_errors import error_response
 from cds_service.security.flask_auth import is_guarded
 
 log = logging.getLogger("cds_service.security")

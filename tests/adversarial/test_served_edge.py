@@ -1,4 +1,4 @@
-"""Issue 18 against a real `cds-service serve`: slow clients, the last 500s, costly rejections.
+"""A real `cds-service serve` under attack: slow clients, the last 500s, costly rejections.
 
 One server (two workers, auth on, SQLite) for the module; every loop is bounded and every
 timing bound is seconds, not milliseconds.

@@ -1,4 +1,4 @@
-"""Issue 18, finding 2: a drip-feeding and a redirecting FHIR server beside a healthy one.
+"""A drip-feeding and a redirecting FHIR server beside a healthy one.
 
 The service fetches prefetch from the FHIR server each call names. One bad server must not
 hold fetch threads past the hook's budget, nor make calls naming another server fail.

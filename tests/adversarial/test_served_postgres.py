@@ -1,4 +1,4 @@
-"""Issue 18, finding 4 on PostgreSQL: 100,000 feedback items were a 503 "retry later" forever.
+"""On PostgreSQL, 100,000 feedback items are not a 503 "retry later" forever.
 
 A database of this test's own; the schema migrated by `cds-service db upgrade`, as operators do.
 """

@@ -1,4 +1,4 @@
-"""Issue 18, finding 3: a captured token replayed across a Redis restart.
+"""A captured token replayed across a Redis restart is still refused.
 
 A throwaway redis-server on a free port (append-only file, fsync always: the persistence
 docs/operations.md asks for) is killed and started again, by PID; the jti it kept still

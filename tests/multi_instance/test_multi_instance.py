@@ -1,4 +1,4 @@
-"""Issue 19: three instances sharing PostgreSQL and Redis behind nginx behave as one service.
+"""Three instances sharing PostgreSQL and Redis behind nginx behave as one service.
 
 Loopback only, free ports, a database and a Redis key prefix of its own; everything it starts
 it stops by PID. Runs under `make test` when nginx, CDS_TEST_POSTGRES_URL and

@@ -1,4 +1,4 @@
-"""Rollout modes (issue 16): silent cards audited and reported, never returned; off: not run."""
+"""Rollout modes: silent cards audited and reported, never returned; off: not run."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def call(app: Flask, patient_id: str = "fx-patient") -> list[dict[str, Any]]:
 
 
 def rec_ids(cards: list[dict[str, Any]]) -> set[str]:
-    from cds_service.hooks.events import card_recommendation_id
+    from cds_service.model.events import card_recommendation_id
 
     return {card_recommendation_id(card) or "" for card in cards}
 

@@ -1,4 +1,4 @@
-"""Issue 18: a permanent database failure is never answered as retryable (503)."""
+"""A permanent database failure is never answered as retryable (503)."""
 
 from __future__ import annotations
 

@@ -186,7 +186,7 @@ def test_table_format_handles_no_reasons() -> None:
 @pytest.mark.postgres
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_feedback_racing_its_audit_record_is_known_whatever_commits_first(engine: Any) -> None:
-    """Issue 19: the feedback insert and the audit write overlap; neither sees the other's rows.
+    """Two instances: feedback insert and the audit write overlap; neither sees the other's rows.
 
     The feedback transaction finds no card and stays open while the audit batch (cards and
     all) commits; then the feedback commits. The report must still count the card as known.

@@ -1,4 +1,4 @@
-"""Issue 14, alert fatigue: a caution overridden with a reason is not repeated on chart open
+"""Alert fatigue: a caution overridden with a reason is not repeated on chart open
 for the same patient and problem for `override_snooze_days` (stored feedback, hashed ids)."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The data a hook call carries (spec 'HTTP Request', 'CDS Service Response'): plain types only.
 
-At the bottom of the package: it imports nothing of cds_service, so every other module of the
-edge, the prefetch policies and the services can use it without an import cycle.
+It imports nothing of cds_service, so the edge, the prefetch policy and the services can all
+use it without an import cycle.
 """
 
 from __future__ import annotations

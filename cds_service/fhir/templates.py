@@ -1,16 +1,12 @@
-"""Prefetch (spec 'Providing FHIR Resources to a CDS Service'): filling templates, judging values.
+"""Prefetch templates (spec 'Prefetch tokens'): filled from the hook's context.
 
-The policy itself (what is used as sent, what is fetched) is cds_service.fhir.prefetch.
+The policy (what is used as sent, what is fetched) is cds_service.fhir.prefetch.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any, Protocol
-
-from cds_service.hooks.registry import ServiceDefinition
-from cds_service.hooks.types import HookRequest, ResolvedPrefetch
+from typing import Any
 
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
 # Spec 'Prefetch tokens': only root-level primitive context fields, plus the user tokens.
@@ -43,18 +39,3 @@ def fill_template(template: str, context: dict[str, Any]) -> str:
         raise TemplateError(f"cannot fill {{{{{token}}}}}")
 
     return _TOKEN.sub(replace, template)
-
-
-class PrefetchResolver(Protocol):
-    def resolve(self, request: HookRequest, service: ServiceDefinition) -> ResolvedPrefetch: ...
-
-
-def classify_value(value: Any) -> str | None:
-    """Why a prefetched value is unusable (None when usable); `null` means 'no data'."""
-    if value is None:
-        return None
-    if not isinstance(value, Mapping) or "resourceType" not in value:
-        return "not a FHIR resource"
-    if value["resourceType"] == "OperationOutcome":
-        return "the client's fetch failed (OperationOutcome)"
-    return None

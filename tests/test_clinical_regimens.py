@@ -1,4 +1,4 @@
-"""Issue 14 part B: weekly methotrexate totals, supplies, children, glucocorticoid dose,
+"""Dosing: weekly methotrexate totals, supplies, children, glucocorticoid dose,
 the dose actually suggested, real clients' orders, and invalid diagnosis records."""
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cds_service.errors import UnknownService
-from cds_service.hooks.types import HookRequest, HookResult, ResolvedPrefetch
+from cds_service.model.types import HookRequest, HookResult, ResolvedPrefetch
 
 Handler = Callable[[HookRequest, ResolvedPrefetch], HookResult]
 

@@ -1,7 +1,7 @@
-"""Issue 14 (part B) scenarios: real regimens, real orders, children, invalid records.
+"""Dosing scenarios: real regimens, real orders, children, invalid records.
 
 Each principle has one scenario that fires and one that must not. Run
-`python -m tests.guideline_fixture_issue14 [names...]` to (re)write fixtures/<name>/.
+`python -m tests.guideline_fixture_regimens [names...]` to (re)write fixtures/<name>/.
 Expected cards are hand-written golden projections, reviewed for clinical sense;
 `textIncludes` / `textExcludes` check what the card and its orders say.
 """
@@ -31,7 +31,7 @@ SR = "ServiceRequest"
 ROUTE = {
     "oral": {"coding": [{"system": SCT, "code": "26643006", "display": "Oral route"}]},
 }
-# The folded follow-up card of a treated patient (issue 14 part A: one info card on chart open).
+# The folded follow-up card of a treated patient (one info card on chart open).
 FOLLOW = follow("CK 160 U/L (within normal)", STEROID)
 DAILY = (
     "Methotrexate ordered more often than weekly: it is a once-weekly drug, correct the frequency"
