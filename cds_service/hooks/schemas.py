@@ -16,6 +16,7 @@ from marshmallow import (
 )
 
 HOOKS = ("patient-view", "order-select", "order-sign")
+SUMMARY_MAX = 139  # spec 'Card Attributes': summary under 140 characters
 _NON_EMPTY = validate.Length(min=1)
 # A reference such as "MedicationRequest/abc" (spec: selections, resourceId).
 _REFERENCE = validate.Regexp(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$", error="must be Type/id")
@@ -194,7 +195,7 @@ class CardSchema(_Strict):
     """Spec 'Card Attributes'."""
 
     uuid = fields.UUID(required=True)
-    summary = fields.String(required=True, validate=validate.Length(min=1, max=139))
+    summary = fields.String(required=True, validate=validate.Length(min=1, max=SUMMARY_MAX))
     detail = fields.String(validate=_NON_EMPTY)
     indicator = fields.String(
         required=True, validate=validate.OneOf(["info", "warning", "critical"])
