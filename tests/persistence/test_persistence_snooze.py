@@ -165,7 +165,12 @@ def test_a_snooze_the_database_cannot_read_shows_the_card(
     card = cau4(chart_open(app, client, "pat-gone"))
     assert card is not None
     override(client, card, at=datetime.now(UTC))
-    with store_of(app).engine.begin() as conn:
+    engine = store_of(app).engine
+    with engine.begin() as conn:
         conn.execute(text("ALTER TABLE feedback RENAME TO feedback_elsewhere"))
-    assert cau4(chart_open(app, client, "pat-gone")) is not None
-    assert "snooze lookup failed" in caplog.text
+    try:
+        assert cau4(chart_open(app, client, "pat-gone")) is not None
+        assert "snooze lookup failed" in caplog.text
+    finally:  # the PostgreSQL database is shared by the session's tests
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE feedback_elsewhere RENAME TO feedback"))
