@@ -344,3 +344,84 @@ def test_weighted_memo_keeps_the_most_recent_within_its_total_weight() -> None:
     assert memo.weight == 5 and memo.get("a") == (True, "A2")
     memo.put("huge", "H", weight=11)  # larger than the whole memo: not kept, nothing evicted
     assert memo.get("huge") == (False, None) and len(memo) == 2
+
+
+TEXTS = st.sampled_from(["", "x", "Prednisone 60 mg", "y" * 139, "z" * 140, None, 7, ["a"]])
+MAPPINGS = st.sampled_from(
+    [{}, {"a": 1}, {"resourceType": "MedicationRequest", "id": "m"}, {"id": "m"}, [], "x", None]
+)
+ACTION = st.fixed_dictionaries(
+    {"type": st.sampled_from(["create", "update", "delete", "remove"])},
+    optional={"description": TEXTS, "resource": MAPPINGS, "resourceId": st.just("Type/id")},
+)
+SUGGESTION = st.fixed_dictionaries(
+    {"label": TEXTS},
+    optional={"actions": st.lists(ACTION, max_size=2) | st.just("x"), "isRecommended": st.just(1)},
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    summary=TEXTS,
+    extras=st.fixed_dictionaries(
+        {},
+        optional={
+            "detail": TEXTS,
+            "extension": MAPPINGS,
+            "suggestions": st.lists(SUGGESTION | st.just("x"), max_size=2) | st.just({}),
+            "selectionBehavior": st.just("any"),
+        },
+    ),
+)
+def test_a_remembered_card_verdict_is_the_one_the_schema_gives(
+    summary: Any, extras: dict[str, Any]
+) -> None:
+    """Whatever the cards seen before (the memo is shared across examples), the verdict is
+    CardSchema's own for this card: stand-ins in the key never turn a wrong card right."""
+    card = {**_card(str(uuid.uuid4()), str(uuid.uuid4())), "summary": summary, **extras}
+    assert api._card_errors(card) == api._CARD.validate(card)
+
+
+def test_card_verdicts_are_shared_by_cards_differing_only_in_patient_values() -> None:
+    api.CARD_VERDICTS.clear()
+    for weight in (61, 74):
+        card = {
+            **_card(str(uuid.uuid4()), str(uuid.uuid4())),
+            "summary": f"Prednisone {weight} mg/day for {weight} kg",
+            "detail": f"Weight {weight} kg on 2026-01-0{weight % 9}",
+            "extension": {"org.cds-myopathy.provenance": {"inputs": [f"Observation/{weight}"]}},
+        }
+        card["suggestions"][0]["actions"] = [
+            {
+                "type": "update",
+                "description": f"Change the dose to {weight} mg",
+                "resource": {"resourceType": "MedicationRequest", "id": str(weight)},
+            }
+        ]
+        assert api._card_errors(card) == {}
+    assert (api.CARD_VERDICTS.hits, api.CARD_VERDICTS.misses) == (1, 1)
+
+
+def test_the_verdict_stand_ins_follow_the_card_schema() -> None:
+    """verdict_shape assumes what these fields check: a change here must revisit it."""
+    from marshmallow import fields, validate
+
+    from cds_service.hooks import schemas
+
+    def checks(schema: Any, name: str) -> list[Any]:
+        field = schema._declared_fields[name]
+        return [type(field), *[(type(v), v.min, v.max) for v in field.validators]]
+
+    non_empty_text = [fields.String, (validate.Length, 1, None)]
+    assert checks(schemas.CardSchema, "summary") == [
+        fields.String,
+        (validate.Length, 1, schemas.SUMMARY_MAX),
+    ]
+    assert checks(schemas.CardSchema, "detail") == non_empty_text
+    assert checks(schemas.SuggestionSchema, "label") == non_empty_text
+    assert checks(schemas.ActionSchema, "description") == non_empty_text
+    for schema, name in ((schemas.CardSchema, "extension"), (schemas.ActionSchema, "resource")):
+        field = schema._declared_fields[name]
+        assert type(field) is fields.Dict
+        assert field.key_field is None and field.value_field is None
+        assert [(type(v), v.min, v.max) for v in field.validators] in ([], [non_empty_text[1]])

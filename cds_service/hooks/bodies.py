@@ -44,7 +44,11 @@ def raw_depth_exceeded(raw: bytes, limit: int) -> bool:
     """
     if b"\\" in raw:
         raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
-    parens = raw.translate(_TO_PARENS, _DROP).replace(b'""', b"")
+    parens = raw.translate(_TO_PARENS, _DROP)
+    # Brackets inside strings only add openers: this few cannot nest deeper than `limit`.
+    if parens.count(b"(") <= limit:
+        return False
+    parens = parens.replace(b'""', b"")
     if b'"' in parens:
         parens = b"".join(parens.split(b'"')[::2])
     for done in range(limit):
@@ -96,8 +100,7 @@ _PIECE = 256 * 1024
 
 
 def _check_depth(raw: bytes, max_depth: int) -> None:
-    # A shallow body cannot be too deep: count brackets before scanning it.
-    if raw.count(b"{") + raw.count(b"[") > max_depth and raw_depth_exceeded(raw, max_depth):
+    if raw_depth_exceeded(raw, max_depth):
         raise InvalidRequest(f"JSON nested deeper than {max_depth} levels")
 
 

@@ -16,7 +16,7 @@ from cds_service.errors import InvalidRequest
 from cds_service.hooks.bodies import PayloadTooLarge, read_hook_json, read_json
 from cds_service.hooks.calls import parse_hook_request, run_hook
 from cds_service.hooks.resource_check import suggested_resource_problem
-from cds_service.hooks.schemas import CardSchema, FeedbackSchema
+from cds_service.hooks.schemas import SUMMARY_MAX, CardSchema, FeedbackSchema
 from cds_service.model.events import HookRecord, card_recommendation_id
 from cds_service.model.registry import Registry
 from cds_service.model.types import HookResult
@@ -61,10 +61,68 @@ _UUID_VALUE = re.compile(rb'"uuid":"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-f
 CARD_VERDICTS = ContentMemo(size=4_096)
 
 
+# Members whose values CardSchema checks for type and non-emptiness only (summary: also its
+# length; an action's resource: also its resourceType). In the verdict's key any valid value
+# stands for all the others, so a card that differs from one seen before only in its
+# patient's values (summary, detail, provenance, suggestion texts and resources) is not
+# validated again; an invalid value stays in the key as it is.
+_ANY = "-"
+
+
+def _text(value: Any, longest: int = 0) -> Any:
+    valid = isinstance(value, str) and value and (not longest or len(value) <= longest)
+    return _ANY if valid else value
+
+
+def _mapping(value: Any, *required: str) -> Any:
+    valid = isinstance(value, dict) and value and all(key in value for key in required)
+    return dict.fromkeys(required or (_ANY,), 0) if valid else value
+
+
+def _each(items: Any, shape: Any) -> Any:
+    return [shape(item) for item in items] if isinstance(items, list) else items
+
+
+def _action_shape(action: Any) -> Any:
+    if not isinstance(action, dict):
+        return action
+    shape = dict(action)
+    if "description" in shape:
+        shape["description"] = _text(shape["description"])
+    if "resource" in shape:
+        shape["resource"] = _mapping(shape["resource"], "resourceType")
+    return shape
+
+
+def _suggestion_shape(suggestion: Any) -> Any:
+    if not isinstance(suggestion, dict):
+        return suggestion
+    shape = dict(suggestion)
+    if "label" in shape:
+        shape["label"] = _text(shape["label"])
+    if "actions" in shape:
+        shape["actions"] = _each(shape["actions"], _action_shape)
+    return shape
+
+
+def verdict_shape(card: dict[str, Any]) -> dict[str, Any]:
+    """The card with each valid patient-specific value replaced by one stand-in."""
+    shape = dict(card)
+    if "summary" in shape:
+        shape["summary"] = _text(shape["summary"], longest=SUMMARY_MAX)
+    if "detail" in shape:
+        shape["detail"] = _text(shape["detail"])
+    if "extension" in shape:
+        shape["extension"] = _mapping(shape["extension"])
+    if "suggestions" in shape:
+        shape["suggestions"] = _each(shape["suggestions"], _suggestion_shape)
+    return shape
+
+
 def _card_errors(card: dict[str, Any]) -> Any:
     """CardSchema's errors for the card (spec 'CDS Service Response'), remembered by content."""
     try:
-        key = keyed_digest(_UUID_VALUE.sub(b'"uuid":""', orjson.dumps(card)))
+        key = keyed_digest(_UUID_VALUE.sub(b'"uuid":""', orjson.dumps(verdict_shape(card))))
     except (TypeError, orjson.JSONEncodeError):
         return _CARD.validate(card)
     found, errors = CARD_VERDICTS.get(key)

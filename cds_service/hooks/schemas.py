@@ -16,6 +16,7 @@ from marshmallow import (
 )
 
 HOOKS = ("patient-view", "order-select", "order-sign")
+SUMMARY_MAX = 139  # spec 'Card Attributes': summary under 140 characters
 _NON_EMPTY = validate.Length(min=1)
 # Patterns end with \Z and use explicit ASCII classes (no \s, \d): read as the OpenAPI
 # document's ECMA 262 patterns (openapi.py writes \Z as $), they accept the same strings.
@@ -210,7 +211,7 @@ class CardSchema(_Strict):
     """Spec 'Card Attributes'."""
 
     uuid = fields.UUID(required=True)
-    summary = fields.String(required=True, validate=validate.Length(min=1, max=139))
+    summary = fields.String(required=True, validate=validate.Length(min=1, max=SUMMARY_MAX))
     detail = fields.String(validate=_NON_EMPTY)
     indicator = fields.String(
         required=True, validate=validate.OneOf(["info", "warning", "critical"])

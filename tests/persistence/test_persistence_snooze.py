@@ -3,6 +3,7 @@ for the same patient and problem for `override_snooze_days` (stored feedback, ha
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,8 @@ from sqlalchemy import text
 
 from cds_service.fhir.scenarios import build_request, load_scenario
 from cds_service.hooks.services import SNOOZED_KEY
-from cds_service.persistence import Store
+from cds_service.persistence import Store, snooze
+from cds_service.persistence.store import SNOOZE_BUDGET_SECONDS
 from tests.conftest import FIXTURES
 
 PV = "myopathy-patient-view"
@@ -117,3 +119,58 @@ def test_snooze_days_zero_turns_it_off(settings: dict[str, Any], tmp_path: Any) 
         assert cau4(chart_open(app, client, "pat-d")) is not None
     finally:
         store_of(app).close()
+
+
+def test_a_write_in_progress_does_not_hide_a_snooze(app: Flask, client: FlaskClient) -> None:
+    """Reading the snooze takes no write lock: an audit or feedback transaction running
+    meanwhile (another worker, another replica) neither delays it nor shows the card again."""
+    card = cau4(chart_open(app, client, "pat-w"))
+    assert card is not None
+    override(client, card, at=datetime.now(UTC))
+    store = store_of(app)
+    assert store.flush()
+    writer = store.engine.connect()
+    try:
+        writer.begin()
+        writer.execute(text("UPDATE audit_hook_call SET card_count = card_count"))
+        started = time.monotonic()
+        assert cau4(chart_open(app, client, "pat-w")) is None
+        assert time.monotonic() - started < SNOOZE_BUDGET_SECONDS
+    finally:
+        writer.rollback()
+        writer.close()
+
+
+def test_the_prepared_read_finds_what_sqlalchemy_finds(app: Flask, client: FlaskClient) -> None:
+    """The snooze read's own path (on SQLite, the driver's) binds values as SQLAlchemy
+    does: an override exactly at the window's start is in, a microsecond earlier is out."""
+    card = cau4(chart_open(app, client, "pat-edge"))
+    assert card is not None
+    at = datetime.now(UTC).replace(microsecond=123456) - timedelta(days=2)
+    override(client, card, at=at)
+    store = store_of(app)
+    patient_hash = store.hasher("pat-edge")
+    read = snooze._OVERRIDDEN
+    for since, expected in ((at, 1), (at + timedelta(microseconds=1), 0)):
+        params = {"patient_hash": patient_hash, "since": since}
+        with store.engine.connect() as conn:
+            via_sqlalchemy = [tuple(r) for r in conn.execute(read.statement, params).all()]
+        assert [tuple(r) for r in read.rows(store.engine, params)] == via_sqlalchemy
+        assert len(via_sqlalchemy) == expected
+
+
+def test_a_snooze_the_database_cannot_read_shows_the_card(
+    app: Flask, client: FlaskClient, caplog: Any
+) -> None:
+    card = cau4(chart_open(app, client, "pat-gone"))
+    assert card is not None
+    override(client, card, at=datetime.now(UTC))
+    engine = store_of(app).engine
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE feedback RENAME TO feedback_elsewhere"))
+    try:
+        assert cau4(chart_open(app, client, "pat-gone")) is not None
+        assert "snooze lookup failed" in caplog.text
+    finally:  # the PostgreSQL database is shared by the session's tests
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE feedback_elsewhere RENAME TO feedback"))
