@@ -145,6 +145,8 @@ class Terminology:
     route_codes: dict[tuple[str, str], str]
     verify_codes: frozenset[tuple[str, str]] = field(default_factory=frozenset)
     panels: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # by name
+    # Drugs named by a request's concept, classified (fhir_mappings.medications): by content.
+    drug_memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def rxnorm(self) -> str:
