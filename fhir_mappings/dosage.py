@@ -8,6 +8,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from fhir_mappings import raw, shapes
 from fhir_mappings.domain import Course, Dose
 from fhir_mappings.observations import _codings, _concept_text, _text
@@ -451,6 +453,24 @@ def _dispense_units(
     return None, mg * per_day / strength.mg
 
 
+_DOSES = 8192  # dosages remembered per terminology (bounded: dosage texts are free text)
+_ENCODE = msgspec.json.Encoder()
+
+
+def _known_dose(
+    dosage: shapes.Dosage, strength: Strength | None, product: str | None, term: Terminology
+) -> Dose:
+    """map_dose, remembered by the Dosage's content: orders repeat the same few (pure)."""
+    key = (_ENCODE.encode(dosage), strength, product)
+    memo = term.dose_memo
+    found = memo.get(key)
+    if found is None:
+        if len(memo) >= _DOSES:
+            memo.clear()
+        found = memo[key] = map_dose(dosage, strength, product, term)
+    return found
+
+
 def map_doses(
     request: shapes.MedicationOrder,
     strength: Strength | None,
@@ -461,7 +481,7 @@ def map_doses(
     dosages = request.dosageInstruction
     if not dosages:
         return None
-    doses = [map_dose(d, strength, product, term) for d in dosages]
+    doses = [_known_dose(d, strength, product, term) for d in dosages]
     if len(doses) == 1:
         return doses[0]
     best = max(doses, key=lambda d: d.mg_per_week if d.mg_per_week is not None else -1.0)

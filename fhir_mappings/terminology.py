@@ -147,6 +147,8 @@ class Terminology:
     panels: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # by name
     # Drugs named by a request's concept, classified (fhir_mappings.medications): by content.
     drug_memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Dosages mapped to Doses (fhir_mappings.dosage), by content, strength and product name.
+    dose_memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def rxnorm(self) -> str:
