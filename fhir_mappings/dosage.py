@@ -13,7 +13,7 @@ import msgspec
 from fhir_mappings import raw, shapes
 from fhir_mappings.domain import Course, Dose
 from fhir_mappings.observations import _codings, _concept_text, _text
-from fhir_mappings.terminology import Terminology, normalize_text
+from fhir_mappings.terminology import Terminology, normalize_text, remembered
 
 UNIT_DAYS = {
     "s": 1 / 86400,
@@ -462,12 +462,9 @@ def _known_dose(
 ) -> Dose:
     """map_dose, remembered by the Dosage's content: orders repeat the same few (pure)."""
     key = (_ENCODE.encode(dosage), strength, product)
-    memo = term.dose_memo
-    found = memo.get(key)
-    if found is None:
-        if len(memo) >= _DOSES:
-            memo.clear()
-        found = memo[key] = map_dose(dosage, strength, product, term)
+    found: Dose = remembered(
+        term.dose_memo, key, _DOSES, lambda: map_dose(dosage, strength, product, term)
+    )
     return found
 
 

@@ -26,7 +26,7 @@ from fhir_mappings.dosage import (
 )
 from fhir_mappings.lazy import LazyResource
 from fhir_mappings.observations import _codings, _concept_text, _text
-from fhir_mappings.terminology import Terminology
+from fhir_mappings.terminology import Terminology, remembered
 
 MedicationIndex = dict[str, dict[str, Any]]
 # A drug named by a CodeableConcept (typed) or by a Medication's code (decoded, unvalidated).
@@ -228,13 +228,7 @@ def _known_drug(
     coded = tuple((c.system, c.code, c.display) for c in _codings(concept))
     other = () if coded or _text(concept.text) else tuple(_other_texts(request))
     key = (concept.text, coded, other)
-    memo = term.drug_memo
-    found = memo.get(key)
-    if found is None:
-        if len(memo) >= _DRUGS:
-            memo.clear()
-        found = memo[key] = _drug(concept, None, request, term)
-    return found
+    return remembered(term.drug_memo, key, _DRUGS, lambda: _drug(concept, None, request, term))
 
 
 def map_medication_request(

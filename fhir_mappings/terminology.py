@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -31,6 +32,16 @@ SEVERITIES = frozenset({"severe", "moderate", "mild"})
 ROUTES = frozenset({"oral", "subcutaneous", "intravenous", "intramuscular"})
 _SEEN_TEXTS = 8192  # texts remembered per matcher (bounded: dosage texts are free text)
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+
+
+def remembered(memo: dict[Any, Any], key: Any, limit: int, make: Callable[[], Any]) -> Any:
+    """memo[key], made once (a pure function of key); the memo is emptied at `limit` entries."""
+    found = memo.get(key)
+    if found is None:
+        if len(memo) >= limit:
+            memo.clear()
+        found = memo[key] = make()
+    return found
 
 
 class TerminologyError(ValueError):
