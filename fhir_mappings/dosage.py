@@ -8,9 +8,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from fhir_mappings import raw
+import msgspec
+
+from fhir_mappings import raw, shapes
 from fhir_mappings.domain import Course, Dose
-from fhir_mappings.terminology import Terminology, normalize_text
+from fhir_mappings.observations import _codings, _concept_text, _text
+from fhir_mappings.terminology import Terminology, normalize_text, remembered
 
 UNIT_DAYS = {
     "s": 1 / 86400,
@@ -181,10 +184,32 @@ def _unit(q: dict[str, Any]) -> str | None:
     return unit.strip().lower() if unit else None
 
 
-def duration_days(q: dict[str, Any]) -> float | None:
+# The elements below are read from their compiled R4 shapes (fhir_mappings.shapes): typed and
+# validated, so only blank strings and non-finite numbers are left to refuse.
+def _number(value: float | int | None) -> float | None:
+    """A number element as raw.number reads it: a finite float, else None."""
+    if value is None:
+        return None
+    f = float(value)
+    return f if math.isfinite(f) else None
+
+
+def _q_unit(q: shapes.Quantity | None) -> str | None:
+    """A Quantity's code, else its unit, folded (as _unit reads a decoded one)."""
+    if q is None:
+        return None
+    unit = _text(q.code) or _text(q.unit)
+    return unit.strip().lower() if unit else None
+
+
+def _q_value(q: shapes.Quantity | None) -> float | None:
+    return _number(q.value) if q is not None else None
+
+
+def duration_days(q: shapes.Quantity | None) -> float | None:
     """A Duration/Quantity of time in days."""
-    value = raw.number(q, "value")
-    unit = _unit(q)
+    value = _q_value(q)
+    unit = _q_unit(q)
     if value is None or unit is None:
         return None
     unit = _UNIT_WORDS.get(unit, unit)
@@ -197,26 +222,29 @@ class _Acc:
     notes: list[str]
 
 
-def _dose_quantity(dosage: dict[str, Any], acc: _Acc) -> dict[str, Any]:
-    for dr in raw.objs(dosage, "doseAndRate"):
-        if raw.obj(dr, "doseQuantity"):
-            return raw.obj(dr, "doseQuantity")
-        rng = raw.obj(dr, "doseRange")
-        if raw.obj(rng, "high"):
+def _given(q: shapes.Quantity | None) -> bool:
+    """A Quantity that says something (an empty one, `{}`, is as good as absent)."""
+    return q is not None and ((q.value, q.unit, q.code, q.system, q.comparator).count(None) < 5)
+
+
+def _dose_quantity(dosage: shapes.Dosage, acc: _Acc) -> shapes.Quantity | None:
+    for dr in dosage.doseAndRate or ():
+        if _given(dr.doseQuantity):
+            return dr.doseQuantity
+        rng = dr.doseRange
+        if rng is not None and _given(rng.high):
             acc.notes.append("dose range: the upper bound is used")
-            return raw.obj(rng, "high")
-        if raw.obj(rng, "low"):
+            return rng.high
+        if rng is not None and _given(rng.low):
             acc.notes.append("dose range without upper bound: the lower bound is used")
-            return raw.obj(rng, "low")
-    if raw.obj(dosage, "doseQuantity"):  # STU3 shape, still sent by clients
-        return raw.obj(dosage, "doseQuantity")
-    return {}
+            return rng.low
+    return None
 
 
 def _mg_per_administration(
-    q: dict[str, Any], strength: Strength | None, acc: _Acc
+    q: shapes.Quantity, strength: Strength | None, acc: _Acc
 ) -> tuple[float | None, bool]:
-    value, unit = raw.number(q, "value"), _unit(q)
+    value, unit = _q_value(q), _q_unit(q)
     if value is None:
         acc.unknown.append("no dose quantity")
         return None, False
@@ -244,22 +272,15 @@ class _Pattern:
     per_dosing_day: float | None
 
 
-def _times(rep: dict[str, Any]) -> list[str]:
-    return [
-        t
-        for k in ("timeOfDay", "when")
-        if isinstance(rep.get(k), list)
-        for t in rep[k]
-        if isinstance(t, str)
-    ]
+def _times(rep: shapes.TimingRepeat) -> list[str]:
+    return [*(rep.timeOfDay or ()), *(rep.when or ())]
 
 
-def _days_of_week(rep: dict[str, Any]) -> list[str]:
-    days = rep.get("dayOfWeek")
-    return sorted({d for d in days if isinstance(d, str)}) if isinstance(days, list) else []
+def _days_of_week(rep: shapes.TimingRepeat) -> list[str]:
+    return sorted(set(rep.dayOfWeek)) if rep.dayOfWeek is not None else []
 
 
-def _repeat_pattern(rep: dict[str, Any], freq: float, span_days: float, acc: _Acc) -> _Pattern:
+def _repeat_pattern(rep: shapes.TimingRepeat, freq: float, span_days: float, acc: _Acc) -> _Pattern:
     """frequency per period, narrowed by dayOfWeek; a split dose within one day stays one day."""
     days, times = _days_of_week(rep), _times(rep)
     per_day = freq / span_days
@@ -285,15 +306,18 @@ def _repeat_pattern(rep: dict[str, Any], freq: float, span_days: float, acc: _Ac
     return _Pattern(per_day, per_week, 1.0)
 
 
-def _per_day(timing: dict[str, Any], acc: _Acc) -> _Pattern | None:
-    rep = raw.obj(timing, "repeat")
-    freq, freq_max = raw.number(rep, "frequency"), raw.number(rep, "frequencyMax")
-    period, unit = raw.number(rep, "period"), raw.string(rep, "periodUnit")
+_NO_REPEAT = shapes.TimingRepeat()
+
+
+def _per_day(timing: shapes.Timing | None, acc: _Acc) -> _Pattern | None:
+    rep = (timing.repeat if timing is not None else None) or _NO_REPEAT
+    freq, freq_max = _number(rep.frequency), _number(rep.frequencyMax)
+    period, unit = _number(rep.period), _text(rep.periodUnit)
     days, times = _days_of_week(rep), _times(rep)
     if freq_max is not None:
         acc.notes.append("frequencyMax is used (upper bound)")
         freq = freq_max
-    if raw.number(rep, "periodMax") is not None:
+    if _number(rep.periodMax) is not None:
         acc.notes.append("period range: the shorter period is used (upper bound)")
     if freq is not None or period is not None:
         if unit not in UNIT_DAYS or not period or period <= 0:
@@ -312,7 +336,10 @@ def _per_day(timing: dict[str, Any], acc: _Acc) -> _Pattern | None:
         return _Pattern(per_dosing_day * len(days) / 7, float(len(days)), per_dosing_day)
     if times:
         return _Pattern(float(len(times)), 7.0, float(len(times)))
-    code = raw.code_of(raw.obj(timing, "code"))
+    code = next(
+        (c.code for c in _codings(timing.code if timing is not None else None) if _text(c.code)),
+        None,
+    )
     if code and code.upper() in TIMING_CODES:
         per_day = TIMING_CODES[code.upper()]
         dosing_days = min(7.0, per_day * 7)
@@ -324,34 +351,52 @@ def _per_day(timing: dict[str, Any], acc: _Acc) -> _Pattern | None:
     return None
 
 
+_TEXT_ROUTES: dict[str, str | None] = {}  # route_from_text by text (pure, bounded)
+
+
+def _route_named(text: str | None) -> str | None:
+    """route_from_text, remembered: route texts and drug names repeat across requests."""
+    if text is None:
+        return None
+    found = _TEXT_ROUTES.get(text, _TEXT_ROUTES)
+    if found is _TEXT_ROUTES:
+        if len(_TEXT_ROUTES) >= 4096:
+            _TEXT_ROUTES.clear()
+        found = _TEXT_ROUTES[text] = route_from_text(text)
+    return found  # type: ignore[return-value]
+
+
 def _route(
-    dosage: dict[str, Any], product_name: str | None, term: Terminology, acc: _Acc
+    dosage: shapes.Dosage, product_name: str | None, term: Terminology, acc: _Acc
 ) -> str | None:
-    route = raw.obj(dosage, "route")
-    for c in raw.codings(route):
-        if c.system and c.code and (c.system, c.code) in term.route_codes:
-            return term.route_codes[(c.system, c.code)]
-    text = raw.concept_text(route)
+    route = dosage.route
+    for c in _codings(route):
+        system, code = _text(c.system), _text(c.code)
+        if system and code and (system, code) in term.route_codes:
+            return term.route_codes[(system, code)]
+    text = _concept_text(route) if route is not None else None
     if text:
-        return route_from_text(text) or normalize_text(text)
-    from_name = route_from_text(product_name)
+        return _route_named(text) or normalize_text(text)
+    from_name = _route_named(product_name)
     if from_name in _FORM_ROUTES and product_name:
         acc.notes.append(f"route {from_name} from the drug name")
         return from_name
     return None
 
 
-def _max_per_day(dosage: dict[str, Any]) -> float | None:
-    for ratio in raw.objs(dosage, "maxDosePerPeriod"):
-        num, den = raw.obj(ratio, "numerator"), raw.obj(ratio, "denominator")
-        value, unit, days = raw.number(num, "value"), _unit(num), duration_days(den)
-        if value is not None and unit in MASS_MG and days:
-            return value * MASS_MG[unit or ""] / days
+def _max_per_day(dosage: shapes.Dosage) -> float | None:
+    ratio = dosage.maxDosePerPeriod
+    if ratio is None:
+        return None
+    num, den = ratio.numerator, ratio.denominator
+    value, unit, days = _q_value(num), _q_unit(num), duration_days(den)
+    if value is not None and unit in MASS_MG and days:
+        return value * MASS_MG[unit or ""] / days
     return None
 
 
 def map_dose(
-    dosage: dict[str, Any], strength: Strength | None, product: str | None, term: Terminology
+    dosage: shapes.Dosage, strength: Strength | None, product: str | None, term: Terminology
 ) -> Dose:
     """One Dosage; fields stay None with a reason in `unknown` when not derivable."""
     acc = _Acc([], [])
@@ -359,16 +404,14 @@ def map_dose(
     mg, non_mass = _mg_per_administration(q, strength, acc) if q else (None, False)
     if not q:
         acc.unknown.append("no dose quantity")
-    pattern = _per_day(raw.obj(dosage, "timing"), acc)
+    pattern = _per_day(dosage.timing, acc)
     per_day = pattern.per_day if pattern else None
     mg_day = mg * per_day if mg is not None and per_day is not None else None
     if any(v is not None and not math.isfinite(v * 7) for v in (mg, per_day, mg_day)):
         acc.unknown.append("dose or frequency out of range")
         mg = per_day = mg_day = None
         pattern = None
-    as_needed = dosage.get("asNeededBoolean") is True or isinstance(
-        dosage.get("asNeededCodeableConcept"), dict
-    )
+    as_needed = dosage.asNeededBoolean is True or dosage.asNeededCodeableConcept is not None
     count_day, ml_day = _dispense_units(q, mg, strength, per_day)
     return Dose(
         mg_per_administration=mg,
@@ -379,9 +422,9 @@ def map_dose(
         as_needed=as_needed,
         interval_days=1 / per_day if per_day else None,
         unknown=tuple(acc.unknown),
-        text=raw.string(dosage, "text"),
-        dose_value=raw.number(q, "value"),
-        dose_unit=raw.string(q, "code") or raw.string(q, "unit"),
+        text=_text(dosage.text),
+        dose_value=_q_value(q),
+        dose_unit=(_text(q.code) or _text(q.unit)) if q is not None else None,
         non_mass_unit=non_mass,
         max_mg_per_day=_max_per_day(dosage),
         notes=tuple(acc.notes),
@@ -393,10 +436,10 @@ def map_dose(
 
 
 def _dispense_units(
-    q: dict[str, Any], mg: float | None, strength: Strength | None, per_day: float | None
+    q: shapes.Quantity | None, mg: float | None, strength: Strength | None, per_day: float | None
 ) -> tuple[float | None, float | None]:
     """Tablets/capsules and mL used a day: as dosed, or mg through the product strength."""
-    value, unit = raw.number(q, "value"), _unit(q)
+    value, unit = _q_value(q), _q_unit(q)
     if per_day is None or value is None or unit is None:
         return None, None
     if unit in COUNT_UNITS:
@@ -410,23 +453,41 @@ def _dispense_units(
     return None, mg * per_day / strength.mg
 
 
+_DOSES = 8192  # dosages remembered per terminology (bounded: dosage texts are free text)
+_ENCODE = msgspec.json.Encoder()
+
+
+def _known_dose(
+    dosage: shapes.Dosage, strength: Strength | None, product: str | None, term: Terminology
+) -> Dose:
+    """map_dose, remembered by the Dosage's content: orders repeat the same few (pure)."""
+    key = (_ENCODE.encode(dosage), strength, product)
+    found: Dose = remembered(
+        term.dose_memo, key, _DOSES, lambda: map_dose(dosage, strength, product, term)
+    )
+    return found
+
+
 def map_doses(
-    request: dict[str, Any], strength: Strength | None, product: str | None, term: Terminology
+    request: shapes.MedicationOrder,
+    strength: Strength | None,
+    product: str | None,
+    term: Terminology,
 ) -> Dose | None:
     """The dose of a request; with several dosage lines the highest weekly amount is kept."""
-    dosages = raw.objs(request, "dosageInstruction")
+    dosages = request.dosageInstruction
     if not dosages:
         return None
-    doses = [map_dose(d, strength, product, term) for d in dosages]
+    doses = [_known_dose(d, strength, product, term) for d in dosages]
     if len(doses) == 1:
         return doses[0]
     best = max(doses, key=lambda d: d.mg_per_week if d.mg_per_week is not None else -1.0)
     return replace(best, notes=(*best.notes, f"{len(doses)} dosage lines: the highest is shown"))
 
 
-def _span(period: dict[str, Any]) -> float | None:
-    start = raw.parse_datetime(period.get("start"))
-    end = raw.parse_end(period.get("end"))
+def _span(period: shapes.Period) -> float | None:
+    start = raw.parse_datetime(period.start)
+    end = raw.parse_end(period.end)
     if start is None or end is None or end < start:
         return None
     return (end - start).total_seconds() / 86400
@@ -434,9 +495,13 @@ def _span(period: dict[str, Any]) -> float | None:
 
 def daily_use(dose: Dose | None, quantity: dict[str, Any]) -> float | None:
     """Dispensed units used a day, in the dispense quantity's unit (tablets, mL or mg)."""
+    return _daily_use(dose, _unit(quantity))
+
+
+def _daily_use(dose: Dose | None, q_unit: str | None) -> float | None:
     if dose is None or dose.administrations_per_day is None:
         return None
-    q_unit, d_unit = _unit(quantity), (dose.dose_unit or "").strip().lower()
+    d_unit = (dose.dose_unit or "").strip().lower()
     if not q_unit:
         return None
     if q_unit in COUNT_UNITS:
@@ -450,22 +515,16 @@ def daily_use(dose: Dose | None, quantity: dict[str, Any]) -> float | None:
     return None
 
 
-def _first_repeat(request: dict[str, Any]) -> dict[str, Any]:
-    for dosage in raw.objs(request, "dosageInstruction"):
-        return raw.obj(raw.obj(dosage, "timing"), "repeat")
-    return {}
-
-
-def map_course(request: dict[str, Any], dose: Dose | None, now: datetime) -> Course:
+def map_course(request: shapes.MedicationOrder, dose: Dose | None, now: datetime) -> Course:
     """Intended duration (first known of the sources below) and, when active, time elapsed."""
     return course_at(intended_course(request, dose), course_start(request), now)
 
 
-def course_start(request: dict[str, Any]) -> datetime | None:
+def course_start(request: shapes.MedicationOrder) -> datetime | None:
     """When an active (or on-hold) request's course began: its authoredOn."""
-    if raw.string(request, "status") not in ("active", "on-hold"):
+    if _text(request.status) not in ("active", "on-hold"):
         return None
-    return raw.parse_datetime(request.get("authoredOn"))
+    return raw.parse_datetime(request.authoredOn)
 
 
 def course_at(intended: Course, start: datetime | None, now: datetime) -> Course:
@@ -478,33 +537,41 @@ def course_at(intended: Course, start: datetime | None, now: datetime) -> Course
     return Course(days=intended.days, source=intended.source, elapsed_days=elapsed)
 
 
-def intended_course(request: dict[str, Any], dose: Dose | None) -> Course:
+_NO_DISPENSE = shapes.DispenseRequest()
+
+
+def intended_course(request: shapes.MedicationOrder, dose: Dose | None) -> Course:
     """The intended duration from the request's content alone (no time elapsed)."""
-    dispense = raw.obj(request, "dispenseRequest")
-    repeats = raw.number(dispense, "numberOfRepeatsAllowed") or 0.0
+    dispense = request.dispenseRequest or _NO_DISPENSE
+    repeats = _number(dispense.numberOfRepeatsAllowed) or 0.0
     fills = 1 + max(repeats, 0.0)
     days: float | None = None
     source: str | None = None
-    for dosage in raw.objs(request, "dosageInstruction"):
-        rep = raw.obj(raw.obj(dosage, "timing"), "repeat")
-        if days is None and raw.obj(rep, "boundsDuration"):
-            days, source = duration_days(raw.obj(rep, "boundsDuration")), "boundsDuration"
-        if days is None and raw.obj(rep, "boundsPeriod"):
-            days, source = _span(raw.obj(rep, "boundsPeriod")), "boundsPeriod"
-    count = raw.number(_first_repeat(request), "count")
+    first_repeat: shapes.TimingRepeat | None = None
+    for i, dosage in enumerate(request.dosageInstruction or ()):
+        rep = dosage.timing.repeat if dosage.timing is not None else None
+        if i == 0:
+            first_repeat = rep
+        if rep is None:
+            continue
+        if days is None and rep.boundsDuration:
+            days, source = duration_days(rep.boundsDuration), "boundsDuration"
+        if days is None and rep.boundsPeriod:
+            days, source = _span(rep.boundsPeriod), "boundsPeriod"
+    count = _number(first_repeat.count) if first_repeat is not None else None
     if days is None and count and dose is not None and dose.administrations_per_day:
         days, source = count / dose.administrations_per_day, "timing.repeat.count"
-    supply = duration_days(raw.obj(dispense, "expectedSupplyDuration"))
+    supply = duration_days(dispense.expectedSupplyDuration)
     if days is None and supply is not None:
         days = supply * fills
         source = "expectedSupplyDuration" + (" x (1 + numberOfRepeatsAllowed)" if repeats else "")
-    quantity = raw.obj(dispense, "quantity")
-    daily = daily_use(dose, quantity)
+    quantity = dispense.quantity
+    daily = _daily_use(dose, _q_unit(quantity))
     if days is None and daily:
-        days = (raw.number(quantity, "value") or 0.0) / daily * fills
+        days = (_q_value(quantity) or 0.0) / daily * fills
         source = "dispense quantity / daily use" + (" x fills" if repeats else "")
-    if days is None and raw.obj(dispense, "validityPeriod"):
-        days, source = _span(raw.obj(dispense, "validityPeriod")), "validityPeriod"
+    if days is None and dispense.validityPeriod:
+        days, source = _span(dispense.validityPeriod), "validityPeriod"
     if days is None or not math.isfinite(days):
         days, source = None, None
     return Course(days=days, source=source, elapsed_days=None)

@@ -12,7 +12,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from fhir_mappings import raw
+import msgspec
+
+from fhir_mappings import raw, shapes
 from fhir_mappings.domain import MappingIssue, Medication
 from fhir_mappings.medications import MedicationIndex, map_medication_request
 from fhir_mappings.terminology import Terminology
@@ -43,7 +45,7 @@ def _period(resource: dict[str, Any]) -> tuple[datetime | None, datetime | None]
     return raw.parse_datetime(period.get("start")), raw.parse_datetime(period.get("end"))
 
 
-def _as_request(resource: dict[str, Any], start: datetime | None) -> dict[str, Any]:
+def _as_request(resource: dict[str, Any], start: datetime | None) -> shapes.MedicationOrder:
     """The parts a MedicationRequest mapping reads: drug, status, dosage, start."""
     view: dict[str, Any] = {"resourceType": "MedicationRequest"}
     for key in ("id", "status", "medicationCodeableConcept", "medicationReference", "contained"):
@@ -65,10 +67,11 @@ def _as_request(resource: dict[str, Any], start: datetime | None) -> dict[str, A
     authored = start or raw.parse_datetime(resource.get("dateAsserted"))
     if authored is not None:
         view["authoredOn"] = authored.isoformat()
-    return view
+    # The record was validated against its own R4 type; typed as the request mapping reads it.
+    return msgspec.convert(view, shapes.MedicationOrder, strict=True)
 
 
-def request_view(resource: dict[str, Any]) -> dict[str, Any]:
+def request_view(resource: dict[str, Any]) -> shapes.MedicationOrder:
     """The MedicationRequest-like view a course is computed from (for the prefetch memo)."""
     return _as_request(resource, _period(resource)[0])
 

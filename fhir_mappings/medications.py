@@ -1,4 +1,9 @@
-"""MedicationRequest -> Medication: drug resolution, classification, dose and course."""
+"""MedicationRequest -> Medication: drug resolution, classification, dose and course.
+
+A request is mapped from its compiled R4 shape (fhir_mappings.shapes.MedicationOrder):
+decoded straight from a Bundle's bytes in one pass (`typed_requests`), or converted from JSON
+already decoded once it is valid, as Observations are.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +11,33 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from fhir_mappings import raw
-from fhir_mappings.classify import classify
+import msgspec
+
+from fhir_mappings import raw, shapes
+from fhir_mappings.classify import Classification, classify
 from fhir_mappings.domain import Coding, MappingIssue, Medication
 from fhir_mappings.dosage import (
     Strength,
-    map_course,
+    course_at,
+    intended_course,
     map_doses,
     strength_from_medication,
     strength_from_name,
 )
-from fhir_mappings.terminology import Terminology
+from fhir_mappings.lazy import LazyResource
+from fhir_mappings.observations import _codings, _concept_text, _text
+from fhir_mappings.terminology import Terminology, remembered
 
 MedicationIndex = dict[str, dict[str, Any]]
+# A drug named by a CodeableConcept (typed) or by a Medication's code (decoded, unvalidated).
+Concept = shapes.CodeableConcept | dict[str, Any] | None
 
 
-def index_medications(resources: list[tuple[str | None, dict[str, Any]]]) -> MedicationIndex:
+def index_medications(resources: list[tuple[str | None, Any]]) -> MedicationIndex:
     """Medications by 'Medication/id', bare id and Bundle fullUrl, for medicationReference."""
     index: MedicationIndex = {}
     for full_url, res in resources:
-        if res.get("resourceType") != "Medication":
+        if not isinstance(res, dict) or res.get("resourceType") != "Medication":
             continue
         rid = raw.string(res, "id")
         if rid:
@@ -35,27 +47,66 @@ def index_medications(resources: list[tuple[str | None, dict[str, Any]]]) -> Med
     return index
 
 
-def medication_request_exclusion(request: dict[str, Any]) -> str | None:
+def medication_request_exclusion(request: Any) -> str | None:
     """Why a request is not a medication the patient gets or is being ordered (None if it is)."""
-    if request.get("doNotPerform") is True:
+    if isinstance(request, shapes.MedicationOrder):
+        do_not, status = request.doNotPerform, request.status
+    else:
+        do_not, status = request.get("doNotPerform"), request.get("status")
+    if do_not is True:
         return "doNotPerform (an order NOT to give the drug)"
-    if request.get("status") == "entered-in-error":
+    if status == "entered-in-error":
         return "status entered-in-error"
     return None
 
 
+class _Entry(msgspec.Struct):
+    resource: shapes.MedicationRequestResource
+    fullUrl: Any = None
+
+
+class _Bundle(msgspec.Struct):
+    entry: list[_Entry]
+
+
+_REQUESTS = msgspec.json.Decoder(_Bundle)
+
+
+def typed_requests(
+    bundle: LazyResource,
+) -> list[tuple[Any, shapes.MedicationRequestResource]] | None:
+    """A Bundle's (fullUrl, MedicationRequest) pairs when every entry holds a valid one.
+
+    One pass over the Bundle's bytes, typed and validated as the shape says; None for
+    anything else (read entry by entry, where each resource's problem is reported on its
+    own).
+    """
+    if bundle.resource_type != "Bundle":
+        return None
+    try:
+        decoded = _REQUESTS.decode(bundle.raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    return [(e.fullUrl, e.resource) for e in decoded.entry]
+
+
+def _objs(value: Any) -> list[dict[str, Any]]:
+    """A lenient array of objects (a lone object is a one-item array)."""
+    return raw.objs({"v": value}, "v")
+
+
 def _resolve(
-    request: dict[str, Any], index: MedicationIndex, ref: str
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None, MappingIssue | None]:
+    request: shapes.MedicationOrder, index: MedicationIndex, ref: str
+) -> tuple[Concept, dict[str, Any] | None, MappingIssue | None]:
     """(concept, Medication resource) named by the request, or an issue."""
-    concept = request.get("medicationCodeableConcept")
-    if isinstance(concept, dict):
-        return concept, None, None
-    reference = raw.string(raw.obj(request, "medicationReference"), "reference")
+    if request.medicationCodeableConcept is not None:
+        return request.medicationCodeableConcept, None, None
+    named = request.medicationReference
+    reference = _text(named.reference) if named is not None else None
     if reference is None:
         return None, None, None
     if reference.startswith("#"):
-        for contained in raw.objs(request, "contained"):
+        for contained in _objs(request.contained):
             if (
                 contained.get("resourceType") == "Medication"
                 and contained.get("id") == reference[1:]
@@ -69,15 +120,25 @@ def _resolve(
     return None, None, MappingIssue(ref, f"medicationReference {reference!r} not found")
 
 
+def _concept_parts(concept: Concept) -> tuple[tuple[Coding, ...], str | None, str | None]:
+    """(codings, text, text or first display) of a typed or decoded concept."""
+    if isinstance(concept, shapes.CodeableConcept):
+        codings = tuple(
+            Coding(_text(c.system), _text(c.code), _text(c.display)) for c in _codings(concept)
+        )
+        return codings, _text(concept.text), _concept_text(concept)
+    return raw.codings(concept), raw.string(concept, "text"), raw.concept_text(concept)
+
+
 def _strength(
-    concept: dict[str, Any] | None,
     med_resource: dict[str, Any] | None,
+    name: str | None,
     codings: tuple[Coding, ...],
     term: Terminology,
 ) -> Strength | None:
     """Product strength: Medication.ingredient, the drug's name, a coding display, the code."""
     found = (strength_from_medication(med_resource) if med_resource else None) or (
-        strength_from_name(raw.concept_text(concept))
+        strength_from_name(name)
     )
     for c in codings:
         if found is not None:
@@ -94,48 +155,53 @@ def _strength(
 _ONCE = frozenset({"once", "stat", "now", "one time", "single dose", "x1", "1 time"})
 
 
-def single_administration(request: dict[str, Any]) -> bool:
+def single_administration(request: shapes.MedicationOrder) -> bool:
     """The order is for one administration only: repeat.count 1, a "once"/"stat" timing
     code or text, or a single timing event without a repeat frequency."""
-    for dosage in raw.objs(request, "dosageInstruction"):
-        timing = raw.obj(dosage, "timing")
-        repeat = raw.obj(timing, "repeat")
-        if raw.number(repeat, "count") == 1 and (raw.number(repeat, "countMax") or 1) <= 1:
+    for dosage in request.dosageInstruction or ():
+        timing = dosage.timing
+        if timing is None:
+            continue
+        repeat = timing.repeat
+        if repeat is not None and repeat.count == 1 and (repeat.countMax or 1) <= 1:
             return True
-        code = raw.obj(timing, "code")
-        words = [raw.string(code, "text")] + [c.code for c in raw.codings(code)]
-        if any(w and w.strip().lower() in _ONCE for w in words):
-            return True
-        events = timing.get("event") if isinstance(timing, dict) else None
-        if isinstance(events, list) and len(events) == 1 and not raw.number(repeat, "frequency"):
+        code = timing.code
+        if code is not None:
+            words = [_text(code.text)] + [_text(c.code) for c in _codings(code)]
+            if any(w and w.strip().lower() in _ONCE for w in words):
+                return True
+        events = timing.event
+        if events is not None and len(events) == 1 and not (repeat and repeat.frequency):
             return True
     return False
 
 
-def map_medication_request(
-    request: dict[str, Any],
-    index: MedicationIndex,
+def _other_texts(request: shapes.MedicationOrder) -> list[str | None]:
+    """What names the drug when its concept has neither codings nor text."""
+    named = request.medicationReference
+    display = _text(named.display) if named is not None else None
+    if display:
+        return [display]
+    # Only a drug-less draft is read from its instructions: elsewhere they may name
+    # other drugs ("not with diazepam") and must not classify the order.
+    return [_text(d.text) for d in request.dosageInstruction or ()] or [None]
+
+
+Drug = tuple[tuple[Coding, ...], str, str | None, Classification, Strength | None]
+
+
+def _drug(
+    concept: Concept,
+    med_resource: dict[str, Any] | None,
+    request: shapes.MedicationOrder,
     term: Terminology,
-    now: datetime,
-    *,
-    is_draft: bool = False,
-) -> tuple[Medication, list[MappingIssue]]:
-    """A (validated, repaired) MedicationRequest as a classified Medication."""
-    rid = raw.string(request, "id")
-    ref = f"MedicationRequest/{rid}" if rid else None
-    issues: list[MappingIssue] = []
-    concept, med_resource, problem = _resolve(request, index, ref or "MedicationRequest/?")
-    if problem:
-        issues.append(problem)
-    codings = raw.codings(concept)
-    texts: list[str | None] = [raw.string(concept, "text")]
-    if not codings and not texts[0]:
-        texts = [raw.string(raw.obj(request, "medicationReference"), "display")]
-    if not codings and not texts[0]:
-        # Only a drug-less draft is read from its instructions: elsewhere they may name
-        # other drugs ("not with diazepam") and must not classify the order.
-        texts = [raw.string(d, "text") for d in raw.objs(request, "dosageInstruction")]
-    name = raw.concept_text(concept) or next((t for t in texts if t), None) or "unnamed medication"
+) -> Drug:
+    """(codings, name, concept text, classification, strength) of the drug a request names."""
+    codings, text, concept_text = _concept_parts(concept)
+    texts: list[str | None] = [text]
+    if not codings and not text:
+        texts = _other_texts(request)
+    name = concept_text or next((t for t in texts if t), None)
     # The Medication's ingredient codes classify too (a product code we do not list, say).
     ingredient_concepts = [
         raw.obj(i, "itemCodeableConcept") for i in raw.objs(med_resource, "ingredient")
@@ -143,11 +209,51 @@ def map_medication_request(
     ingredient_codings = tuple(c for ic in ingredient_concepts for c in raw.codings(ic))
     texts += [raw.string(ic, "text") for ic in ingredient_concepts]
     cls = classify(codings + ingredient_codings, texts, term)
+    strength = _strength(med_resource, concept_text, codings, term)
+    return codings, name or "unnamed medication", concept_text, cls, strength
+
+
+_DRUGS = 8192  # drugs remembered per terminology (bounded: names are free text)
+
+
+def _known_drug(
+    concept: Concept,
+    med_resource: dict[str, Any] | None,
+    request: shapes.MedicationOrder,
+    term: Terminology,
+) -> Drug:
+    """_drug, remembered for a typed concept: charts name the same few drugs (pure)."""
+    if med_resource is not None or not isinstance(concept, shapes.CodeableConcept):
+        return _drug(concept, med_resource, request, term)
+    coded = tuple((c.system, c.code, c.display) for c in _codings(concept))
+    other = () if coded or _text(concept.text) else tuple(_other_texts(request))
+    key = (concept.text, coded, other)
+    return remembered(term.drug_memo, key, _DRUGS, lambda: _drug(concept, None, request, term))
+
+
+def map_medication_request(
+    request: shapes.MedicationOrder,
+    index: MedicationIndex,
+    term: Terminology,
+    now: datetime,
+    *,
+    is_draft: bool = False,
+) -> tuple[Medication, list[MappingIssue]]:
+    """A (validated) MedicationRequest, in its shape, as a classified Medication."""
+    rid = _text(request.id)
+    ref = f"MedicationRequest/{rid}" if rid else None
+    issues: list[MappingIssue] = []
+    concept, med_resource, problem = _resolve(request, index, ref or "MedicationRequest/?")
+    if problem:
+        issues.append(problem)
+    codings, name, concept_text, cls, strength = _known_drug(concept, med_resource, request, term)
     if not cls.ingredients and not cls.classes and not codings and name == "unnamed medication":
         issues.append(MappingIssue(ref or "MedicationRequest/?", "no medication named"))
-    strength = _strength(concept, med_resource, codings, term)
-    dose = map_doses(request, strength, raw.concept_text(concept), term)
-    reason = raw.obj(request, "statusReason")
+    dose = map_doses(request, strength, concept_text, term)
+    authored = raw.parse_datetime(request.authoredOn)
+    status = _text(request.status)
+    start = authored if status in ("active", "on-hold") else None
+    reason = request.statusReason
     medication = Medication(
         resource_id=rid,
         reference=ref,
@@ -156,14 +262,14 @@ def map_medication_request(
         ingredients=cls.ingredients,
         classes=cls.classes,
         matched_by=cls.matched_by,
-        status=raw.string(request, "status"),
-        intent=raw.string(request, "intent"),
-        authored_on=raw.parse_datetime(request.get("authoredOn")),
+        status=status,
+        intent=_text(request.intent),
+        authored_on=authored,
         dose=dose,
-        course=map_course(request, dose, now),
-        status_reason=raw.concept_text(reason) if reason else None,
+        course=course_at(intended_course(request, dose), start, now),
+        status_reason=_concept_text(reason) if reason else None,
         is_draft=is_draft,
-        period_start=raw.parse_datetime(request.get("authoredOn")),
+        period_start=authored,
         single_dose=single_administration(request),
     )
     return medication, issues

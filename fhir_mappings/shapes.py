@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 # R4 primitive types (http://hl7.org/fhir/R4/datatypes.html#primitive), as fhir_core checks them.
 # string: R4's [ \r\n\t\S]+ refuses only "" and strings of other whitespace (U+00A0 ...);
@@ -232,7 +232,9 @@ class TimingRepeat(_Element, kw_only=True):
     offset: UnsignedInt | None = None
 
     def __post_init__(self) -> None:
-        _one_of(self, "boundsDuration", "boundsRange", "boundsPeriod")
+        bounds = (self.boundsDuration, self.boundsRange, self.boundsPeriod)
+        if bounds.count(None) < 2:  # inline: it runs for every dosage
+            _one_of(self, "boundsDuration", "boundsRange", "boundsPeriod")
 
 
 class Timing(_Element, kw_only=True):
@@ -250,8 +252,10 @@ class DoseAndRate(_Element, kw_only=True):
     rateQuantity: Quantity | None = None
 
     def __post_init__(self) -> None:
-        _one_of(self, "doseRange", "doseQuantity")
-        _one_of(self, "rateRatio", "rateRange", "rateQuantity")
+        if self.doseRange is not None and self.doseQuantity is not None:
+            _one_of(self, "doseRange", "doseQuantity")
+        if (self.rateRatio, self.rateRange, self.rateQuantity).count(None) < 2:
+            _one_of(self, "rateRatio", "rateRange", "rateQuantity")
 
 
 class Dosage(_Element, kw_only=True):
@@ -270,7 +274,8 @@ class Dosage(_Element, kw_only=True):
     maxDosePerAdministration: Quantity | None = None
 
     def __post_init__(self) -> None:
-        _one_of(self, "asNeededBoolean", "asNeededCodeableConcept")
+        if self.asNeededBoolean is not None and self.asNeededCodeableConcept is not None:
+            _one_of(self, "asNeededBoolean", "asNeededCodeableConcept")
 
 
 class DispenseRequest(_Element, kw_only=True):
@@ -280,7 +285,23 @@ class DispenseRequest(_Element, kw_only=True):
     expectedSupplyDuration: Quantity | None = None
 
 
-class MedicationRequest(_Element, kw_only=True):
+class MedicationOrder(_Element, kw_only=True):
+    """What a medication mapping reads: a MedicationRequest, or a history record read as one."""
+
+    status: str | None = None
+    intent: str | None = None
+    id: str | None = None
+    statusReason: CodeableConcept | None = None
+    doNotPerform: bool | None = None
+    medicationCodeableConcept: CodeableConcept | None = None
+    medicationReference: Reference | None = None
+    contained: Any = None  # read leniently (Medications by id), never validated
+    authoredOn: str | None = None
+    dosageInstruction: list[Dosage] | None = None
+    dispenseRequest: DispenseRequest | None = None
+
+
+class MedicationRequest(MedicationOrder, kw_only=True):
     status: Literal[
         "active",
         "on-hold",
@@ -303,19 +324,57 @@ class MedicationRequest(_Element, kw_only=True):
     ]
     subject: Reference
     id: Id | None = None
-    statusReason: CodeableConcept | None = None
-    category: list[CodeableConcept] | None = None
-    doNotPerform: bool | None = None
-    medicationCodeableConcept: CodeableConcept | None = None
-    medicationReference: Reference | None = None
     authoredOn: DateTime | None = None
+    category: list[CodeableConcept] | None = None
     reasonCode: list[CodeableConcept] | None = None
-    dosageInstruction: list[Dosage] | None = None
-    dispenseRequest: DispenseRequest | None = None
 
     def __post_init__(self) -> None:
         if (self.medicationCodeableConcept is None) == (self.medicationReference is None):
             raise ValueError("exactly one of medicationCodeableConcept, medicationReference")
+
+
+_STU3_DOSE = ("doseQuantity", "doseRange", "rateQuantity", "rateRange", "rateRatio")
+
+
+class DosageSent(Dosage, kw_only=True):
+    """A Dosage as sent, noticing STU3 dose elements outside doseAndRate (repair moves them)."""
+
+    doseQuantity: Any = UNSET
+    doseRange: Any = UNSET
+    rateQuantity: Any = UNSET
+    rateRange: Any = UNSET
+    rateRatio: Any = UNSET
+
+
+class MedicationRequestResource(MedicationRequest, kw_only=True):
+    """A MedicationRequest needing no repair: a Bundle's entries typed in one pass (medications.py).
+
+    Anything `validation.repair` would change (an R5 `medication`, STU3 dose elements) is
+    refused here, so that such a Bundle is read entry by entry, repaired, as before.
+    """
+
+    resourceType: Literal["MedicationRequest"]
+    # A null member counts as present where it is read entry by entry (a second medication[x])
+    medicationCodeableConcept: CodeableConcept | UnsetType | None = UNSET  # type: ignore[assignment]
+    medicationReference: Reference | UnsetType | None = UNSET  # type: ignore[assignment]
+    medication: Any = UNSET  # R5 CodeableReference
+    dosageInstruction: list[DosageSent] | None = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.medicationCodeableConcept is None or self.medicationReference is None:
+            raise ValueError("a null medication[x]: read entry by entry")
+        if self.medicationCodeableConcept is UNSET:
+            self.medicationCodeableConcept = None
+        if self.medicationReference is UNSET:
+            self.medicationReference = None
+        MedicationRequest.__post_init__(self)
+        if self.medication is not UNSET:
+            raise ValueError("an R5 medication element: read entry by entry, repaired")
+        for d in self.dosageInstruction or ():
+            if (d.doseQuantity, d.doseRange, d.rateQuantity, d.rateRange, d.rateRatio).count(
+                UNSET
+            ) < len(_STU3_DOSE):
+                raise ValueError("STU3 dose elements: read entry by entry, repaired")
 
 
 class Condition(_Element, kw_only=True):

@@ -41,6 +41,7 @@ from fhir_mappings.medications import (
     index_medications,
     map_medication_request,
     medication_request_exclusion,
+    typed_requests,
 )
 from fhir_mappings.memo import WeightedMemo, prefetch_digest
 from fhir_mappings.observations import (
@@ -50,12 +51,13 @@ from fhir_mappings.observations import (
     map_observation,
     map_study_report,
 )
-from fhir_mappings.shapes import ObservationResource
+from fhir_mappings.shapes import MedicationRequestResource, ObservationResource
 from fhir_mappings.terminology import Terminology, load_terminology
 from fhir_mappings.validation import checked, decoded_checked, repair, validation_problem
 
-# (Bundle fullUrl, resource): decoded, lazy, or an Observation already in its shape
-Entry = tuple[str | None, Mapping[str, Any] | ObservationResource]
+# (Bundle fullUrl, resource): decoded, lazy, or an Observation or request already in its shape
+Entry = tuple[str | None, Mapping[str, Any] | ObservationResource | MedicationRequestResource]
+_TYPED = (ObservationResource, MedicationRequestResource)
 _MAX_DEPTH = 4
 
 
@@ -81,6 +83,9 @@ def _flatten(value: Any, where: str, issues: list[MappingIssue], depth: int = 0)
         typed = value.observations()  # a search of Observations: one pass, typed and checked
         if typed is not None:
             return [(_full_url(url), obs) for url, obs in typed]
+        orders = typed_requests(value)  # a search of MedicationRequests: the same
+        if orders is not None:
+            return [(_full_url(url), order) for url, order in orders]
     lazy_entries = value.entries() if isinstance(value, LazyResource) else None
     if lazy_entries is None and isinstance(value, LazyResource):
         value = value.load()  # not lazy, or a Bundle of odd shape: read it decoded
@@ -115,8 +120,8 @@ def _dedupe(entries: list[Entry]) -> list[Entry]:
     for full_url, res in entries:
         rid: Any
         rtype: Any
-        if isinstance(res, ObservationResource):
-            rid, rtype = res.id, "Observation"  # an Id: never blank
+        if isinstance(res, _TYPED):
+            rid, rtype = res.id, res.resourceType  # an Id: never blank
         else:
             rid, rtype = res.get("id"), res.get("resourceType")
         if isinstance(rid, str) and rid.strip():
@@ -133,9 +138,9 @@ def _decoded(res: Mapping[str, Any]) -> dict[str, Any]:
     return res.load() if isinstance(res, LazyResource) else res  # type: ignore[return-value]
 
 
-def _ref(res: Mapping[str, Any] | ObservationResource) -> str:
-    if isinstance(res, ObservationResource):
-        return f"Observation/{res.id or '?'}"
+def _ref(res: Mapping[str, Any] | ObservationResource | MedicationRequestResource) -> str:
+    if isinstance(res, _TYPED):
+        return f"{res.resourceType}/{res.id or '?'}"
     rid, rtype = res.get("id"), res.get("resourceType")
     if rtype is None and isinstance(res, UnreadableResource):
         rtype = "resource"  # its type is what could not be read
@@ -179,7 +184,7 @@ class _Mapper:
         self.patient: Patient | None = None
         self.patient_source: dict[str, Any] | None = None
         self.med_index: MedicationIndex = {}
-        self.med_sources: list[dict[str, Any]] = []  # the request of each medication
+        self.med_sources: list[shapes.MedicationOrder] = []  # the request of each medication
 
     def valid(self, res: dict[str, Any]) -> dict[str, Any] | None:
         fixed = repair(res)
@@ -195,12 +200,20 @@ class _Mapper:
             return None
         return fixed
 
-    def add(self, res: Mapping[str, Any] | ObservationResource, *, draft: bool = False) -> None:
+    def add(
+        self,
+        res: Mapping[str, Any] | ObservationResource | MedicationRequestResource,
+        *,
+        draft: bool = False,
+    ) -> None:
         """Map one resource (decoded, lazy: fhir_mappings.lazy, or typed) into the lists."""
         rtype: Any = None
         try:
             if isinstance(res, ObservationResource):
                 self._add_typed_observation(res)
+                return
+            if isinstance(res, MedicationRequestResource):
+                self._add_request(res, res, draft)
                 return
             rtype = res.get("resourceType")
             if type(res) is UnreadableResource:
@@ -211,7 +224,7 @@ class _Mapper:
                 self._dispatch(_decoded(res), draft)
         except Exception as exc:  # a mapping bug must cost one resource, never the hook
             reason = f"not mapped: {type(exc).__name__}"
-            if rtype == "Condition" and not isinstance(res, ObservationResource):
+            if rtype == "Condition" and not isinstance(res, _TYPED):
                 self.issues.append(self._unusable_condition(res, reason))
             else:
                 self.issues.append(MappingIssue(_ref(res), reason))
@@ -275,18 +288,7 @@ class _Mapper:
     def _dispatch(self, res: dict[str, Any], draft: bool) -> None:
         rtype = res.get("resourceType")
         if rtype == "MedicationRequest":
-            ignored = medication_request_exclusion(res)
-            if ignored:
-                self.issues.append(MappingIssue(_ref(res), f"ignored: {ignored}"))
-                return
-            fixed = self.valid(res)
-            if fixed is not None:
-                med, problems = map_medication_request(
-                    fixed, self.med_index, self.term, self.now, is_draft=draft
-                )
-                self.medications.append(med)
-                self.med_sources.append(fixed)
-                self.issues += problems
+            self._add_request(res, None, draft)
         elif rtype in HISTORY_TYPES:
             self._history(res)
         elif rtype == "Condition":
@@ -302,6 +304,36 @@ class _Mapper:
             self._service_request(res)
         elif rtype == "DiagnosticReport":
             self._report(res)
+
+    def _add_request(self, res: Any, order: shapes.MedicationRequest | None, draft: bool) -> None:
+        """A MedicationRequest: in its shape already, or checked into it after repair."""
+        ignored = medication_request_exclusion(order if order is not None else res)
+        if ignored:
+            self.issues.append(MappingIssue(_ref(res), f"ignored: {ignored}"))
+            return
+        if order is None:
+            order = self._valid_request(res)
+        if order is not None:
+            med, problems = map_medication_request(
+                order, self.med_index, self.term, self.now, is_draft=draft
+            )
+            self.medications.append(med)
+            self.med_sources.append(order)
+            self.issues += problems
+
+    def _valid_request(self, res: dict[str, Any]) -> shapes.MedicationRequest | None:
+        """valid() for a MedicationRequest, keeping the shape it was checked into."""
+        fixed = repair(res)
+        unnamed = not ("medicationCodeableConcept" in fixed or "medicationReference" in fixed)
+        if unnamed:  # drafts may not name a drug yet: see valid()
+            fixed = {**fixed, "medicationCodeableConcept": {"text": "unnamed"}}
+        order, problem = checked(fixed, shapes.MedicationRequest)
+        if order is None:
+            self.issues.append(MappingIssue(_ref(res), str(problem)))
+            return None
+        if unnamed:
+            order.medicationCodeableConcept = None
+        return order
 
     def _report(self, res: dict[str, Any]) -> None:
         """A study reported without an Observation (an ECG) still counts as done."""
@@ -385,8 +417,8 @@ class _Snapshot:
     series: dict[str, Series]
     conditions: tuple[Condition, ...]
     allergies: tuple[Allergy, ...]
-    # A medication whose course runs on the clock comes with its (repaired) request.
-    medications: tuple[tuple[Medication, dict[str, Any] | None], ...]
+    # A medication whose course runs on the clock comes with its request (in its shape).
+    medications: tuple[tuple[Medication, shapes.MedicationOrder | None], ...]
     service_requests: tuple[Coding, ...]
     service_request_kinds: frozenset[str]
     issues: tuple[MappingIssue, ...]
@@ -399,7 +431,7 @@ class _Snapshot:
 def _snapshot(
     mapper: _Mapper, series: dict[str, Series], complete: bool, resources: int = 0
 ) -> _Snapshot:
-    sources: list[dict[str, Any] | None] = list(mapper.med_sources)
+    sources: list[shapes.MedicationOrder | None] = list(mapper.med_sources)
     if len(sources) != len(mapper.medications):  # only after an unexpected error
         sources = [None] * len(mapper.medications)
     return _Snapshot(
@@ -438,7 +470,7 @@ def _map_prefetch(prefetch: Mapping[str, Any], term: Terminology, now: datetime)
             [
                 (u, _decoded(r))
                 for u, r in entries
-                if not isinstance(r, ObservationResource | UnreadableResource)
+                if not isinstance(r, (*_TYPED, UnreadableResource))
                 and r.get("resourceType") == "Medication"
             ]
         )
@@ -509,7 +541,7 @@ def map_order_context(
         entries = [
             (url, _decoded(res))
             for url, res in _dedupe(_flatten(draft_orders, "context.draftOrders", mapper.issues))
-            if not isinstance(res, ObservationResource)  # never: draftOrders are decoded
+            if not isinstance(res, _TYPED)  # never: draftOrders are decoded
         ]
         mapper.med_index = index_medications(
             [(u, r) for u, r in entries if not isinstance(r, UnreadableResource)]

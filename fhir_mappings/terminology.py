@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -31,6 +32,16 @@ SEVERITIES = frozenset({"severe", "moderate", "mild"})
 ROUTES = frozenset({"oral", "subcutaneous", "intravenous", "intramuscular"})
 _SEEN_TEXTS = 8192  # texts remembered per matcher (bounded: dosage texts are free text)
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+
+
+def remembered(memo: dict[Any, Any], key: Any, limit: int, make: Callable[[], Any]) -> Any:
+    """memo[key], made once (a pure function of key); the memo is emptied at `limit` entries."""
+    found = memo.get(key)
+    if found is None:
+        if len(memo) >= limit:
+            memo.clear()
+        found = memo[key] = make()
+    return found
 
 
 class TerminologyError(ValueError):
@@ -145,6 +156,10 @@ class Terminology:
     route_codes: dict[tuple[str, str], str]
     verify_codes: frozenset[tuple[str, str]] = field(default_factory=frozenset)
     panels: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # by name
+    # Drugs named by a request's concept, classified (fhir_mappings.medications): by content.
+    drug_memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Dosages mapped to Doses (fhir_mappings.dosage), by content, strength and product name.
+    dose_memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def rxnorm(self) -> str:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from cds_service.fhir.fixture_server import create_fhir_app
@@ -19,6 +20,7 @@ from cds_service.guideline.resources import shortened
 from fhir_mappings import raw
 from fhir_mappings.dates import parse_end, parse_fhir_date, parse_start
 from fhir_mappings.dosage import intended_course
+from fhir_mappings.shapes import MedicationOrder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,7 +85,8 @@ def test_a_course_between_partial_dates_runs_from_the_first_to_the_last_day() ->
     # May 1 to June 30: the same span as writing the days out.
     partial = {"dispenseRequest": {"validityPeriod": {"start": "2026-05", "end": "2026-06"}}}
     days = {"dispenseRequest": {"validityPeriod": {"start": "2026-05-01", "end": "2026-06-30"}}}
-    assert intended_course(partial, None).days == intended_course(days, None).days == 60
+    shaped = [msgspec.convert(r, MedicationOrder) for r in (partial, days)]
+    assert intended_course(shaped[0], None).days == intended_course(shaped[1], None).days == 60
 
 
 def test_shortening_a_course_that_starts_in_a_month_ends_days_after_its_first_day() -> None:
