@@ -124,7 +124,10 @@ def _full_instant(value: str) -> datetime | None:
     """
     size = len(value)
     if not (
-        ((size == 20 and value[19] == "Z") or (size == 25 and value[22] == ":"))
+        (
+            (size == 20 and value[19] == "Z")
+            or (size == 25 and value[19] in "+-" and value[22] == ":")
+        )
         and value[4] == value[7] == "-"
         and value[10] == "T"
         and value[13] == value[16] == ":"
