@@ -44,11 +44,12 @@ from fhir_mappings.medications import (
 )
 from fhir_mappings.memo import WeightedMemo, prefetch_digest
 from fhir_mappings.observations import (
+    RangeCache,
     is_relevant,
-    is_relevant_shape,
     is_study_report,
     map_observation,
     map_study_report,
+    relevant_match,
 )
 from fhir_mappings.shapes import ObservationResource
 from fhir_mappings.terminology import Terminology, load_terminology
@@ -176,6 +177,7 @@ class _Mapper:
         self.patient_source: dict[str, Any] | None = None
         self.med_index: MedicationIndex = {}
         self.med_sources: list[dict[str, Any]] = []  # the request of each medication
+        self.ranges: RangeCache = {}
 
     def valid(self, res: dict[str, Any]) -> dict[str, Any] | None:
         fixed = repair(res)
@@ -229,8 +231,9 @@ class _Mapper:
 
     def _add_typed_observation(self, obs: shapes.Observation) -> None:
         """A valid Observation in its shape: mapped when a rule can use it."""
-        if is_relevant_shape(obs, self.term):
-            measurements, issues = map_observation(obs, self.term)
+        top = relevant_match(obs, self.term)
+        if top is not None:
+            measurements, issues = map_observation(obs, self.term, top, self.ranges)
             self.measurements += measurements
             self.issues += issues
 
@@ -252,7 +255,7 @@ class _Mapper:
         if obs is None:
             self.issues.append(MappingIssue(_ref(plain), str(problem)))
             return
-        measurements, issues = map_observation(obs, self.term)
+        measurements, issues = map_observation(obs, self.term, cache=self.ranges)
         self.measurements += measurements
         self.issues += issues
 
