@@ -160,7 +160,7 @@ def _reference_range(
     ranges = holder.referenceRange
     if ranges is None:
         return None
-    for rr in ranges if type(ranges) is list else (ranges,):
+    for rr in ranges if isinstance(ranges, list) else (ranges,):
         if cache is None:
             found = _one_range(rr, kind, term)
         else:
@@ -244,7 +244,7 @@ def _interpretation(holder: shapes._Valued) -> tuple[str, ...]:
     if concepts is None:
         return ()
     found: list[str] = []
-    for concept in concepts if type(concepts) is list else (concepts,):
+    for concept in concepts if isinstance(concepts, list) else (concepts,):
         found += [c.code for c in _codings(concept) if c.code]
     return tuple(found)
 
