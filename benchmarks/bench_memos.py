@@ -1,11 +1,12 @@
-"""What each memo is worth on a realistic mix of charts: mostly new, some re-opened.
+"""What the remaining memo is worth on a realistic mix of charts: mostly new, some re-opened.
 
 One fixed sequence of typical patient-view calls (synth.TYPICAL resources) goes through the
-Flask test client once per memo setting, settings taking turns round by round so that load
-drifts hit them alike. The mix: NEW of the calls are new patients (synth.NEW_PATIENT), REOPEN
-re-open one of the last 30 charts unchanged, CHANGED re-open one with a new CK result (the
-prefetch differs by one Observation). Reported: thread CPU per call, each round's mean and
-their median; what the memos hold in memory shows in the load benchmark's worker figures.
+Flask test client once per setting (the card verdict memo on or off; no mapping memo remains),
+settings taking turns round by round so that load drifts hit them alike. The mix: NEW of the
+calls are new patients (synth.NEW_PATIENT), REOPEN re-open one of the last 30 charts
+unchanged, CHANGED re-open one with a new CK result (the prefetch differs by one
+Observation). Reported: thread CPU per call, each round's mean and their median, and the CPU
+per call of each kind of chart.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import orjson
 
 from benchmarks import synth
 from benchmarks.common import SERVICES, Options, Section, bench_app
-from fhir_mappings import state
+from cds_service.hooks.routes import CARD_VERDICTS
 
 NEW, REOPEN, CHANGED = 0.7, 0.2, 0.1
 CALLS = 200
@@ -38,53 +39,45 @@ def _with_new_ck(body: bytes, serial: int) -> bytes:
     return orjson.dumps(data)
 
 
-def mix(epoch: datetime, calls: int, seed: int = 17) -> tuple[list[bytes], dict[str, int]]:
-    """The call sequence (bodies built beforehand) and how many calls of each kind it holds."""
+def mix(
+    epoch: datetime, calls: int, seed: int = 17
+) -> tuple[list[bytes], list[str], dict[str, int]]:
+    """The call sequence (bodies built beforehand), each call's kind, and the counts."""
     rng = random.Random(seed)
     hook = "patient-view"
     seen: list[bytes] = []
     out: list[bytes] = []
+    order: list[str] = []
     kinds = {"new": 0, "reopen": 0, "changed": 0}
     for serial in range(1, calls + 1):
         roll = rng.random()
         if not seen or roll < NEW:
             body = synth.new_patient_body(hook, synth.TYPICAL, 10_000 + serial, epoch)
-            kinds["new"] += 1
+            kind = "new"
         elif roll < NEW + REOPEN:
             body = rng.choice(seen[-RECENT:])
-            kinds["reopen"] += 1
+            kind = "reopen"
         else:
             body = _with_new_ck(rng.choice(seen[-RECENT:]), serial)
-            kinds["changed"] += 1
+            kind = "changed"
+        kinds[kind] += 1
         seen.append(body)
         out.append(body)
-    return out, kinds
+        order.append(kind)
+    return out, order, kinds
 
 
 @contextmanager
-def memos(prefetch: bool, outcome: bool) -> Iterator[None]:
-    """The mapping memos on or off (size 0), emptied before and after."""
-    sizes = (state.PREFETCH_MEMO.size, _outcome_size())
-    state.PREFETCH_MEMO.size = sizes[0] if prefetch else 0
-    _set_outcome_size(sizes[1] if outcome else 0)
-    state.forget_memos()
+def memos(cards: bool) -> Iterator[None]:
+    """The card verdict memo on or off (size 0), emptied before and after."""
+    size = CARD_VERDICTS.size
+    CARD_VERDICTS.size = size if cards else 0
+    CARD_VERDICTS.clear()
     try:
         yield
     finally:
-        state.PREFETCH_MEMO.size = sizes[0]
-        _set_outcome_size(sizes[1])
-        state.forget_memos()
-
-
-def _outcome_size() -> int:
-    memo = getattr(state, "OUTCOME_MEMO", None)
-    return int(memo.size) if memo is not None else 0
-
-
-def _set_outcome_size(size: int) -> None:
-    memo = getattr(state, "OUTCOME_MEMO", None)
-    if memo is not None:
-        memo.size = size
+        CARD_VERDICTS.size = size
+        CARD_VERDICTS.clear()
 
 
 def run(opts: Options) -> Section:
@@ -92,40 +85,30 @@ def run(opts: Options) -> Section:
     app = bench_app(opts.workdir)
     client = app.test_client()
     url = f"/cds-services/{SERVICES['patient-view']}"
-    bodies, kinds = mix(datetime.now(UTC), 20 if opts.quick else CALLS)
-    settings: dict[str, tuple[bool, bool]] = {"prefetch memo only": (True, False)}
-    if hasattr(state, "OUTCOME_MEMO"):
-        settings = {
-            "both memos": (True, True),
-            "prefetch memo only": (True, False),
-            "per-resource memo only": (False, True),
-        }
-    settings["no memo"] = (False, False)
+    bodies, order, kinds = mix(datetime.now(UTC), 20 if opts.quick else CALLS)
+    settings = {"card verdict memo": True, "no memo": False}
+    # CPU per call by kind of chart, with the memo on: a re-opened chart costs what a new one does
+    split: dict[str, list[float]] = {kind: [] for kind in kinds}
 
-    split: dict[str, list[float]] = {"hit": [], "miss": []}  # calls the prefetch memo answered
-
-    def sequence() -> float:
+    def sequence(record: bool = False) -> float:
         used = 0.0
-        for body in bodies:
-            hits = state.PREFETCH_MEMO.hits
+        for body, kind in zip(bodies, order, strict=True):
             started = time.thread_time()
             response = client.post(url, data=body, content_type="application/json")
             spent = time.thread_time() - started
             used += spent
-            if state.PREFETCH_MEMO.size:
-                split["hit" if state.PREFETCH_MEMO.hits > hits else "miss"].append(spent)
+            if record:
+                split[kind].append(spent)
             if response.status_code != 200:
                 raise RuntimeError(f"memos: HTTP {response.status_code}")
         return used * 1000 / len(bodies)
 
     runs: dict[str, list[float]] = {name: [] for name in settings}
     sequence()  # warm-up: imports, terminology, first-call costs
-    split["hit"].clear()
-    split["miss"].clear()
     for _ in range(1 if opts.quick else 3):
-        for name, (prefetch, outcome) in settings.items():
-            with memos(prefetch, outcome):
-                runs[name].append(sequence())
+        for name, cards in settings.items():
+            with memos(cards):
+                runs[name].append(sequence(record=cards))
     columns = ["memos", "CPU ms per call (median of rounds)", "rounds", "vs no memo"]
     section = Section("Memos on a realistic mix (thread CPU per call)", columns)
     base = statistics.median(runs["no memo"])
@@ -144,12 +127,14 @@ def run(opts: Options) -> Section:
         f" patients, {kinds['reopen']} re-opened unchanged, {kinds['changed']} re-opened with"
         " one new CK result"
     )
-    if split["hit"] and split["miss"]:
-        hit, miss = statistics.median(split["hit"]), statistics.median(split["miss"])
-        section.notes.append(
-            f"with the prefetch memo on, a call it answered cost {hit * 1000:.2f} ms CPU (median"
-            f" of {len(split['hit'])}), one it did not {miss * 1000:.2f} ms (median of"
-            f" {len(split['miss'])}, including the digest and remembering the result)"
+    section.notes.append(
+        "CPU per call by chart (median, memo on): "
+        + "; ".join(
+            f"{kind} {statistics.median(times) * 1000:.2f} ms ({len(times)} calls)"
+            for kind, times in split.items()
+            if times
         )
+        + ". No mapping memo remains: a re-opened chart is decoded and mapped again."
+    )
     section.data = {"runs": runs, "kinds": kinds, "split": split}
     return section

@@ -21,7 +21,6 @@ from cds_service.hooks.services import build_registry
 from cds_service.openapi import build_openapi
 from cds_service.ops import logs, metrics, readiness
 from fhir_mappings import load_terminology
-from fhir_mappings.state import PREFETCH_MEMO
 
 log = logging.getLogger("cds_service")
 
@@ -48,7 +47,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # First: its after_request runs last, so the access line sees every final status.
     logs.init_app(app)
     tune_gc(int(settings["GC_GEN0_THRESHOLD"]))
-    PREFETCH_MEMO.size = max(0, int(settings["PREFETCH_MEMO_RESOURCES"]))
 
     load_terminology()
     engine = load_engine(settings["SITE_POLICY_FILE"] or None)
@@ -66,7 +64,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(routes.bp)
     if settings["CONSOLE"]:
         console.init_app(app)  # after security: it trusts the console's issuer in-process
-    memos = {"prefetch": PREFETCH_MEMO, "card_check": CARD_VERDICTS}
+    memos = {"card_check": CARD_VERDICTS}
     metrics.init_app(app, memos)
     readiness.init_app(app)
     log.info("knowledge %s loaded; profile %s", engine.version, settings["PROFILE"])

@@ -115,8 +115,37 @@ def parse_fhir_date(value: Any) -> FhirDate | None:
     return FhirDate(start=start, end=end, precision=precision, offset=_offset(tz))
 
 
+def _full_instant(value: str) -> datetime | None:
+    """`YYYY-MM-DDThh:mm:ss(Z|+hh:mm)`, the form nearly every result time takes, in UTC.
+
+    datetime.fromisoformat reads it in C at a tenth of the regex's cost, but accepts more
+    than FHIR does: the separators are checked first, so it only sees what _DATE_RE would
+    accept (digits it refuses fall back to the regex, which gives the same answer).
+    """
+    size = len(value)
+    if not (
+        (
+            (size == 20 and value[19] == "Z")
+            or (size == 25 and value[19] in "+-" and value[22] == ":")
+        )
+        and value[4] == value[7] == "-"
+        and value[10] == "T"
+        and value[13] == value[16] == ":"
+    ):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+        return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # the regex path decides
+        return None
+
+
 def parse_start(value: Any) -> datetime | None:
     """The first instant a FHIR date covers (`2024-05` -> 2024-05-01T00:00Z)."""
+    if type(value) is str:
+        fast = _full_instant(value)
+        if fast is not None:
+            return fast
     found = _start(value)
     return found[0] if found else None
 

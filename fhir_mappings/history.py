@@ -71,11 +71,6 @@ def _as_request(resource: dict[str, Any], start: datetime | None) -> shapes.Medi
     return msgspec.convert(view, shapes.MedicationOrder, strict=True)
 
 
-def request_view(resource: dict[str, Any]) -> shapes.MedicationOrder:
-    """The MedicationRequest-like view a course is computed from (for the prefetch memo)."""
-    return _as_request(resource, _period(resource)[0])
-
-
 def map_history(
     resource: dict[str, Any], index: MedicationIndex, term: Terminology, now: datetime
 ) -> tuple[Medication, list[MappingIssue]]:

@@ -1,8 +1,7 @@
 """FHIR JSON kept as bytes until read: a prefetch Bundle's resources decode one at a time.
 
 A 10,000-resource prefetch decoded at once is ~60 MB of Python objects; kept as the request's
-bytes, each resource is decoded when it is mapped and freed after, and a prefetch seen before
-is recognised by a digest of its resources' bytes without decoding any of them.
+bytes, each resource is decoded when it is mapped and freed after.
 """
 
 from __future__ import annotations
@@ -206,16 +205,6 @@ class LazyResource(Mapping[str, Any]):
             return len(msgspec.json.decode(self._top.entry, type=list[msgspec.Raw]))
         except (msgspec.ValidationError, msgspec.DecodeError):
             return 0
-
-    def feed(self, digest: Any) -> None:
-        """Put the content into a hash: a Bundle by its entries, not its id, meta or links."""
-        if self.resource_type != "Bundle":
-            piece(digest, memoryview(self._raw))
-            return
-        # The entries as sent, in one piece: the same server sends the same record the same
-        # way, and a nested Bundle's own id and meta count (rare; a miss, never a wrong hit).
-        piece(digest, b"bundle")
-        piece(digest, memoryview(self._top.entry))
 
 
 class UnreadableResource(Mapping[str, Any]):

@@ -118,25 +118,59 @@ def _effective(obs: shapes.Observation) -> datetime | None:
     return raw.parse_datetime(obs.issued)
 
 
-def _reference_range(
-    holder: shapes._Valued, kind: ObservationKind, term: Terminology
+# Lab results of one analyte usually carry the same range: within one mapping (one chart)
+# each distinct range is normalised once. Keys hold the bounds as sent; values are frozen.
+RangeCache = dict[tuple[Any, ...], "ReferenceRange | None"]
+
+
+def _range_key(rr: shapes.ReferenceRange, quantity: str) -> tuple[Any, ...]:
+    low, high = rr.low, rr.high
+    return (
+        quantity,
+        None if low is None else (low.value, low.code, low.unit),
+        None if high is None else (high.value, high.code, high.unit),
+    )
+
+
+def _one_range(
+    rr: shapes.ReferenceRange, kind: ObservationKind, term: Terminology
 ) -> ReferenceRange | None:
-    ranges = _items(holder.referenceRange)
-    if not ranges:
-        return None
     quantity = term.quantities[kind.quantity]
-    for rr in ranges:
-        bounds: list[float | None] = []
-        unit: str | None = None
-        for q in (rr.low, rr.high):
-            if q is None or q.value is None:
-                bounds.append(None)
-                continue
-            n = normalise(quantity, q.value, q.code, _text(q.unit))
-            bounds.append(n.value)
-            unit = unit or n.unit
-        if bounds[0] is not None or bounds[1] is not None:
-            return ReferenceRange(bounds[0], bounds[1], unit)
+    bounds: list[float | None] = []
+    unit: str | None = None
+    for q in (rr.low, rr.high):
+        if q is None or q.value is None:
+            bounds.append(None)
+            continue
+        n = normalise(quantity, q.value, q.code, _text(q.unit))
+        bounds.append(n.value)
+        unit = unit or n.unit
+    if bounds[0] is not None or bounds[1] is not None:
+        return ReferenceRange(bounds[0], bounds[1], unit)
+    return None
+
+
+def _reference_range(
+    holder: shapes._Valued,
+    kind: ObservationKind,
+    term: Terminology,
+    cache: RangeCache | None = None,
+) -> ReferenceRange | None:
+    """The first reference range with a usable bound, in the quantity's canonical unit."""
+    ranges = holder.referenceRange
+    if ranges is None:
+        return None
+    for rr in ranges if isinstance(ranges, list) else (ranges,):
+        if cache is None:
+            found = _one_range(rr, kind, term)
+        else:
+            key = _range_key(rr, kind.quantity)
+            if key in cache:
+                found = cache[key]
+            else:
+                found = cache[key] = _one_range(rr, kind, term)
+        if found is not None:
+            return found
     return None
 
 
@@ -152,63 +186,53 @@ def _range_unit(obs: shapes._Valued) -> tuple[str | None, str | None]:
 
 _NO_QUANTITY = shapes.Quantity()
 _NO_RATIO = shapes.Ratio()
+# value, unit, comparator, text, original value, original unit (Measurement's order)
+_Value = tuple[float | None, str | None, str | None, str | None, float | None, str | None]
+_TEXT_ONLY: _Value = (None, None, None, None, None, None)
+
+
+def _text_value(text: str | None) -> _Value:
+    return (None, None, None, text, None, None)
 
 
 def _value(
     holder: shapes._Valued, parent: shapes.Observation, kind: ObservationKind, term: Terminology
-) -> tuple[dict[str, Any], str | None]:
+) -> tuple[_Value | None, str | None]:
     """Measurement fields from value[x]; second item is why the value is unusable."""
     quantity = term.quantities[kind.quantity]
     q = holder.valueQuantity
     if q is not None and q != _NO_QUANTITY:
         if q.value is None:
-            return {}, "valueQuantity has no numeric value"
+            return None, "valueQuantity has no numeric value"
         code, unit = q.code, _text(q.unit)
         n = normalise(quantity, q.value, code if _text(q.system) in (None, UCUM) else None, unit)
-        fields = {
-            "value": n.value,
-            "unit": n.unit,
-            "comparator": q.comparator,
-            "original_value": q.value,
-            "original_unit": code or unit,
-        }
-        return fields, n.problem
+        return (n.value, n.unit, q.comparator, None, q.value, code or unit), n.problem
     text = _text(holder.valueString)
     if text is not None:
         m = _VALUE_STRING.match(text)
         if not m or (m.group(3) or "").startswith((":", "/")):  # a titer "1:160" is text
-            return {"value": None, "unit": None, "text": text}, None
+            return _text_value(text), None
         comparator, number, unit_text = m.groups()
         value = float(number.replace(",", "."))
         code, unit = (unit_text.strip(), unit_text.strip()) if unit_text else _range_unit(parent)
         n = normalise(quantity, value, code, unit)
-        fields = {
-            "value": n.value,
-            "unit": n.unit,
-            "comparator": comparator if comparator in ("<", "<=", ">", ">=") else None,
-            "text": text,
-            "original_value": value,
-            "original_unit": code or unit,
-        }
-        return fields, n.problem
+        shown = comparator if comparator in ("<", "<=", ">", ">=") else None
+        return (n.value, n.unit, shown, text, value, code or unit), n.problem
     ratio = holder.valueRatio
     if ratio is not None and ratio != _NO_RATIO:
         num = ratio.numerator.value if ratio.numerator else None
         den = ratio.denominator.value if ratio.denominator else None
-        shown = f"{num:g}:{den:g}" if num is not None and den is not None else None
-        return {"value": None, "unit": None, "text": shown}, None
+        return _text_value(
+            f"{num:g}:{den:g}" if num is not None and den is not None else None
+        ), None
     if holder.valueCodeableConcept is not None:
-        return {
-            "value": None,
-            "unit": None,
-            "text": _concept_text(holder.valueCodeableConcept),
-        }, None
+        return _text_value(_concept_text(holder.valueCodeableConcept)), None
     for other in (holder.valueInteger, holder.valueBoolean):
         if other is not None:
-            return {"value": None, "unit": None, "text": str(other)}, None
+            return _text_value(str(other)), None
     if kind.quantity == "presence":
-        return {"value": None, "unit": None, "text": None}, None
-    return {}, "no value"
+        return _TEXT_ONLY, None
+    return None, "no value"
 
 
 def _has_value(holder: shapes._Valued) -> bool:
@@ -216,8 +240,11 @@ def _has_value(holder: shapes._Valued) -> bool:
 
 
 def _interpretation(holder: shapes._Valued) -> tuple[str, ...]:
+    concepts = holder.interpretation
+    if concepts is None:
+        return ()
     found: list[str] = []
-    for concept in _items(holder.interpretation):
+    for concept in concepts if isinstance(concepts, list) else (concepts,):
         found += [c.code for c in _codings(concept) if c.code]
     return tuple(found)
 
@@ -229,53 +256,79 @@ def _measurement(
     code: str | None,
     when: datetime,
     term: Terminology,
+    cache: RangeCache | None,
 ) -> tuple[Measurement | None, str | None]:
     absent = holder.dataAbsentReason
     if absent is not None and not _has_value(holder):
         return None, f"{kind.kind}: data absent ({_concept_text(absent) or 'no reason'})"
     fields, problem = _value(holder, parent, kind, term)
-    if not fields:
+    if fields is None:
         return None, f"{kind.kind}: {problem}"
-    if problem:
-        fields["value"] = None
+    value, unit, comparator, text, original_value, original_unit = fields
     m = Measurement(
-        kind=kind.kind,
-        effective=when,
-        resource_id=parent.id,  # an Id: never blank
-        reference_range=_reference_range(holder, kind, term)
-        or _reference_range(parent, kind, term),
-        interpretation=_interpretation(holder),
-        status=parent.status,
-        analyte=kind.analyte,
-        code=code,
-        unusable_reason=problem,
-        **fields,
+        kind.kind,
+        None if problem else value,
+        unit,
+        when,
+        parent.id,  # an Id: never blank
+        comparator,
+        text,
+        _reference_range(holder, kind, term, cache)
+        or (None if holder is parent else _reference_range(parent, kind, term, cache)),
+        _interpretation(holder),
+        parent.status,
+        original_value,
+        original_unit,
+        kind.analyte,
+        code,
+        problem,
     )
     return m, (f"{kind.kind}: {problem}" if problem else None)
 
 
+Match = tuple[ObservationKind | None, str | None]
+
+
+def relevant_match(obs: shapes.Observation, term: Terminology) -> Match | None:
+    """The Observation's own value-set match, or None when no rule can use it (is_relevant)."""
+    found = _match(obs.code, term)
+    if found[0] is not None or is_relevant_shape(obs, term):
+        return found
+    return None
+
+
 def map_observation(
-    obs: shapes.Observation, term: Terminology
+    obs: shapes.Observation,
+    term: Terminology,
+    top: Match | None = None,
+    cache: RangeCache | None = None,
 ) -> tuple[list[Measurement], list[MappingIssue]]:
-    """All measurements (own value and matching components) of one relevant, valid Observation."""
-    ref = f"Observation/{_text(obs.id) or '?'}"
+    """All measurements (own value and matching components) of one relevant, valid Observation.
+
+    `top` is the Observation's own match when the caller has it (relevant_match); `cache`
+    shares normalised reference ranges across the Observations of one chart.
+    """
     if obs.status in EXCLUDED_STATUSES:
-        return [], [MappingIssue(ref, f"ignored: status {obs.status}")]
+        return [], [
+            MappingIssue(f"Observation/{_text(obs.id) or '?'}", f"ignored: status {obs.status}")
+        ]
     when = _effective(obs)
     if when is None:
+        ref = f"Observation/{_text(obs.id) or '?'}"
         return [], [MappingIssue(ref, "ignored: no effective time or issued date")]
     out: list[Measurement] = []
     issues: list[MappingIssue] = []
-    holders: list[shapes._Valued] = [obs, *_items(obs.component)]
+    components = obs.component
+    holders: list[Any] = [obs] if components is None else [obs, *_items(components)]
     for holder in holders:
-        kind, code = _match(holder.code, term)  # type: ignore[attr-defined]
+        kind, code = top if holder is obs and top is not None else _match(holder.code, term)
         if kind is None:
             continue
-        m, problem = _measurement(holder, obs, kind, code, when, term)
+        m, problem = _measurement(holder, obs, kind, code, when, term, cache)
         if m is not None:
             out.append(m)
         if problem:
-            issues.append(MappingIssue(ref, problem))
+            issues.append(MappingIssue(f"Observation/{_text(obs.id) or '?'}", problem))
     return out, issues
 
 

@@ -33,8 +33,7 @@ from fhir_mappings.domain import (
     PatientState,
     Series,
 )
-from fhir_mappings.dosage import map_course
-from fhir_mappings.history import HISTORY_TYPES, history_exclusion, map_history, request_view
+from fhir_mappings.history import HISTORY_TYPES, history_exclusion, map_history
 from fhir_mappings.lazy import LazyResource, UnreadableResource
 from fhir_mappings.medications import (
     MedicationIndex,
@@ -43,13 +42,13 @@ from fhir_mappings.medications import (
     medication_request_exclusion,
     typed_requests,
 )
-from fhir_mappings.memo import WeightedMemo, prefetch_digest
 from fhir_mappings.observations import (
+    RangeCache,
     is_relevant,
-    is_relevant_shape,
     is_study_report,
     map_observation,
     map_study_report,
+    relevant_match,
 )
 from fhir_mappings.shapes import MedicationRequestResource, ObservationResource
 from fhir_mappings.terminology import Terminology, load_terminology
@@ -147,19 +146,6 @@ def _ref(res: Mapping[str, Any] | ObservationResource | MedicationRequestResourc
     return f"{rtype}/{rid if isinstance(rid, str) and rid.strip() else '?'}"
 
 
-# EHRs send the same prefetch on every chart open: a prefetch seen before (same content
-# digest) skips decoding, flattening and mapping. Bounded by the resources its
-# prefetches hold, as what it keeps alive grows with them. The one memo of the mapping: a
-# per-resource memo cost more on new charts than it saved on changed ones
-# (docs/performance.md).
-PREFETCH_MEMO = WeightedMemo(size=20_000)
-
-
-def forget_memos() -> None:
-    """Forget every mapped prefetch (a worker that has seen no record yet)."""
-    PREFETCH_MEMO.clear()
-
-
 def condition_exclusion_safe(res: Mapping[str, Any]) -> str | None:
     """condition_exclusion on a resource that may be malformed (None when it cannot say)."""
     try:
@@ -184,7 +170,7 @@ class _Mapper:
         self.patient: Patient | None = None
         self.patient_source: dict[str, Any] | None = None
         self.med_index: MedicationIndex = {}
-        self.med_sources: list[shapes.MedicationOrder] = []  # the request of each medication
+        self.ranges: RangeCache = {}
 
     def valid(self, res: dict[str, Any]) -> dict[str, Any] | None:
         fixed = repair(res)
@@ -258,8 +244,9 @@ class _Mapper:
 
     def _add_typed_observation(self, obs: shapes.Observation) -> None:
         """A valid Observation in its shape: mapped when a rule can use it."""
-        if is_relevant_shape(obs, self.term):
-            measurements, issues = map_observation(obs, self.term)
+        top = relevant_match(obs, self.term)
+        if top is not None:
+            measurements, issues = map_observation(obs, self.term, top, self.ranges)
             self.measurements += measurements
             self.issues += issues
 
@@ -281,7 +268,7 @@ class _Mapper:
         if obs is None:
             self.issues.append(MappingIssue(_ref(plain), str(problem)))
             return
-        measurements, issues = map_observation(obs, self.term)
+        measurements, issues = map_observation(obs, self.term, cache=self.ranges)
         self.measurements += measurements
         self.issues += issues
 
@@ -318,7 +305,6 @@ class _Mapper:
                 order, self.med_index, self.term, self.now, is_draft=draft
             )
             self.medications.append(med)
-            self.med_sources.append(order)
             self.issues += problems
 
     def _valid_request(self, res: dict[str, Any]) -> shapes.MedicationRequest | None:
@@ -357,7 +343,6 @@ class _Mapper:
         if fixed is not None:
             med, problems = map_history(fixed, self.med_index, self.term, self.now)
             self.medications.append(med)
-            self.med_sources.append(request_view(fixed))
             self.issues += problems
 
     def _condition(self, res: dict[str, Any]) -> None:
@@ -412,53 +397,28 @@ def _entries(prefetch: Mapping[str, Any], issues: list[MappingIssue]) -> list[En
 
 @dataclass(frozen=True)
 class _Snapshot:
-    """A mapped prefetch, at `now`: age and courses move on with the clock when remembered."""
+    """A mapped prefetch."""
 
     series: dict[str, Series]
     conditions: tuple[Condition, ...]
     allergies: tuple[Allergy, ...]
-    # A medication whose course runs on the clock comes with its request (in its shape).
-    medications: tuple[tuple[Medication, shapes.MedicationOrder | None], ...]
+    medications: tuple[Medication, ...]
     service_requests: tuple[Coding, ...]
     service_request_kinds: frozenset[str]
     issues: tuple[MappingIssue, ...]
     patient_source: dict[str, Any] | None
-    complete: bool = True  # False: mapping stopped on an unexpected error (not remembered)
-    resources: int = 0  # how many resources the prefetch held
-    now: datetime | None = None  # when it was mapped (its courses are right at that time)
 
 
-def _snapshot(
-    mapper: _Mapper, series: dict[str, Series], complete: bool, resources: int = 0
-) -> _Snapshot:
-    sources: list[shapes.MedicationOrder | None] = list(mapper.med_sources)
-    if len(sources) != len(mapper.medications):  # only after an unexpected error
-        sources = [None] * len(mapper.medications)
+def _snapshot(mapper: _Mapper, series: dict[str, Series]) -> _Snapshot:
     return _Snapshot(
         series=series,
         conditions=tuple(mapper.conditions),
         allergies=tuple(mapper.allergies),
-        medications=tuple(
-            (m, src if m.course is not None and m.course.elapsed_days is not None else None)
-            for m, src in zip(mapper.medications, sources, strict=True)
-        ),
+        medications=tuple(mapper.medications),
         service_requests=tuple(mapper.service_requests),
         service_request_kinds=frozenset(mapper.sr_kinds),
         issues=tuple(mapper.issues),
         patient_source=mapper.patient_source,
-        complete=complete,
-        resources=resources,
-        now=mapper.now,
-    )
-
-
-def _medications_at(snap: _Snapshot, now: datetime) -> tuple[Medication, ...]:
-    """The snapshot's medications with the courses on the clock brought to `now`."""
-    if snap.now == now:  # mapped just now: nothing has moved
-        return tuple(m for m, _ in snap.medications)
-    return tuple(
-        replace(m, course=map_course(src, m.dose, now)) if src is not None else m
-        for m, src in snap.medications
     )
 
 
@@ -476,25 +436,10 @@ def _map_prefetch(prefetch: Mapping[str, Any], term: Terminology, now: datetime)
         )
         for _, res in entries:
             mapper.add(res)
-        return _snapshot(mapper, mapper.series(), complete=True, resources=len(entries))
+        return _snapshot(mapper, mapper.series())
     except Exception as exc:  # never raise into a hook
         mapper.issues.append(MappingIssue("prefetch", f"not mapped: {type(exc).__name__}"))
-        return _snapshot(mapper, {}, complete=False)
-
-
-def _remembered_prefetch(
-    prefetch: Mapping[str, Any], term: Terminology, now: datetime
-) -> _Snapshot:
-    digest = prefetch_digest(prefetch) if PREFETCH_MEMO.size else None
-    if digest is None:
-        return _map_prefetch(prefetch, term, now)
-    key = (id(term), digest)
-    found, snapshot = PREFETCH_MEMO.get(key)
-    if not found:
-        snapshot = _map_prefetch(prefetch, term, now)
-        if snapshot.complete:
-            PREFETCH_MEMO.put(key, snapshot, weight=snapshot.resources)
-    return snapshot
+        return _snapshot(mapper, {})
 
 
 def map_patient_state(
@@ -507,7 +452,7 @@ def map_patient_state(
     term = load_terminology()
     now = raw.aware(now)
     if isinstance(prefetch, Mapping):
-        snap = _remembered_prefetch(prefetch, term, now)
+        snap = _map_prefetch(prefetch, term, now)
     else:
         issue = MappingIssue("prefetch", "prefetch is not an object; ignored")
         snap = _Snapshot({}, (), (), (), (), frozenset(), (issue,), None)
@@ -521,7 +466,7 @@ def map_patient_state(
         series=snap.series,
         conditions=snap.conditions,
         allergies=snap.allergies,
-        medications=_medications_at(snap, now),
+        medications=snap.medications,
         service_requests=snap.service_requests,
         issues=snap.issues,
         unavailable=tuple(reasons),

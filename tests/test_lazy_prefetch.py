@@ -18,8 +18,6 @@ from cds_service.fhir.scenarios import build_request, iter_scenarios
 from cds_service.hooks.bodies import read_hook_json, read_json
 from fhir_mappings import map_patient_state
 from fhir_mappings.lazy import LazyResource, lazy, lazy_members
-from fhir_mappings.memo import prefetch_digest
-from fhir_mappings.state import PREFETCH_MEMO, forget_memos
 from tests.conftest import FIXTURES
 from tests.mapping_builders import bundle, observation, quantity
 
@@ -59,9 +57,7 @@ def test_light_members_are_read_without_decoding_the_resource() -> None:
 def test_odd_shapes_equal_their_decoded_value(value: dict[str, Any]) -> None:
     res = _lazy({"k": value})["k"]
     assert res == value and dict(res) == value and len(res) == len(value)
-    forget_memos()
     lazy_state = map_patient_state(_lazy({"k": value}), now=NOW)
-    forget_memos()
     assert lazy_state == map_patient_state({"k": value}, now=NOW)
     assert all(i.reason != "not mapped: DecodeError" for i in lazy_state.issues)
 
@@ -70,9 +66,7 @@ def test_odd_shapes_equal_their_decoded_value(value: dict[str, Any]) -> None:
 def test_a_scenario_maps_the_same_lazy_or_decoded(app: Flask, scenario: Any) -> None:
     body = build_request(scenario, app.extensions["cds_registry"])
     prefetch = body.get("prefetch") or {}
-    forget_memos()
     eager = map_patient_state(prefetch, now=NOW)
-    forget_memos()
     assert map_patient_state(_lazy(prefetch), now=NOW) == eager
 
 
@@ -106,46 +100,12 @@ def test_hook_bodies_read_the_same_as_plain_json(prefetch: Any) -> None:
     assert _read(read_hook_json, raw) == _read(read_json, raw)
     if isinstance(prefetch, dict):  # and never raise when mapped
         lazy_state = map_patient_state(_read(read_hook_json, raw)["prefetch"], now=NOW)
-        forget_memos()
         assert lazy_state == map_patient_state(prefetch, now=NOW)
-
-
-def test_a_new_search_of_the_same_record_is_recognised() -> None:
-    """Searchset Bundles get a new id and lastUpdated on every search: same resources."""
-    forget_memos()
-    labs = bundle(observation(value=quantity(900, "U/L")))
-    first = {"labs": {**labs, "id": "search-1", "meta": {"lastUpdated": "2026-11-25T10:00:00Z"}}}
-    again = {"labs": {**labs, "id": "search-2", "meta": {"lastUpdated": "2026-11-25T10:05:00Z"}}}
-    assert prefetch_digest(_lazy(first)) == prefetch_digest(_lazy(again))
-    assert prefetch_digest(first) == prefetch_digest(again)
-    map_patient_state(_lazy(first), now=NOW)
-    state = map_patient_state(_lazy(again), now=NOW)
-    assert PREFETCH_MEMO.hits == 1
-    assert [m.value for m in state.get_series("ck").items] == [900.0]
-
-
-@pytest.mark.parametrize(
-    "change",
-    [
-        lambda b: b["entry"][0]["resource"]["valueQuantity"].update(value=901),
-        lambda b: b["entry"][0].update(fullUrl="urn:uuid:other"),
-        lambda b: b["entry"].append({"resource": observation(oid="o2")}),
-    ],
-)
-def test_a_changed_resource_or_entry_changes_the_digest(change: Any) -> None:
-    labs = bundle(observation(value=quantity(900, "U/L")))
-    labs["entry"][0]["fullUrl"] = "urn:uuid:o1"
-    changed = json.loads(json.dumps(labs))
-    change(changed)
-    assert prefetch_digest(_lazy({"labs": labs})) != prefetch_digest(_lazy({"labs": changed}))
-    assert prefetch_digest({"labs": labs}) != prefetch_digest({"labs": changed})
 
 
 def _both(prefetch: dict[str, Any]) -> tuple[Any, Any]:
     """The state mapped from the request's bytes (lazy, typed) and from decoded JSON."""
-    forget_memos()
     from_bytes = map_patient_state(_lazy(prefetch), now=NOW)
-    forget_memos()
     return from_bytes, map_patient_state(prefetch, now=NOW)
 
 

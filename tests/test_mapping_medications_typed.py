@@ -17,7 +17,6 @@ from fhir_mappings import map_patient_state
 from fhir_mappings.domain import PatientState
 from fhir_mappings.lazy import lazy_members
 from fhir_mappings.medications import typed_requests
-from fhir_mappings.state import forget_memos
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 REQUESTS = synth.resources_by_key(40, NOW - timedelta(days=2))["medications"]
@@ -32,9 +31,7 @@ def _both(medications: dict[str, Any]) -> tuple[PatientState, PatientState, bool
     """(mapped from the request's bytes, mapped from decoded JSON, read in one pass)."""
     lazy = lazy_members(msgspec.Raw(orjson.dumps({"medications": medications})))
     one_pass = typed_requests(lazy["medications"]) is not None
-    forget_memos()
     from_bytes = map_patient_state(lazy, now=NOW)
-    forget_memos()
     return from_bytes, map_patient_state({"medications": medications}, now=NOW), one_pass
 
 

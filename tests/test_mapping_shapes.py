@@ -173,7 +173,6 @@ def test_a_choice_element_carries_one_value(extra: dict[str, Any]) -> None:
     """R4 [x] elements: decoded from bytes or converted, two variants make it invalid."""
     from fhir_mappings import map_patient_state
     from fhir_mappings.lazy import lazy_members
-    from fhir_mappings.state import forget_memos
     from tests.mapping_builders import NOW, observation, quantity
 
     res = {**observation("2157-6", quantity(100, "U/L")), **extra}
@@ -181,7 +180,6 @@ def test_a_choice_element_carries_one_value(extra: dict[str, Any]) -> None:
     assert problem is not None and "only one of" in problem
     raw = msgspec.json.decode(json.dumps({"labs": res}).encode(), type=msgspec.Raw)
     for prefetch in ({"labs": res}, lazy_members(raw)):
-        forget_memos()
         state = map_patient_state(prefetch, now=NOW)
         assert state.series == {}
         assert [i.reason for i in state.issues] == [problem]

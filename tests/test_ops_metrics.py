@@ -71,7 +71,7 @@ def test_hook_calls_cards_feedback_audit_and_memos_are_counted(app: Flask) -> No
     assert grew("cds_audit_records_written_total") == 2
     assert value(after, "cds_audit_queue_depth") == 0
     assert grew("cds_prefetch_keys_total", host="none", outcome="prefetched") > 0
-    memo = "prefetch"
+    memo = "card_check"
     lookups = sum(grew("cds_memo_lookups_total", memo=memo, result=r) for r in ("hit", "miss"))
     assert lookups > 0
     route = "/cds-services/<service_id>"

@@ -25,9 +25,8 @@ from fhir_mappings import (
     raw,
     terminology,
 )
-from fhir_mappings.memo import ContentMemo, WeightedMemo
+from fhir_mappings.memo import ContentMemo
 from fhir_mappings.observations import is_relevant
-from fhir_mappings.state import PREFETCH_MEMO, forget_memos
 from tests.conftest import make_app
 from tests.mapping_builders import bundle, med_request, rx
 
@@ -99,9 +98,8 @@ def test_memo_answers_repeats_from_the_cache_and_stays_bounded() -> None:
     assert len(memo) == 2
 
 
-def test_a_remembered_prefetch_reads_age_and_courses_from_the_clock_again() -> None:
-    """The prefetch memo keeps what the content decides; age and time on a drug move on."""
-    forget_memos()
+def test_the_same_prefetch_later_reads_age_and_courses_from_the_clock() -> None:
+    """Age and time on a drug are computed at the call's time, not remembered."""
     prefetch = {
         "patient": {"resourceType": "Patient", "id": "p1", "birthDate": "1980-11-30"},
         "medications": bundle(
@@ -114,25 +112,11 @@ def test_a_remembered_prefetch_reads_age_and_courses_from_the_clock_again() -> N
     later = NOW + timedelta(days=10)
     first = map_patient_state(prefetch, now=NOW)
     again = map_patient_state(orjson.loads(orjson.dumps(prefetch)), now=later)
-    assert PREFETCH_MEMO.hits == 1
-    forget_memos()
-    assert again == map_patient_state(prefetch, now=later)  # as if never seen
     assert first.patient is not None and again.patient is not None
     assert (first.patient.age_years, again.patient.age_years) == (45, 46)
     active = [m.course.elapsed_days if m.course else None for m in again.medications]
     assert active[0] == pytest.approx(first.medications[0].course.elapsed_days + 10)  # type: ignore[union-attr]
     assert [m.value for m in again.get_series("ck").items] == [900.0]
-
-
-def test_prefetch_memo_can_be_turned_off(tmp_path: Path) -> None:
-    make_app(tmp_path, PREFETCH_MEMO_RESOURCES=0)
-    try:
-        forget_memos()
-        map_patient_state({"labs": _lab("o1", 100)}, now=NOW)
-        map_patient_state({"labs": _lab("o1", 100)}, now=NOW)
-        assert PREFETCH_MEMO.hits == 0 and len(PREFETCH_MEMO) == 0
-    finally:
-        make_app(tmp_path)
 
 
 def _lab(oid: str, value: Any) -> dict[str, Any]:
@@ -146,40 +130,7 @@ def _lab(oid: str, value: Any) -> dict[str, Any]:
     }
 
 
-def test_remembered_mapping_is_the_same_on_every_call() -> None:
-    forget_memos()
-    prefetch = {
-        "labs": {
-            "resourceType": "Bundle",
-            "entry": [{"resource": _lab("good", 900)}, {"resource": _lab("bad", "abc")}],
-        },
-        "conditions": {
-            "resourceType": "Bundle",
-            "entry": [
-                {
-                    "resource": {
-                        "resourceType": "Condition",
-                        "id": "c1",
-                        "clinicalStatus": {"coding": [{"code": "active"}]},
-                        "code": {"coding": [{"system": SNOMED, "code": "396230008"}]},
-                        "subject": {"reference": "Patient/p1"},
-                    }
-                }
-            ],
-        },
-    }
-    first = map_patient_state(prefetch, now=NOW)
-    again = map_patient_state(orjson.loads(orjson.dumps(prefetch)), now=NOW)
-    assert PREFETCH_MEMO.hits == 1
-    forget_memos()
-    assert again == first == map_patient_state(prefetch, now=NOW)
-    assert [m.value for m in again.get_series("ck").items] == [900.0]
-    assert [i.resource for i in again.issues] == ["Observation/bad"]
-    assert "myopathy" in again.conditions[0].categories
-
-
 def test_a_changed_resource_is_mapped_anew() -> None:
-    forget_memos()
     before = map_patient_state({"labs": _lab("o1", 100)}, now=NOW)
     after = map_patient_state({"labs": _lab("o1", 2500)}, now=NOW)
     assert [m.value for m in before.get_series("ck").items] == [100.0]
@@ -236,34 +187,19 @@ def test_memo_shared_by_threads_never_answers_for_other_content() -> None:
     assert len(memo) <= 8
 
 
-def test_the_retired_mapping_memo_setting_still_starts(tmp_path: Path) -> None:
-    """CDS_MAPPING_MEMO_ENTRIES is no longer read; old deployments still start."""
-    make_app(tmp_path, MAPPING_MEMO_ENTRIES=5)
-    forget_memos()
+@pytest.mark.parametrize("setting", ["MAPPING_MEMO_ENTRIES", "PREFETCH_MEMO_RESOURCES"])
+def test_the_retired_mapping_memo_settings_still_start(tmp_path: Path, setting: str) -> None:
+    """The mapping memos were removed; deployments that still set their sizes start."""
+    make_app(tmp_path, **{setting: 5})
     state = map_patient_state({"labs": _lab("o1", 100)}, now=NOW)
     assert [m.value for m in state.get_series("ck").items] == [100.0]
-
-
-def test_remembered_medications_get_their_course_from_the_current_time() -> None:
-    prefetch = synth.prefetch(200, now=NOW)
-    later = NOW + timedelta(days=40)
-    forget_memos()
-    map_patient_state(prefetch, now=NOW)  # fills the memo at NOW
-    remembered = map_patient_state(prefetch, now=later)
-    forget_memos()
-    fresh = map_patient_state(prefetch, now=later)
-    assert remembered == fresh
-    active = [m for m in remembered.medications if m.status == "active"]
-    assert active and all(m.course.elapsed_days and m.course.elapsed_days >= 40 for m in active)
 
 
 def test_remembered_draft_orders_match_a_fresh_mapping() -> None:
     drafts = synth.draft_orders(now=NOW)
     selections = ["MedicationRequest/med-90002"]
-    forget_memos()
     first = map_order_context(drafts, selections, now=NOW)
     again = map_order_context(drafts, selections, now=NOW + timedelta(hours=1))
-    forget_memos()
     fresh = map_order_context(drafts, selections, now=NOW + timedelta(hours=1))
     assert again == fresh
     assert [d.is_draft for d in first.drafts] == [True, True]
@@ -330,20 +266,6 @@ def test_card_verdicts_are_remembered_across_uuids_but_not_for_malformed_ones() 
     assert "uuid" in bad_card
     assert "uuid" in bad_suggestion["suggestions"][0]
     assert api._card_errors({**first, "indicator": "urgent"})["indicator"]
-
-
-def test_weighted_memo_keeps_the_most_recent_within_its_total_weight() -> None:
-    memo = WeightedMemo(size=10)
-    memo.put("a", "A", weight=4)
-    memo.put("b", "B", weight=4)
-    assert memo.get("a") == (True, "A")  # a is now the most recent
-    memo.put("c", "C", weight=4)  # 12 > 10: b, the least recent, goes
-    assert memo.get("b") == (False, None)
-    assert memo.weight == 8 and len(memo) == 2
-    memo.put("a", "A2", weight=1)  # replaced: its old weight no longer counts
-    assert memo.weight == 5 and memo.get("a") == (True, "A2")
-    memo.put("huge", "H", weight=11)  # larger than the whole memo: not kept, nothing evicted
-    assert memo.get("huge") == (False, None) and len(memo) == 2
 
 
 TEXTS = st.sampled_from(["", "x", "Prednisone 60 mg", "y" * 139, "z" * 140, None, 7, ["a"]])
