@@ -158,7 +158,7 @@ class LazyResource(Mapping[str, Any]):
             return None if decoded is None else []
         try:  # every resource's light members in one pass, not one decode call each
             tops = _ENTRY_TOPS.decode(self._top.entry)
-        except msgspec.ValidationError:
+        except (msgspec.ValidationError, msgspec.DecodeError):
             tops = None  # some entry's resource is not an object: one by one below
         if tops is not None:
             return [
@@ -187,7 +187,7 @@ class LazyResource(Mapping[str, Any]):
             return None
         try:
             decoded = _OBSERVATION_ENTRIES.decode(self._top.entry)
-        except msgspec.ValidationError:
+        except (msgspec.ValidationError, msgspec.DecodeError):
             return None
         return [(e.fullUrl, e.resource) for e in decoded]
 
@@ -196,7 +196,7 @@ class LazyResource(Mapping[str, Any]):
             return []
         try:
             return _ENTRIES.decode(self._top.entry)
-        except msgspec.ValidationError:
+        except (msgspec.ValidationError, msgspec.DecodeError):
             return None  # entries of odd shapes: read them from the decoded object
 
     def entry_count(self) -> int:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import orjson
 
 from fhir_mappings import raw, shapes
@@ -57,6 +58,7 @@ from fhir_mappings.validation import checked, decoded_checked, repair, validatio
 # (Bundle fullUrl, resource): decoded, lazy, or an Observation or request already in its shape
 Entry = tuple[str | None, Mapping[str, Any] | ObservationResource | MedicationRequestResource]
 _TYPED = (ObservationResource, MedicationRequestResource)
+_UNREADABLE = (msgspec.DecodeError, orjson.JSONDecodeError)
 _MAX_DEPTH = 4
 
 
@@ -212,6 +214,10 @@ class _Mapper:
             reason = f"not mapped: {type(exc).__name__}"
             if rtype == "Condition" and not isinstance(res, _TYPED):
                 self.issues.append(self._unusable_condition(res, reason))
+            elif isinstance(exc, _UNREADABLE) and isinstance(res, LazyResource):
+                # Bytes that are not UTF-8: the record cannot be read, and the user is told.
+                reason = "not readable: the resource is not valid UTF-8 JSON"
+                self.issues.append(MappingIssue(_ref(res), reason, unreadable=True))
             else:
                 self.issues.append(MappingIssue(_ref(res), reason))
 
