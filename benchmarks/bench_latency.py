@@ -232,7 +232,7 @@ def run(opts: Options) -> Section:
     section.notes.append(
         "cold: every call is " + synth.NEW_PATIENT + "; floor = json.loads of that same body"
         " behind the same middleware, posted just before it. warm: one body again and again"
-        " (the whole prefetch remembered by digest)."
+        " (no mapping memo remains: it is mapped again every time)."
     )
     for r in records:
         if "hook_unvalidated" in r["ms"]:

@@ -224,7 +224,7 @@ def measure(opts: Options) -> dict[str, Any]:
         status = _post(hook_url, big)
         after_big = {pid: memory_mib(pid) for pid in worker_pids(proc.pid)}
         # Every request a chart the worker has not seen lately: the cold path under load, and
-        # the workers' memory with the mapping memos at their bounds.
+        # the workers' memory with their look-up memos at their bounds.
         before = cpu_seconds(workers)
         distinct = wrk(
             hook_url, _distinct_script(opts.workdir), opts.load_seconds, opts.load_connections
@@ -362,7 +362,7 @@ def run(opts: Options) -> Section:
         ("after the load runs", "workers_after_load"),
         ("after one 10,000-resource request", "workers_after_10k"),
         (
-            f"after the {DISTINCT} different patients (memos at their bounds)",
+            f"after the {DISTINCT} different patients (look-up memos at their bounds)",
             "workers_after_distinct",
         ),
     ):
