@@ -29,6 +29,8 @@ from cds_service import memory
 _INBUF_OVERFLOW = 2 * 1024 * 1024
 _LOOP_TIMEOUT = 1.0
 _SWEEP_SECONDS = 0.5
+# A connection accepted this recently with nothing read yet is a request on its way.
+_FRESH_SECONDS = 5.0
 # A body at least this large leaves enough heap behind to be worth trimming afterwards.
 _LARGE_BODY = 1024 * 1024
 
@@ -73,6 +75,19 @@ def close_slow_requests(server: BaseWSGIServer, now: float, read_seconds: float)
             channel.cds_partial = None
             closed += 1
     return closed
+
+
+def in_progress(channel: Any, now: float) -> bool:
+    """Whether a draining worker must still serve this connection rather than close it.
+
+    A request still arriving (a large body) is finished too, not reset; so is a connection
+    accepted just before the drain whose first bytes have not been read yet: closing it would
+    reset a client that is sending its request (seen with a 30 MB body right after a recycle).
+    """
+    if channel.requests or channel.request is not None or channel.total_outbufs_len:
+        return True
+    untouched = channel.last_activity == channel.creation_time
+    return untouched and now - channel.creation_time < _FRESH_SECONDS
 
 
 class BufferedWorker(Worker):
@@ -168,12 +183,12 @@ class BufferedWorker(Worker):
             server.del_channel()  # the arbiter owns the listening socket: not closed here
         end = time.monotonic() + float(self.cfg.graceful_timeout)
         while time.monotonic() < end:
+            now = time.time()
             busy = [
                 channel
                 for server in servers
                 for channel in server.active_channels.values()
-                # A request still arriving (a large body) is finished too, not reset.
-                if channel.requests or channel.request is not None or channel.total_outbufs_len
+                if in_progress(channel, now)
             ]
             if not busy:
                 break
