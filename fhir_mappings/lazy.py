@@ -6,7 +6,7 @@ bytes, each resource is decoded when it is mapped and freed after.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -70,13 +70,13 @@ def lazy(raw: msgspec.Raw) -> Any:
     return _load(raw)
 
 
-def lazy_members(raw: msgspec.Raw) -> Any:
-    """A JSON object's members, each value lazy; any other JSON value decoded at once."""
+def lazy_members(raw: msgspec.Raw, read: Callable[[msgspec.Raw], Any] = lazy) -> Any:
+    """A JSON object's members, each value read by `read`; any other JSON value decoded at once."""
     try:
         members = _MEMBERS.decode(raw)
     except msgspec.ValidationError:
         return _load(raw)
-    return {key: lazy(value) for key, value in members.items()}
+    return {key: read(value) for key, value in members.items()}
 
 
 class LazyResource(Mapping[str, Any]):
@@ -279,15 +279,6 @@ def _marked_entry(entry: _Entry) -> dict[str, Any]:
         resource = entry.resource
         out["resource"] = UnreadableResource(resource, entry.fullUrl) if bad else lazy(resource)
     return out
-
-
-def lazy_members_marked(raw: msgspec.Raw) -> Any:
-    """lazy_members() of a marked document's piece: see lazy_marked."""
-    try:
-        members = _MEMBERS.decode(raw)
-    except msgspec.ValidationError:
-        return _load(raw)
-    return {key: lazy_marked(value) for key, value in members.items()}
 
 
 def unreadable_entries(bundle: dict[str, Any]) -> dict[str, Any]:

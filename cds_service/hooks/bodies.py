@@ -9,7 +9,7 @@ import orjson
 from flask import Request
 
 from cds_service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from fhir_mappings.lazy import lazy_members, lazy_members_marked, unreadable_entries
+from fhir_mappings.lazy import lazy_marked, lazy_members, unreadable_entries
 from fhir_mappings.surrogates import first_marked, mark_lone_surrogates
 
 
@@ -180,7 +180,7 @@ def _with_lone_surrogates(raw: bytes, exc: Exception, max_depth: int) -> dict[st
     context = data.get("context")
     if isinstance(context, dict) and isinstance(context.get("draftOrders"), dict):
         data["context"] = {**context, "draftOrders": unreadable_entries(context["draftOrders"])}
-    prefetch = lazy_members_marked(body.prefetch) if len(body.prefetch) else None
+    prefetch = lazy_members(body.prefetch, lazy_marked) if len(body.prefetch) else None
     keys = dict.fromkeys(prefetch) if isinstance(prefetch, dict) else prefetch
     for name, value in (*data.items(), ("prefetch", keys)):
         found = first_marked(value, name)
