@@ -151,26 +151,18 @@ def _one_range(
 
 
 def _reference_range(
-    holder: shapes._Valued,
-    kind: ObservationKind,
-    term: Terminology,
-    cache: RangeCache | None = None,
+    holder: shapes._Valued, kind: ObservationKind, term: Terminology, cache: RangeCache
 ) -> ReferenceRange | None:
     """The first reference range with a usable bound, in the quantity's canonical unit."""
     ranges = holder.referenceRange
     if ranges is None:
         return None
     for rr in ranges if isinstance(ranges, list) else (ranges,):
-        if cache is None:
-            found = _one_range(rr, kind, term)
-        else:
-            key = _range_key(rr, kind.quantity)
-            if key in cache:
-                found = cache[key]
-            else:
-                found = cache[key] = _one_range(rr, kind, term)
-        if found is not None:
-            return found
+        key = _range_key(rr, kind.quantity)
+        if key not in cache:
+            cache[key] = _one_range(rr, kind, term)
+        if cache[key] is not None:
+            return cache[key]
     return None
 
 
@@ -256,7 +248,7 @@ def _measurement(
     code: str | None,
     when: datetime,
     term: Terminology,
-    cache: RangeCache | None,
+    cache: RangeCache,
 ) -> tuple[Measurement | None, str | None]:
     absent = holder.dataAbsentReason
     if absent is not None and not _has_value(holder):
@@ -297,6 +289,10 @@ def relevant_match(obs: shapes.Observation, term: Terminology) -> Match | None:
     return None
 
 
+def _obs_ref(obs: shapes.Observation) -> str:
+    return f"Observation/{_text(obs.id) or '?'}"
+
+
 def map_observation(
     obs: shapes.Observation,
     term: Terminology,
@@ -309,13 +305,11 @@ def map_observation(
     shares normalised reference ranges across the Observations of one chart.
     """
     if obs.status in EXCLUDED_STATUSES:
-        return [], [
-            MappingIssue(f"Observation/{_text(obs.id) or '?'}", f"ignored: status {obs.status}")
-        ]
+        return [], [MappingIssue(_obs_ref(obs), f"ignored: status {obs.status}")]
     when = _effective(obs)
     if when is None:
-        ref = f"Observation/{_text(obs.id) or '?'}"
-        return [], [MappingIssue(ref, "ignored: no effective time or issued date")]
+        return [], [MappingIssue(_obs_ref(obs), "ignored: no effective time or issued date")]
+    cache = {} if cache is None else cache
     out: list[Measurement] = []
     issues: list[MappingIssue] = []
     components = obs.component
@@ -328,7 +322,7 @@ def map_observation(
         if m is not None:
             out.append(m)
         if problem:
-            issues.append(MappingIssue(f"Observation/{_text(obs.id) or '?'}", problem))
+            issues.append(MappingIssue(_obs_ref(obs), problem))
     return out, issues
 
 
