@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, create_engine, event
+from sqlalchemy import CompoundSelect, Connection, Engine, Select, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -131,7 +131,7 @@ class PreparedRead:
     SQLite's own work for such a small indexed read. Elsewhere, an ordinary execute.
     """
 
-    def __init__(self, statement: Select[Any]) -> None:
+    def __init__(self, statement: Select[Any] | CompoundSelect) -> None:
         self.statement = statement
         self._sqlite: tuple[str, tuple[str, ...], dict[str, Any], dict[str, Any]] | None = None
 

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, insert, select
 
 from cds_service.errors import InvalidRequest
 from cds_service.persistence.db import write_transaction
-from cds_service.persistence.models import Feedback, IssuedCard
+from cds_service.persistence.models import Feedback, HookCall, IssuedCard
 
 
 @dataclass(frozen=True)
@@ -99,25 +99,32 @@ def store_items(conn: Connection, service_id: str, items: Sequence[FeedbackItem]
     unique = list(dict.fromkeys(items))
     now = datetime.now(UTC)
     known = _issued_cards(conn, service_id, {item.card for item in unique})
-    rows = [_row(service_id, item, item.card in known, now) for item in unique]
+    rows = [_row(service_id, item, known, now) for item in unique]
     stored = _insert_ignoring_duplicates(conn, rows) if rows else 0
-    unknown = sorted({item.card for item in unique} - known)
+    unknown = sorted({item.card for item in unique} - known.keys())
     return FeedbackResult(stored=stored, duplicates=len(items) - stored, unknown_cards=unknown)
 
 
-def _issued_cards(conn: Connection, service_id: str, uuids: set[str]) -> set[str]:
+def _issued_cards(conn: Connection, service_id: str, uuids: set[str]) -> dict[str, str | None]:
+    """Each known card's uuid, with the keyed hash of its patient."""
     if not uuids:
-        return set()
+        return {}
     # A silent card was never sent: feedback naming its uuid matches nothing.
-    query = select(IssuedCard.c.card_uuid).where(
-        IssuedCard.c.service_id == service_id,
-        IssuedCard.c.card_uuid.in_(uuids),
-        IssuedCard.c.mode == "active",
+    query = (
+        select(IssuedCard.c.card_uuid, HookCall.c.patient_hash)
+        .select_from(IssuedCard.join(HookCall, HookCall.c.id == IssuedCard.c.hook_call_id))
+        .where(
+            IssuedCard.c.service_id == service_id,
+            IssuedCard.c.card_uuid.in_(uuids),
+            IssuedCard.c.mode == "active",
+        )
     )
-    return {str(uuid) for uuid in conn.execute(query).scalars()}
+    return {str(uuid): patient for uuid, patient in conn.execute(query).all()}
 
 
-def _row(service_id: str, item: FeedbackItem, known: bool, now: datetime) -> dict[str, Any]:
+def _row(
+    service_id: str, item: FeedbackItem, known: Mapping[str, str | None], now: datetime
+) -> dict[str, Any]:
     return {
         "service_id": service_id,
         "card_uuid": item.card,
@@ -129,8 +136,9 @@ def _row(service_id: str, item: FeedbackItem, known: bool, now: datetime) -> dic
         "reason_code": item.reason_code,
         "reason_display": item.reason_display,
         "user_comment": item.user_comment,
-        "card_known": known,
+        "card_known": item.card in known,
         "received_at": now,
+        "patient_hash": known.get(item.card),
     }
 
 

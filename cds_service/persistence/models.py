@@ -122,6 +122,9 @@ Feedback = Table(
     # the card's audit record may commit later, so the report decides known-ness by join.
     Column("card_known", Boolean, nullable=False),
     Column("received_at", UTCDateTime(), nullable=False),
+    # The keyed hash of the card's patient (its hook call's), when the card was known: the
+    # snooze lookup starts from a patient's overrides, not from every call of the patient.
+    Column("patient_hash", String(64), nullable=True),
     UniqueConstraint(
         "service_id",
         "card_uuid",
@@ -130,6 +133,7 @@ Feedback = Table(
         "content_hash",
         name="uq_feedback_natural_key",
     ),
+    Index("ix_feedback_patient_snooze", "patient_hash", "outcome", "outcome_timestamp"),
 )
 
 # Generated secrets that must outlive a process (the audit hash key on PostgreSQL).

@@ -3,34 +3,54 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, select
+from sqlalchemy import Engine, Join, Select, and_, bindparam, select, union
 
 from cds_service.persistence.db import PreparedRead
 from cds_service.persistence.models import Feedback, HookCall, IssuedCard, UTCDateTime
 
-_JOIN = Feedback.join(
+_CARDS = Feedback.join(
     IssuedCard,
     and_(
         IssuedCard.c.card_uuid == Feedback.c.card_uuid,
         IssuedCard.c.service_id == Feedback.c.service_id,
     ),
-).join(HookCall, HookCall.c.id == IssuedCard.c.hook_call_id)
+)
+
+
+_CARDS_CALLS = _CARDS.join(HookCall, HookCall.c.id == IssuedCard.c.hook_call_id)
+
+
+def _overrides(source: Join, *where: Any) -> Select[Any]:
+    """(recommendation id, problem) of cards overridden with a reason since `since`."""
+    return (
+        select(IssuedCard.c.recommendation_id, IssuedCard.c.problem)
+        .select_from(source)
+        .where(
+            *where,
+            Feedback.c.outcome == "overridden",
+            Feedback.c.reason_code.is_not(None),
+            Feedback.c.outcome_timestamp >= bindparam("since", type_=UTCDateTime()),
+            IssuedCard.c.recommendation_id.is_not(None),
+            IssuedCard.c.problem.is_not(None),
+        )
+    )
 
 
 # Built once: constructing the statement cost more CPU than running it (on every chart open).
+# It starts from the patient's overrides (feedback.patient_hash, indexed with the outcome and
+# its time), so a chart opened thousands of times costs what a new one does. Feedback that
+# arrived before its card was audited has no patient yet: found through its card's call.
 _OVERRIDDEN = PreparedRead(
-    select(IssuedCard.c.recommendation_id, IssuedCard.c.problem)
-    .select_from(_JOIN)
-    .where(
-        HookCall.c.patient_hash == bindparam("patient_hash"),
-        Feedback.c.outcome == "overridden",
-        Feedback.c.reason_code.is_not(None),
-        Feedback.c.outcome_timestamp >= bindparam("since", type_=UTCDateTime()),
-        IssuedCard.c.recommendation_id.is_not(None),
-        IssuedCard.c.problem.is_not(None),
+    union(
+        _overrides(_CARDS, Feedback.c.patient_hash == bindparam("patient_hash")),
+        _overrides(
+            _CARDS_CALLS,
+            Feedback.c.patient_hash.is_(None),
+            HookCall.c.patient_hash == bindparam("patient_hash"),
+        ),
     )
-    .distinct()
 )
 
 

@@ -3,18 +3,23 @@ for the same patient and problem for `override_snooze_days` (stored feedback, ha
 
 from __future__ import annotations
 
+import sqlite3
 import time
+import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from persistence_helpers import feedback
+from persistence_helpers import audit_entry, feedback
 from sqlalchemy import text
 
 from cds_service.fhir.scenarios import build_request, load_scenario
 from cds_service.hooks.services import SNOOZED_KEY
-from cds_service.persistence import Store, snooze
+from cds_service.persistence import Store, migrate, snooze
+from cds_service.persistence.audit import AuditEntry
 from cds_service.persistence.store import SNOOZE_BUDGET_SECONDS
 from tests.conftest import FIXTURES
 
@@ -174,3 +179,85 @@ def test_a_snooze_the_database_cannot_read_shows_the_card(
     finally:  # the PostgreSQL database is shared by the session's tests
         with engine.begin() as conn:
             conn.execute(text("ALTER TABLE feedback_elsewhere RENAME TO feedback"))
+
+
+def _lookup_steps(store: Store, patient_id: str) -> int:
+    """SQLite virtual-machine steps of one snooze lookup: its work, not its time."""
+    sql, names, defaults, processors = snooze._OVERRIDDEN._compile(store.engine)
+    since = datetime.now(UTC) - timedelta(days=7)
+    values = {**defaults, "patient_hash": store.hasher(patient_id), "since": since}
+    args = [processors[n](values[n]) if n in processors else values[n] for n in names]
+    steps = 0
+
+    def step() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    connection = sqlite3.connect(str(store.engine.url.database))
+    try:
+        connection.set_progress_handler(step, 1)
+        assert connection.execute(sql, args).fetchall() == [("CAU-4", "cardiac")]
+    finally:
+        connection.close()
+    return steps
+
+
+def test_the_snooze_lookup_does_not_grow_with_the_charts_opens(
+    app: Flask, client: FlaskClient, backend: str
+) -> None:
+    """A chart opened thousands of times (a long stay) must not make every later open read
+    all its past calls' cards: the lookup starts from the patient's overrides."""
+    if backend != "sqlite":
+        pytest.skip("counts SQLite's virtual-machine steps")
+    card = cau4(chart_open(app, client, "pat-busy"))
+    assert card is not None
+    override(client, card, at=datetime.now(UTC))
+    store = store_of(app)
+    assert store.flush()
+    few = _lookup_steps(store, "pat-busy")
+    for _ in range(60):
+        chart_open(app, client, "pat-busy")
+    assert store.flush()
+    many = _lookup_steps(store, "pat-busy")
+    assert many <= few + 50, (few, many)
+
+
+def _cau4_call(store: Store, card: str, patient_id: str) -> AuditEntry:
+    entry = audit_entry((card, "CAU-4"), patient_hash=store.hasher(patient_id))
+    cards = tuple(replace(c, problems=("cardiac",)) for c in entry.cards)
+    return replace(entry, cards=cards)
+
+
+def test_an_override_sent_before_its_card_was_audited_still_snoozes(app: Flask) -> None:
+    """Feedback may reach a worker before the card's audit record does (another worker's
+    writer): it is stored without a patient and found through its card once audited."""
+    store, card = store_of(app), str(uuid.uuid4())
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    store.record_feedback(PV, [feedback(card, at=now)])
+    assert store.snoozed("pat-late", 7) == frozenset()
+    store.submit_audit(_cau4_call(store, card, "pat-late"))
+    assert store.flush()
+    assert store.snoozed("pat-late", 7) == {("CAU-4", "cardiac")}
+    assert store.snoozed("pat-other", 7) == frozenset()
+
+
+def test_migrating_to_0004_gives_earlier_overrides_their_patient(app: Flask) -> None:
+    store, card = store_of(app), str(uuid.uuid4())
+    store.submit_audit(_cau4_call(store, card, "pat-before"))
+    assert store.flush()
+    migrate.downgrade(store.engine, "0003")
+    with store.engine.begin() as conn:  # feedback as stored before 0004: no patient column
+        conn.execute(
+            text(
+                "INSERT INTO feedback (service_id, card_uuid, outcome, outcome_timestamp,"
+                " content_hash, accepted_suggestions, reason_code, card_known, received_at)"
+                " VALUES (:s, :c, 'overridden', :t, 'h', '[]', 'not-applicable', true, :t)"
+            ),
+            {"s": PV, "c": card, "t": datetime.now(UTC)},
+        )
+    migrate.upgrade(store.engine)
+    with store.engine.connect() as conn:
+        stored = conn.execute(text("SELECT patient_hash FROM feedback")).scalars().all()
+    assert stored == [store.hasher("pat-before")]
+    assert store.snoozed("pat-before", 7) == {("CAU-4", "cardiac")}

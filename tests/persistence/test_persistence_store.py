@@ -55,7 +55,7 @@ def test_schema_check_reads_the_revisions_alembic_reads(engine: Engine) -> None:
     assert migrate.known_revisions() == {script.revision for script in scripts.walk_revisions()}
     with engine.connect() as conn:
         alembic_current = MigrationContext.configure(conn).get_current_heads()
-        assert migrate.current_revisions(conn) == tuple(alembic_current) == ("0003",)
+        assert migrate.current_revisions(conn) == tuple(alembic_current) == ("0004",)
 
 
 def test_schema_check_follows_branches_and_merges_as_alembic_does(
@@ -364,7 +364,7 @@ def test_db_commands_upgrade_check_and_purge(
     assert main(["db", "current"]) == 1
     assert "no schema" in capsys.readouterr().out
     assert main(["db", "upgrade"]) == 0
-    assert capsys.readouterr().out.strip() == "schema: empty -> 0003"
+    assert capsys.readouterr().out.strip() == "schema: empty -> 0004"
     assert main(["db", "current"]) == 0
     store = Store.open(settings)
     try:
