@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import msgspec
+
 # Drug classes the guideline speaks of (terminology value-set keys).
 GLUCOCORTICOID = "glucocorticoid"
 METHOTREXATE = "methotrexate"
@@ -51,9 +53,13 @@ class ReferenceRange:
     unit: str | None  # canonical UCUM unit, or None
 
 
-@dataclass(frozen=True, slots=True)
-class Measurement:
-    """One Observation value (or component) normalised to its quantity's canonical unit."""
+class Measurement(msgspec.Struct, frozen=True):
+    """One Observation value (or component) normalised to its quantity's canonical unit.
+
+    A frozen msgspec Struct, not a dataclass: one is built for every result of every chart,
+    and a frozen dataclass of 15 fields costs ~2 us to build against ~0.2 us (a copy with
+    changes: `msgspec.structs.replace`).
+    """
 
     kind: str  # value-set key: "ck", "weight", "troponin", "bp_systolic", ...
     value: float | None  # canonical unit; None when only text/coded presence exists

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import msgspec
 import pytest
 
 from cds_service.guideline import load_engine
@@ -61,7 +62,7 @@ SPASM = (condition("spasm"),)
 
 def trop(analyte: str, value: float, days: float, high: float | None) -> Any:
     m = meas("troponin", value, days, unit="ng/L", high=high, rid=f"Observation/{analyte}-{days}")
-    return replace(m, analyte=analyte)
+    return msgspec.structs.replace(m, analyte=analyte)
 
 
 @pytest.mark.parametrize(

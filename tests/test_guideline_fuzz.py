@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -60,9 +61,7 @@ def measurements(draw: Any) -> Any:
         rid=f"Observation/{draw(st.integers(0, 5))}",
     )
     if draw(st.booleans()) and m.effective:  # naive datetimes from odd sources
-        from dataclasses import replace
-
-        m = replace(m, effective=m.effective.replace(tzinfo=None))
+        m = msgspec.structs.replace(m, effective=m.effective.replace(tzinfo=None))
     return m
 
 

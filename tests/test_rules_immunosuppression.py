@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
+import msgspec
 import pytest
 
 from cds_service.guideline.rules.immunosuppression import prednisone_dose
@@ -274,7 +274,7 @@ def test_is3_silent_without_intolerance_or_when_mmf_active() -> None:
 
 
 def test_is1_unusable_latest_weight_is_named() -> None:
-    bad = replace(
+    bad = msgspec.structs.replace(
         meas("weight", None, 1, unit="kg", rid="Observation/w9"),
         unusable_reason="unit 'stone' not convertible",
     )

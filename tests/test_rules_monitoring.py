@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import msgspec
 import pytest
 
 from fhir_mappings.domain import Coding
@@ -207,7 +208,9 @@ def test_ref1_options_follow_guideline_order_without_features() -> None:
 
 
 def test_unusable_ck_is_named_in_the_trend() -> None:
-    bad = replace(meas("ck", None, 1, rid="Observation/ck-bad"), unusable_reason="unit 'xyz'")
+    bad = msgspec.structs.replace(
+        meas("ck", None, 1, rid="Observation/ck-bad"), unusable_reason="unit 'xyz'"
+    )
     st = state(PM, medications=on_therapy(10), measurements=(*ck((300, 9)), bad))
     card = only(run("patient-view", st), "MON-1")
     assert "Not usable: Observation/ck-bad (unit 'xyz')" in card["detail"]

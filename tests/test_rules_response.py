@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import msgspec
 import pytest
 
 from cds_service.guideline import GuidelineEngine
@@ -121,8 +122,12 @@ def test_undated_rituximab_says_the_window_cannot_be_told() -> None:
 
 def test_cardiac_troponin_i_earlier_in_the_look_back_counts_for_cyclophosphamide() -> None:
     troponins = (
-        replace(meas("troponin", 180, 20, unit="ng/L", high=45), analyte="troponin_i"),
-        replace(meas("troponin", 5, 2, unit="ng/L", high=14), analyte="troponin_t_hs"),
+        msgspec.structs.replace(
+            meas("troponin", 180, 20, unit="ng/L", high=45), analyte="troponin_i"
+        ),
+        msgspec.structs.replace(
+            meas("troponin", 5, 2, unit="ng/L", high=14), analyte="troponin_t_hs"
+        ),
     )
     st = state(
         (condition("polymyositis"),),
