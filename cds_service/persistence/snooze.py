@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Join, Select, and_, bindparam, select, union
+from sqlalchemy import Engine, Select, and_, bindparam, select, union
 
 from cds_service.persistence.db import PreparedRead
 from cds_service.persistence.models import Feedback, HookCall, IssuedCard, UTCDateTime
@@ -18,15 +18,21 @@ _CARDS = Feedback.join(
     ),
 )
 
+# The patient of a card, read per row: a join here would let a planner start from all the
+# patient's calls again (PostgreSQL does on a new database).
+_CARD_PATIENT = (
+    select(HookCall.c.patient_hash)
+    .where(HookCall.c.id == IssuedCard.c.hook_call_id)
+    .correlate(IssuedCard)
+    .scalar_subquery()
+)
 
-_CARDS_CALLS = _CARDS.join(HookCall, HookCall.c.id == IssuedCard.c.hook_call_id)
 
-
-def _overrides(source: Join, *where: Any) -> Select[Any]:
+def _overrides(*where: Any) -> Select[Any]:
     """(recommendation id, problem) of cards overridden with a reason since `since`."""
     return (
         select(IssuedCard.c.recommendation_id, IssuedCard.c.problem)
-        .select_from(source)
+        .select_from(_CARDS)
         .where(
             *where,
             Feedback.c.outcome == "overridden",
@@ -44,12 +50,8 @@ def _overrides(source: Join, *where: Any) -> Select[Any]:
 # arrived before its card was audited has no patient yet: found through its card's call.
 _OVERRIDDEN = PreparedRead(
     union(
-        _overrides(_CARDS, Feedback.c.patient_hash == bindparam("patient_hash")),
-        _overrides(
-            _CARDS_CALLS,
-            Feedback.c.patient_hash.is_(None),
-            HookCall.c.patient_hash == bindparam("patient_hash"),
-        ),
+        _overrides(Feedback.c.patient_hash == bindparam("patient_hash")),
+        _overrides(Feedback.c.patient_hash.is_(None), bindparam("patient_hash") == _CARD_PATIENT),
     )
 )
 

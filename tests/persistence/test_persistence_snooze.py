@@ -209,7 +209,7 @@ def test_the_snooze_lookup_does_not_grow_with_the_charts_opens(
     """A chart opened thousands of times (a long stay) must not make every later open read
     all its past calls' cards: the lookup starts from the patient's overrides."""
     if backend != "sqlite":
-        pytest.skip("counts SQLite's virtual-machine steps")
+        pytest.skip("counts SQLite's virtual-machine steps (PostgreSQL: the plan test below)")
     card = cau4(chart_open(app, client, "pat-busy"))
     assert card is not None
     override(client, card, at=datetime.now(UTC))
@@ -261,3 +261,18 @@ def test_migrating_to_0004_gives_earlier_overrides_their_patient(app: Flask) -> 
         stored = conn.execute(text("SELECT patient_hash FROM feedback")).scalars().all()
     assert stored == [store.hasher("pat-before")]
     assert store.snoozed("pat-before", 7) == {("CAU-4", "cardiac")}
+
+
+def test_on_postgresql_the_snooze_lookup_starts_from_overrides(app: Flask, backend: str) -> None:
+    """The plan on a new database (no statistics yet): no branch scans the patient's calls."""
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL's plan")
+    engine = store_of(app).engine
+    statement = snooze._OVERRIDDEN.statement
+    params = {"patient_hash": "x", "since": datetime.now(UTC)}
+    with engine.connect() as conn:
+        compiled = statement.compile(dialect=engine.dialect)
+        values = {**{k: b.value for k, b in compiled.binds.items()}, **params}
+        plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + str(compiled), values))
+    assert "ix_audit_hook_call_patient_hash" not in plan, plan
+    assert plan.count("ix_feedback_patient_snooze") == 2, plan
