@@ -103,6 +103,12 @@ def test_hook_bodies_read_the_same_as_plain_json(prefetch: Any) -> None:
         assert lazy_state == map_patient_state(prefetch, now=NOW)
 
 
+@pytest.mark.parametrize("members", [{}, {"prefetch": None}, {"prefetch": {}}, {"extension": 1}])
+def test_a_body_without_prefetch_members_reads_as_plain_json(members: dict[str, Any]) -> None:
+    raw = json.dumps({"hook": "patient-view", **members}).encode()
+    assert _read(read_hook_json, raw) == _read(read_json, raw)
+
+
 def _both(prefetch: dict[str, Any]) -> tuple[Any, Any]:
     """The state mapped from the request's bytes (lazy, typed) and from decoded JSON."""
     from_bytes = map_patient_state(_lazy(prefetch), now=NOW)

@@ -9,7 +9,7 @@ import orjson
 from flask import Request
 
 from cds_service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from fhir_mappings.lazy import lazy_marked, lazy_members, unreadable_entries
+from fhir_mappings.lazy import lazy, lazy_marked, lazy_members, unreadable_entries
 from fhir_mappings.surrogates import first_marked, mark_lone_surrogates
 
 
@@ -131,6 +131,21 @@ class _HookBody(msgspec.Struct):
 _HOOK_BODY = msgspec.json.Decoder(_HookBody)
 
 
+class _HookMembers(msgspec.Struct):
+    """_HookBody read in one pass when `prefetch` is an object (its members kept as bytes)."""
+
+    hook: Any = msgspec.UNSET
+    hookInstance: Any = msgspec.UNSET
+    fhirServer: Any = msgspec.UNSET
+    fhirAuthorization: Any = msgspec.UNSET
+    context: Any = msgspec.UNSET
+    extension: Any = msgspec.UNSET
+    prefetch: dict[str, msgspec.Raw] | msgspec.UnsetType | None = msgspec.UNSET
+
+
+_HOOK_MEMBERS = msgspec.json.Decoder(_HookMembers)
+
+
 def read_hook_json(request: Request, *, max_bytes: int, max_depth: int) -> Any:
     """A hook call's body as read_json would give it, with each prefetch value lazy.
 
@@ -140,11 +155,22 @@ def read_hook_json(request: Request, *, max_bytes: int, max_depth: int) -> Any:
     raw = _read_raw(request, max_bytes)
     # Parsers stop at the first byte past their own depth limit: parse first, then count.
     try:
+        members = _HOOK_MEMBERS.decode(raw)
+    except msgspec.ValidationError:  # not an object, or a prefetch of another JSON type
+        members = None
+    except (msgspec.DecodeError, RecursionError) as exc:
+        return _with_lone_surrogates(raw, exc, max_depth)
+    if members is not None:
+        _check_depth(raw, max_depth)
+        data = _members(members)
+        if members.prefetch is not msgspec.UNSET:
+            found = members.prefetch
+            data["prefetch"] = None if found is None else {k: lazy(v) for k, v in found.items()}
+        return data
+    try:
         body = _HOOK_BODY.decode(raw)
     except msgspec.ValidationError:  # valid JSON, not an object: the caller says why
         return read_json(request, raw=raw, max_bytes=max_bytes, max_depth=max_depth)
-    except (msgspec.DecodeError, RecursionError) as exc:
-        return _with_lone_surrogates(raw, exc, max_depth)
     _check_depth(raw, max_depth)
     data = _members(body)
     if len(body.prefetch):
@@ -152,7 +178,7 @@ def read_hook_json(request: Request, *, max_bytes: int, max_depth: int) -> Any:
     return data
 
 
-def _members(body: _HookBody) -> dict[str, Any]:
+def _members(body: _HookBody | _HookMembers) -> dict[str, Any]:
     return {
         name: value
         for name in _HookBody.__struct_fields__
