@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
-from cds_service.guideline.cards import render
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cds_service.guideline.cards import _prune, render
 from cds_service.guideline.intents import CardIntent
 from cds_service.guideline.knowledge import RULE_IDS
 from tests.guideline_builders import condition, dose, meas, med, orders, state
@@ -75,3 +79,34 @@ def test_render_omits_empty_fields_and_truncates_long_summary() -> None:
     prov = card["extension"]["org.cds-myopathy.provenance"]
     assert "unavailable" not in prov and "sitePolicy" not in prov
     assert card["source"]["label"].startswith("Treatment for Severe Inflammatory Muscle Spasms")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.just("") | st.text(max_size=3),
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.tuples(inner, inner)
+            | st.dictionaries(st.text(max_size=3), inner, max_size=4)
+        ),
+        max_leaves=25,
+    )
+)
+def test_cards_omit_empty_members_at_every_depth(value: Any) -> None:
+    """Spec: optional fields are omitted, never sent as null, "", [] or {}; 0 and False stay."""
+    pruned = _prune(value)
+
+    def walk(node: Any, top: bool) -> None:
+        if isinstance(node, dict | list):
+            items = list(node.values()) if isinstance(node, dict) else node
+            assert all(v not in (None, "", [], {}) for v in items)
+            for v in items:
+                walk(v, False)
+        elif not top:
+            assert not isinstance(node, tuple)
+
+    walk(pruned, True)
+    if isinstance(value, dict):
+        falsy = {k: v for k, v in value.items() if type(v) in (int, bool) and not v}
+        assert {k: pruned[k] for k in falsy} == falsy

@@ -12,14 +12,23 @@ PROVENANCE_KEY = "org.cds-myopathy.provenance"
 SUMMARY_LIMIT = 139
 
 
+_EMPTY: tuple[Any, ...] = (None, "", [], {})
+_CONTAINERS = (dict, list, tuple)
+
+
 def _prune(value: Any) -> Any:
     """Drop None, "", [] and {} recursively: the spec wants optional fields omitted."""
     if isinstance(value, dict):
-        pruned = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v not in (None, "", [], {})}
+        out = {}
+        for k, v in value.items():
+            if isinstance(v, _CONTAINERS):  # scalars are kept or dropped as they are
+                v = _prune(v)
+            if v not in _EMPTY:
+                out[k] = v
+        return out
     if isinstance(value, list | tuple):
-        items = [_prune(v) for v in value]
-        return [v for v in items if v not in (None, "", [], {})]
+        items = [_prune(v) if isinstance(v, _CONTAINERS) else v for v in value]
+        return [v for v in items if v not in _EMPTY]
     return value
 
 
