@@ -174,9 +174,16 @@ def test_the_breaker_stops_calling_a_server_that_keeps_failing(
     served: Served, stubs: dict[str, FhirStub]
 ) -> None:
     drip = stubs["drip"]
-    for _ in range(4):  # enough failures for every worker's breaker to open
+    # Each worker has its own breaker, and any worker may take a call: call until 12 calls in
+    # a row reached nothing (both breakers open; a worker missed 12 times running is
+    # unlikely), at most 40 calls. Four calls were not always enough: one worker can take all.
+    quiet, before = 0, drip.requests
+    for _ in range(40):
         call(served, drip.base)
-    before = drip.requests
+        quiet, before = (quiet + 1, before) if drip.requests == before else (0, drip.requests)
+        if quiet == 12:
+            break
+    assert quiet == 12, "the breakers did not open"
     for _ in range(6):
         status, seconds, body = call(served, drip.base)
         assert status == 412, body
