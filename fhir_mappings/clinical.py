@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from fhir_mappings import raw
+import msgspec
+
+from fhir_mappings import raw, readers, shapes
 from fhir_mappings.classify import classify
 from fhir_mappings.domain import Allergy, Coding, Condition, Patient
+from fhir_mappings.lazy import LazyResource
 from fhir_mappings.terminology import Terminology, normalize_icd, normalize_text
 
 ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
@@ -23,31 +28,54 @@ def _status(resource: dict[str, Any], key: str) -> str | None:
     return raw.code_of(resource.get(key)) or raw.string(resource, key)
 
 
-def condition_exclusion(resource: dict[str, Any]) -> str | None:
-    """Why a Condition does not count as current (None when it does)."""
-    clinical = _status(resource, "clinicalStatus")
-    verification = _status(resource, "verificationStatus")
+def _exclusion(
+    clinical: str | None, verification: str | None, abated: Callable[[], bool]
+) -> str | None:
     if verification in EXCLUDED_VERIFICATION:
         return f"verification status {verification}"
     if clinical is None:
-        has_abatement = any(k.startswith("abatement") for k in resource)
-        return "no clinical status and abated" if has_abatement else None
+        return "no clinical status and abated" if abated() else None
     if clinical not in ACTIVE_CLINICAL:
         return f"clinical status {clinical}"
     return None
 
 
+def condition_exclusion(resource: dict[str, Any]) -> str | None:
+    """Why a Condition does not count as current (None when it does)."""
+    return _exclusion(
+        _status(resource, "clinicalStatus"),
+        _status(resource, "verificationStatus"),
+        lambda: any(k.startswith("abatement") for k in resource),
+    )
+
+
+def typed_condition_exclusion(condition: shapes.ConditionResource) -> str | None:
+    """condition_exclusion of a Condition read in one pass (typed_conditions)."""
+    return _exclusion(
+        readers.first_code(condition.clinicalStatus),
+        readers.first_code(condition.verificationStatus),
+        # Not asked in practice: one pass keeps Conditions with a clinical status only, as an
+        # undeclared variant (STU3 abatementBoolean) is not in the shape.
+        lambda: any(getattr(condition, name) is not None for name in _ABATEMENT),
+    )
+
+
+_ABATEMENT = tuple("abatement" + t for t in ("DateTime", "Age", "Period", "Range", "String"))
 _DATE_FIELDS = ("onsetDateTime", "recordedDate", "abatementDateTime")
 
 
-def impossible_date(resource: dict[str, Any]) -> str | None:
-    """A Condition date field that is no real date (e.g. the 30th of February), or None."""
-    fields = [(f, resource.get(f)) for f in _DATE_FIELDS]
+def impossible_date(condition: shapes.Condition) -> str | None:
+    """A Condition date that is no real date (29 February of a common year), or None.
+
+    The shape refuses the other impossible days; the one FHIR date parser refuses this one.
+    """
+    fields = [(name, getattr(condition, name)) for name in _DATE_FIELDS]
     for key in ("onsetPeriod", "abatementPeriod"):
-        period = raw.obj(resource, key)
-        fields += [(f"{key}.{end}", period.get(end)) for end in ("start", "end")]
+        period = getattr(condition, key)
+        if period is not None:
+            fields += [(f"{key}.start", period.start), (f"{key}.end", period.end)]
     for name, value in fields:
-        if isinstance(value, str) and value.strip() and raw.parse_datetime(value) is None:
+        if value is not None and raw.parse_datetime(value) is None:
             return f"{name} is not a real date"
     return None
 
@@ -102,33 +130,69 @@ def condition_categories(
     return frozenset(cats), tuple(how)
 
 
-def _severity(resource: dict[str, Any], term: Terminology) -> str | None:
-    concept = resource.get("severity")
-    for c in raw.codings(concept):
+def _severity(concept: shapes.CodeableConcept | None, term: Terminology) -> str | None:
+    codings = readers.domain_codings(concept)
+    for c in codings:
         if c.system and c.code and (c.system, c.code) in term.severity_codes:
             return term.severity_codes[(c.system, c.code)]
-    text = normalize_text(raw.concept_text(concept) or "")
+    text = normalize_text((concept and readers.concept_text(concept)) or "")
     return next((s for s in ("severe", "moderate", "mild") if s in text), None)
 
 
-def map_condition(resource: dict[str, Any], term: Terminology) -> Condition:
-    concept = resource.get("code")
-    codings = raw.codings(concept)
-    text = raw.concept_text(concept)
+def map_condition(condition: shapes.Condition, term: Terminology) -> Condition:
+    """A valid Condition (in its R4 shape) as the rules read it."""
+    concept = condition.code
+    codings = readers.domain_codings(concept)
+    text = readers.concept_text(concept) if concept is not None else None
     cats, how = condition_categories(codings, text, term)
+    period = condition.onsetPeriod
     return Condition(
-        resource_id=raw.string(resource, "id"),
+        resource_id=condition.id,  # an Id: never blank
         codings=codings,
         text=text,
         categories=cats,
-        clinical_status=_status(resource, "clinicalStatus"),
-        severity=_severity(resource, term),
-        onset=raw.parse_datetime(resource.get("onsetDateTime"))
-        or raw.parse_datetime(raw.obj(resource, "onsetPeriod").get("start")),
-        recorded=raw.parse_datetime(resource.get("recordedDate")),
+        clinical_status=readers.first_code(condition.clinicalStatus),
+        severity=_severity(condition.severity, term),
+        onset=raw.parse_datetime(condition.onsetDateTime)
+        or (raw.parse_datetime(period.start) if period is not None else None),
+        recorded=raw.parse_datetime(condition.recordedDate),
         matched_by=how,
-        verification_status=_status(resource, "verificationStatus"),
+        verification_status=readers.first_code(condition.verificationStatus),
     )
+
+
+class _ConditionEntry(msgspec.Struct):
+    resource: shapes.ConditionResource
+    fullUrl: Any = None
+
+
+class _ConditionBundle(msgspec.Struct):
+    entry: list[_ConditionEntry]
+
+
+_CONDITIONS = msgspec.json.Decoder(_ConditionBundle)
+_NULL = re.compile(rb"null")
+
+
+def typed_conditions(
+    bundle: LazyResource,
+) -> list[tuple[Any, shapes.ConditionResource]] | None:
+    """A Bundle's (fullUrl, Condition) pairs in one pass over its bytes, typed and checked.
+
+    Only the common case: no JSON null anywhere (so that absent and null read the same), every
+    Condition valid, with a clinical status code and real dates. None for anything else, read entry
+    by entry, where each resource's problem is reported on its own, as before.
+    """
+    if bundle.resource_type != "Bundle" or _NULL.search(memoryview(bundle.raw)):
+        return None
+    try:
+        decoded = _CONDITIONS.decode(bundle.raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    for e in decoded.entry:
+        if readers.first_code(e.resource.clinicalStatus) is None or impossible_date(e.resource):
+            return None
+    return [(e.fullUrl, e.resource) for e in decoded.entry]
 
 
 def allergy_exclusion(resource: dict[str, Any]) -> str | None:

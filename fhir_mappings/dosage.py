@@ -12,7 +12,9 @@ import msgspec
 
 from fhir_mappings import raw, shapes
 from fhir_mappings.domain import Course, Dose
-from fhir_mappings.observations import _codings, _concept_text, _text
+from fhir_mappings.readers import codings as _codings
+from fhir_mappings.readers import concept_text as _concept_text
+from fhir_mappings.readers import text as _text
 from fhir_mappings.terminology import Terminology, normalize_text, remembered
 
 UNIT_DAYS = {

@@ -25,7 +25,9 @@ from fhir_mappings.dosage import (
     strength_from_name,
 )
 from fhir_mappings.lazy import LazyResource
-from fhir_mappings.observations import _codings, _concept_text, _text
+from fhir_mappings.readers import codings as _codings
+from fhir_mappings.readers import concept_text as _concept_text
+from fhir_mappings.readers import text as _text
 from fhir_mappings.terminology import Terminology, remembered
 
 MedicationIndex = dict[str, dict[str, Any]]

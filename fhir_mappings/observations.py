@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from fhir_mappings import raw, shapes
+from fhir_mappings import raw, readers, shapes
 from fhir_mappings.domain import MappingIssue, Measurement, ReferenceRange
 from fhir_mappings.terminology import ObservationKind, Terminology
 from fhir_mappings.units import UCUM, normalise
@@ -21,35 +21,13 @@ _VALUE_STRING = re.compile(r"^\s*(<=|>=|<|>|=)?\s*([-+]?\d+(?:[.,]\d+)?)\s*(\S.*
 
 # An Observation is mapped from its compiled R4 shape (fhir_mappings.shapes.Observation):
 # decoded straight from the request's bytes, or converted from JSON already decoded, it has
-# its R4 types, so the readers below take them for granted.
-def _text(value: Any) -> str | None:
-    """A string element, None when absent, null or blank."""
-    return value if type(value) is str and value and not value.isspace() else None
-
-
-def _items(value: Any) -> list[Any]:
-    """An array element, also when sent as one object (`list[X] | X` in the shapes)."""
-    return value if type(value) is list else [] if value is None else [value]
-
-
-def _codings(concept: shapes.CodeableConcept | None) -> list[Any]:
-    """A CodeableConcept's codings, or the bare Coding sent in its place (tolerated)."""
-    if concept is None:
-        return []
-    if concept.coding:
-        return concept.coding
-    return [concept] if concept.code is not None or concept.system is not None else []
-
-
-def _concept_text(concept: shapes.CodeableConcept) -> str | None:
-    """CodeableConcept.text, else the first coding display."""
-    text = _text(concept.text)
-    if text:
-        return text
-    for c in _codings(concept):
-        if _text(c.display):
-            return c.display
-    return None
+# its R4 types, so the readers (fhir_mappings.readers) take them for granted.
+_text, _items, _codings, _concept_text = (
+    readers.text,
+    readers.items,
+    readers.codings,
+    readers.concept_text,
+)
 
 
 def _match(

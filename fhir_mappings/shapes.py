@@ -394,6 +394,32 @@ class Condition(_Element, kw_only=True):
     recordedDate: DateTime | None = None
 
 
+class ConditionResource(Condition, kw_only=True):
+    """A Condition that says so: a search's entries typed and checked in one pass (clinical.py).
+
+    Read only from JSON without a null (clinical.typed_conditions), where an absent element
+    and None are the same. The onset[x] and abatement[x] variants the mapping never reads are
+    declared too, because R4's one-value rule counts them, as `validation.checked` does.
+    """
+
+    resourceType: Literal["Condition"]
+    onsetAge: Any = None
+    onsetRange: Any = None
+    abatementAge: Any = None
+    abatementRange: Any = None
+
+    def __post_init__(self) -> None:
+        onset = (self.onsetDateTime, self.onsetPeriod, self.onsetString, self.onsetAge)
+        abatement = (self.abatementDateTime, self.abatementPeriod, self.abatementString)
+        if (
+            onset.count(None) + (self.onsetRange is None) < 4
+            or abatement.count(None) + (self.abatementAge, self.abatementRange).count(None) < 4
+        ):  # unrolled: it runs for every Condition
+            for variants in CHOICES["Condition"]:
+                if sum(getattr(self, name) is not None for name in variants) > 1:
+                    _one_of(self, *sorted(variants))
+
+
 class Reaction(_Element, kw_only=True):
     manifestation: list[CodeableConcept]  # 1..*
     substance: CodeableConcept | None = None

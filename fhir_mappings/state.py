@@ -21,6 +21,8 @@ from fhir_mappings.clinical import (
     map_condition,
     map_patient,
     service_request_kinds,
+    typed_condition_exclusion,
+    typed_conditions,
 )
 from fhir_mappings.domain import (
     Allergy,
@@ -51,13 +53,15 @@ from fhir_mappings.observations import (
     map_study_report,
     relevant_match,
 )
-from fhir_mappings.shapes import MedicationRequestResource, ObservationResource
+from fhir_mappings.shapes import ConditionResource, MedicationRequestResource, ObservationResource
 from fhir_mappings.terminology import Terminology, load_terminology
 from fhir_mappings.validation import checked, decoded_checked, repair, validation_problem
 
-# (Bundle fullUrl, resource): decoded, lazy, or an Observation or request already in its shape
-Entry = tuple[str | None, Mapping[str, Any] | ObservationResource | MedicationRequestResource]
-_TYPED = (ObservationResource, MedicationRequestResource)
+Typed = ObservationResource | MedicationRequestResource | ConditionResource
+
+# (Bundle fullUrl, resource): decoded, lazy, or a resource of a search read in one pass (Typed)
+Entry = tuple[str | None, Mapping[str, Any] | Typed]
+_TYPED = (ObservationResource, MedicationRequestResource, ConditionResource)
 _UNREADABLE = (msgspec.DecodeError, orjson.JSONDecodeError)
 _MAX_DEPTH = 4
 
@@ -87,6 +91,9 @@ def _flatten(value: Any, where: str, issues: list[MappingIssue], depth: int = 0)
         orders = typed_requests(value)  # a search of MedicationRequests: the same
         if orders is not None:
             return [(_full_url(url), order) for url, order in orders]
+        conditions = typed_conditions(value)  # of Conditions: the same
+        if conditions is not None:
+            return [(_full_url(url), condition) for url, condition in conditions]
     lazy_entries = value.entries() if isinstance(value, LazyResource) else None
     if lazy_entries is None and isinstance(value, LazyResource):
         value = value.load()  # not lazy, or a Bundle of odd shape: read it decoded
@@ -139,7 +146,7 @@ def _decoded(res: Mapping[str, Any]) -> dict[str, Any]:
     return res.load() if isinstance(res, LazyResource) else res  # type: ignore[return-value]
 
 
-def _ref(res: Mapping[str, Any] | ObservationResource | MedicationRequestResource) -> str:
+def _ref(res: Mapping[str, Any] | Typed) -> str:
     if isinstance(res, _TYPED):
         return f"{res.resourceType}/{res.id or '?'}"
     rid, rtype = res.get("id"), res.get("resourceType")
@@ -190,7 +197,7 @@ class _Mapper:
 
     def add(
         self,
-        res: Mapping[str, Any] | ObservationResource | MedicationRequestResource,
+        res: Mapping[str, Any] | Typed,
         *,
         draft: bool = False,
     ) -> None:
@@ -202,6 +209,10 @@ class _Mapper:
                 return
             if isinstance(res, MedicationRequestResource):
                 self._add_request(res, res, draft)
+                return
+            if isinstance(res, ConditionResource):
+                if not typed_condition_exclusion(res):
+                    self.conditions.append(map_condition(res, self.term))
                 return
             rtype = res.get("resourceType")
             if type(res) is UnreadableResource:
@@ -355,12 +366,13 @@ class _Mapper:
         excluded = condition_exclusion_safe(res)
         if excluded:
             return
-        fixed = repair(res)
-        problem = validation_problem(fixed) or impossible_date(fixed)
-        if problem:
+        condition, problem = checked(repair(res), shapes.Condition)
+        if condition is not None:
+            problem = impossible_date(condition)
+        if problem or condition is None:
             self.issues.append(self._unusable_condition(res, str(problem)))
             return
-        self.conditions.append(map_condition(fixed, self.term))
+        self.conditions.append(map_condition(condition, self.term))
 
     def _allergy(self, res: dict[str, Any]) -> None:
         if allergy_exclusion(res):
