@@ -7,12 +7,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
 from fhir_mappings import raw, readers, shapes
 from fhir_mappings.classify import classify
 from fhir_mappings.domain import Allergy, Coding, Condition, Patient
-from fhir_mappings.lazy import LazyResource
+from fhir_mappings.lazy import LazyResource, typed_entries
 from fhir_mappings.terminology import Terminology, normalize_icd, normalize_text
 
 ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
@@ -161,16 +159,6 @@ def map_condition(condition: shapes.Condition, term: Terminology) -> Condition:
     )
 
 
-class _ConditionEntry(msgspec.Struct):
-    resource: shapes.ConditionResource
-    fullUrl: Any = None
-
-
-class _ConditionBundle(msgspec.Struct):
-    entry: list[_ConditionEntry]
-
-
-_CONDITIONS = msgspec.json.Decoder(_ConditionBundle)
 _NULL = re.compile(rb"null")
 
 
@@ -183,16 +171,13 @@ def typed_conditions(
     Condition valid, with a clinical status code and real dates. None for anything else, read entry
     by entry, where each resource's problem is reported on its own, as before.
     """
-    if bundle.resource_type != "Bundle" or _NULL.search(memoryview(bundle.raw)):
+    if _NULL.search(memoryview(bundle.raw)):
         return None
-    try:
-        decoded = _CONDITIONS.decode(bundle.raw)
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        return None
-    for e in decoded.entry:
-        if readers.first_code(e.resource.clinicalStatus) is None or impossible_date(e.resource):
+    found = typed_entries(bundle, shapes.ConditionResource)
+    for _, condition in found or ():
+        if readers.first_code(condition.clinicalStatus) is None or impossible_date(condition):
             return None
-    return [(e.fullUrl, e.resource) for e in decoded.entry]
+    return found
 
 
 def allergy_exclusion(resource: dict[str, Any]) -> str | None:

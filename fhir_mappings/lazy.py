@@ -7,7 +7,7 @@ bytes, each resource is decoded when it is mapped and freed after.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import orjson
@@ -21,6 +21,7 @@ from fhir_mappings.surrogates import (
     unmarked,
 )
 
+T = TypeVar("T")
 _ABSENT = msgspec.Raw()
 
 
@@ -42,13 +43,7 @@ class _EntryTop(msgspec.Struct):
     resource: _Top | None = None
 
 
-class _ObservationEntry(msgspec.Struct):
-    resource: ObservationResource
-    fullUrl: Any = None
-
-
 _TOP = msgspec.json.Decoder(_Top)
-_OBSERVATION_ENTRIES = msgspec.json.Decoder(list[_ObservationEntry])
 _ENTRIES = msgspec.json.Decoder(list[_Entry])
 _ENTRY_TOPS = msgspec.json.Decoder(list[_EntryTop])
 _MEMBERS = msgspec.json.Decoder(dict[str, msgspec.Raw])
@@ -177,19 +172,8 @@ class LazyResource(Mapping[str, Any]):
         ]
 
     def observations(self) -> list[tuple[Any, ObservationResource]] | None:
-        """A Bundle's (fullUrl, Observation) pairs when every entry holds a valid Observation.
-
-        One pass over the entries' bytes, typed and validated as fhir_mappings.shapes says (the
-        common case: a search of the guideline's codes); None for anything else (read entry by
-        entry instead, where each resource's problem is reported on its own).
-        """
-        if self.resource_type != "Bundle" or not len(self._top.entry):
-            return None
-        try:
-            decoded = _OBSERVATION_ENTRIES.decode(self._top.entry)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            return None
-        return [(e.fullUrl, e.resource) for e in decoded]
+        """A search of Observations in one pass (typed_entries), the common case."""
+        return typed_entries(self, ObservationResource)
 
     def _entries(self) -> list[_Entry] | None:
         if not len(self._top.entry):
@@ -205,6 +189,31 @@ class LazyResource(Mapping[str, Any]):
             return len(msgspec.json.decode(self._top.entry, type=list[msgspec.Raw]))
         except (msgspec.ValidationError, msgspec.DecodeError):
             return 0
+
+
+_TYPED_ENTRIES: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+
+
+def typed_entries(bundle: LazyResource, shape: type[T]) -> list[tuple[Any, T]] | None:
+    """A Bundle's (fullUrl, resource) pairs when every entry holds a valid `shape`.
+
+    One pass over the entries' bytes, typed and validated as fhir_mappings.shapes says (the
+    common case: a search of one resource type); None for anything else (read entry by
+    entry instead, where each resource's problem is reported on its own).
+    """
+    if bundle.resource_type != "Bundle" or not len(bundle._top.entry):
+        return None
+    decoder = _TYPED_ENTRIES.get(shape)
+    if decoder is None:
+        entry = msgspec.defstruct(
+            f"{shape.__name__}Entry", [("resource", shape), ("fullUrl", Any, None)]
+        )
+        decoder = _TYPED_ENTRIES[shape] = msgspec.json.Decoder(list[entry])  # type: ignore[valid-type]
+    try:
+        decoded = decoder.decode(bundle._top.entry)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    return [(e.fullUrl, e.resource) for e in decoded]
 
 
 class UnreadableResource(Mapping[str, Any]):

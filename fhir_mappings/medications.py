@@ -11,8 +11,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
 from fhir_mappings import raw, shapes
 from fhir_mappings.classify import Classification, classify
 from fhir_mappings.domain import Coding, MappingIssue, Medication
@@ -24,9 +22,10 @@ from fhir_mappings.dosage import (
     strength_from_medication,
     strength_from_name,
 )
-from fhir_mappings.lazy import LazyResource
+from fhir_mappings.lazy import LazyResource, typed_entries
 from fhir_mappings.readers import codings as _codings
 from fhir_mappings.readers import concept_text as _concept_text
+from fhir_mappings.readers import domain_codings
 from fhir_mappings.readers import text as _text
 from fhir_mappings.terminology import Terminology, remembered
 
@@ -62,34 +61,11 @@ def medication_request_exclusion(request: Any) -> str | None:
     return None
 
 
-class _Entry(msgspec.Struct):
-    resource: shapes.MedicationRequestResource
-    fullUrl: Any = None
-
-
-class _Bundle(msgspec.Struct):
-    entry: list[_Entry]
-
-
-_REQUESTS = msgspec.json.Decoder(_Bundle)
-
-
 def typed_requests(
     bundle: LazyResource,
 ) -> list[tuple[Any, shapes.MedicationRequestResource]] | None:
-    """A Bundle's (fullUrl, MedicationRequest) pairs when every entry holds a valid one.
-
-    One pass over the Bundle's bytes, typed and validated as the shape says; None for
-    anything else (read entry by entry, where each resource's problem is reported on its
-    own).
-    """
-    if bundle.resource_type != "Bundle":
-        return None
-    try:
-        decoded = _REQUESTS.decode(bundle.raw)
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        return None
-    return [(e.fullUrl, e.resource) for e in decoded.entry]
+    """A search of MedicationRequests needing no repair, in one pass (lazy.typed_entries)."""
+    return typed_entries(bundle, shapes.MedicationRequestResource)
 
 
 def _objs(value: Any) -> list[dict[str, Any]]:
@@ -125,10 +101,7 @@ def _resolve(
 def _concept_parts(concept: Concept) -> tuple[tuple[Coding, ...], str | None, str | None]:
     """(codings, text, text or first display) of a typed or decoded concept."""
     if isinstance(concept, shapes.CodeableConcept):
-        codings = tuple(
-            Coding(_text(c.system), _text(c.code), _text(c.display)) for c in _codings(concept)
-        )
-        return codings, _text(concept.text), _concept_text(concept)
+        return domain_codings(concept), _text(concept.text), _concept_text(concept)
     return raw.codings(concept), raw.string(concept, "text"), raw.concept_text(concept)
 
 

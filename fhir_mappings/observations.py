@@ -9,8 +9,12 @@ from typing import Any
 
 import msgspec
 
-from fhir_mappings import raw, readers, shapes
+from fhir_mappings import raw, shapes
 from fhir_mappings.domain import MappingIssue, Measurement, ReferenceRange
+from fhir_mappings.readers import codings as _codings
+from fhir_mappings.readers import concept_text as _concept_text
+from fhir_mappings.readers import items as _items
+from fhir_mappings.readers import text as _text
 from fhir_mappings.terminology import ObservationKind, Terminology
 from fhir_mappings.units import UCUM, normalise
 
@@ -22,12 +26,6 @@ _VALUE_STRING = re.compile(r"^\s*(<=|>=|<|>|=)?\s*([-+]?\d+(?:[.,]\d+)?)\s*(\S.*
 # An Observation is mapped from its compiled R4 shape (fhir_mappings.shapes.Observation):
 # decoded straight from the request's bytes, or converted from JSON already decoded, it has
 # its R4 types, so the readers (fhir_mappings.readers) take them for granted.
-_text, _items, _codings, _concept_text = (
-    readers.text,
-    readers.items,
-    readers.codings,
-    readers.concept_text,
-)
 
 
 def _match(

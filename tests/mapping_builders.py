@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
 from typing import Any
+
+from hypothesis import strategies as st
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
@@ -126,3 +129,36 @@ def bundle(*resources: dict[str, Any], btype: str | None = "searchset") -> dict[
     if btype:
         b["type"] = btype
     return b
+
+
+def mutated(resource: dict[str, Any], changes: list[tuple[tuple[Any, ...], Any]]) -> dict[str, Any]:
+    """A copy of `resource` with each (path, value) set (deleted when value is ...).
+
+    A path step into a list takes its first object; a path that does not exist is skipped.
+    """
+    res = copy.deepcopy(resource)
+    for path, value in changes:
+        *parents, last = path
+        at: Any = res
+        for step in parents:
+            at = at.get(step) if isinstance(at, dict) else None
+            if isinstance(at, list):
+                at = at[0] if at and isinstance(at[0], dict) else None
+                continue
+        if isinstance(at, dict):
+            if value is ...:
+                at.pop(last, None)
+            else:
+                at[last] = value
+    return res
+
+
+def json_values(scalars: st.SearchStrategy[Any], keys: list[str]) -> st.SearchStrategy[Any]:
+    """Small JSON values: `scalars`, and lists and objects (members named from `keys`) of them."""
+    return st.recursive(
+        scalars,
+        lambda inner: (
+            st.lists(inner, max_size=2) | st.dictionaries(st.sampled_from(keys), inner, max_size=3)
+        ),
+        max_leaves=6,
+    )

@@ -17,6 +17,7 @@ from fhir_mappings import map_patient_state
 from fhir_mappings.clinical import typed_conditions
 from fhir_mappings.domain import PatientState
 from fhir_mappings.lazy import lazy_members
+from tests.mapping_builders import json_values, mutated
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 CONDITIONS = synth.resources_by_key(200, NOW - timedelta(days=2))["conditions"]
@@ -159,18 +160,7 @@ _SCALARS = (
     | st.sampled_from([synth.SNOMED, synth.ICD10CM, "396230008", "Dermatomyositis"])
     | st.text(max_size=8)
 )
-VALUES = st.recursive(
-    _SCALARS,
-    lambda inner: (
-        st.lists(inner, max_size=2)
-        | st.dictionaries(
-            st.sampled_from(["code", "system", "display", "text", "coding", "start", "end"]),
-            inner,
-            max_size=3,
-        )
-    ),
-    max_leaves=6,
-)
+VALUES = json_values(_SCALARS, ["code", "system", "display", "text", "coding", "start", "end"])
 
 
 @settings(max_examples=300, deadline=None)
@@ -184,20 +174,7 @@ def test_one_pass_and_entry_by_entry_map_the_same(
     changes: list[tuple[tuple[Any, ...], Any]], which: int
 ) -> None:
     """Whatever a Condition holds, typed in one pass or read one by one: the same state."""
-    res = copy.deepcopy(CONDITIONS[which])
-    for path, value in changes:
-        *parents, last = path
-        at: Any = res
-        for step in parents:
-            at = at.get(step) if isinstance(at, dict) else None
-            if isinstance(at, list):
-                at = at[0] if at and isinstance(at[0], dict) else None
-                continue
-        if isinstance(at, dict):
-            if value is ...:
-                at.pop(last, None)
-            else:
-                at[last] = value
+    res = mutated(CONDITIONS[which], changes)
     from_bytes, decoded, one_pass = _both(_searchset(*CONDITIONS[:3], res))
     event(f"one pass: {one_pass}")
     assert from_bytes == decoded

@@ -17,6 +17,7 @@ from fhir_mappings import map_patient_state
 from fhir_mappings.domain import PatientState
 from fhir_mappings.lazy import lazy_members
 from fhir_mappings.medications import typed_requests
+from tests.mapping_builders import json_values, mutated
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 REQUESTS = synth.resources_by_key(40, NOW - timedelta(days=2))["medications"]
@@ -152,18 +153,7 @@ _SCALARS = (
     | st.sampled_from(["", " ", "a  b", "d", "mg", "{tbl}", "TID", "once", "#m1", "2026-02-30"])
     | st.text(max_size=8)
 )
-VALUES = st.recursive(
-    _SCALARS,
-    lambda inner: (
-        st.lists(inner, max_size=2)
-        | st.dictionaries(
-            st.sampled_from(["value", "unit", "code", "system", "text", "coding", "reference"]),
-            inner,
-            max_size=3,
-        )
-    ),
-    max_leaves=6,
-)
+VALUES = json_values(_SCALARS, ["value", "unit", "code", "system", "text", "coding", "reference"])
 
 
 @settings(max_examples=300, deadline=None)
@@ -177,20 +167,7 @@ def test_one_pass_and_entry_by_entry_map_the_same(
     changes: list[tuple[tuple[Any, ...], Any]], which: int
 ) -> None:
     """Whatever a request holds, typed in one pass or read one by one: the same state."""
-    res = copy.deepcopy(REQUESTS[which])
-    for path, value in changes:
-        *parents, last = path
-        at: Any = res
-        for step in parents:
-            at = at.get(step) if isinstance(at, dict) else None
-            if isinstance(at, list):
-                at = at[0] if at and isinstance(at[0], dict) else None
-                continue
-        if isinstance(at, dict):
-            if value is ...:
-                at.pop(last, None)
-            else:
-                at[last] = value
+    res = mutated(REQUESTS[which], changes)
     from_bytes, decoded, one_pass = _both(_searchset(*REQUESTS[:3], res))
     event(f"one pass: {one_pass}")
     assert from_bytes == decoded

@@ -131,16 +131,10 @@ class _HookBody(msgspec.Struct):
 _HOOK_BODY = msgspec.json.Decoder(_HookBody)
 
 
-class _HookMembers(msgspec.Struct):
+class _HookMembers(_HookBody):
     """_HookBody read in one pass when `prefetch` is an object (its members kept as bytes)."""
 
-    hook: Any = msgspec.UNSET
-    hookInstance: Any = msgspec.UNSET
-    fhirServer: Any = msgspec.UNSET
-    fhirAuthorization: Any = msgspec.UNSET
-    context: Any = msgspec.UNSET
-    extension: Any = msgspec.UNSET
-    prefetch: dict[str, msgspec.Raw] | msgspec.UnsetType | None = msgspec.UNSET
+    prefetch: dict[str, msgspec.Raw] | msgspec.UnsetType | None = msgspec.UNSET  # type: ignore[assignment]
 
 
 _HOOK_MEMBERS = msgspec.json.Decoder(_HookMembers)
