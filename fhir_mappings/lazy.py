@@ -183,12 +183,15 @@ class LazyResource(Mapping[str, Any]):
         except (msgspec.ValidationError, msgspec.DecodeError):
             return None  # entries of odd shapes: read them from the decoded object
 
-    def entry_count(self) -> int:
-        """How many items `entry` holds, without decoding them (0 when it is not a list)."""
+    def more_entries_than(self, limit: int) -> bool:
+        """Whether `entry` is a list of more than `limit` items, without decoding them."""
+        # n items take at least 2n + 1 bytes ("[1,2]"): most Bundles need no scan at all.
+        if (len(self._top.entry) - 1) // 2 <= limit:
+            return False
         try:
-            return len(msgspec.json.decode(self._top.entry, type=list[msgspec.Raw]))
+            return len(msgspec.json.decode(self._top.entry, type=list[msgspec.Raw])) > limit
         except (msgspec.ValidationError, msgspec.DecodeError):
-            return 0
+            return False
 
 
 _TYPED_ENTRIES: dict[type[Any], msgspec.json.Decoder[Any]] = {}

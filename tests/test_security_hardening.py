@@ -6,10 +6,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from flask.testing import FlaskClient
 
 from cds_service.errors import ConfigError
+from fhir_mappings.lazy import lazy
 from tests.conftest import make_app
 from tests.security_support import bearer
 from tests.test_security_http import BASE, DISCOVERY, EC, PV, RSA, pv_body, secure_app
@@ -103,6 +105,44 @@ def test_oversized_prefetch_bundle_gets_413(tmp_path: Path) -> None:
     response = client.post(PV, json=body)
     assert response.status_code == 413
     assert "'conditions'" in response.get_json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "limit", "exceeded"),
+    [
+        (b"[]", 0, False),
+        (b"[1,2,3]", 3, False),  # 2n + 1 bytes: the shortest list of n items
+        (b"[1,2,3,4]", 3, True),
+        (b"[ 1 , 2 , 3 ]", 3, False),
+        (b"[1,2,3,4]", 4, False),
+        (b"[1,2,3,4,5,6,7,8,9]", 4, True),
+        (b'{"a": [1, 2, 3, 4, 5, 6, 7, 8]}', 2, False),  # not a list: nothing to count
+    ],
+)
+def test_bundle_entries_are_counted_exactly_at_the_bound(
+    entry: bytes, limit: int, exceeded: bool
+) -> None:
+    bundle = lazy(msgspec.Raw(b'{"resourceType": "Bundle", "entry": ' + entry + b"}"))
+    assert bundle.more_entries_than(limit) is exceeded
+
+
+@pytest.mark.parametrize(("orders", "refused"), [(3, False), (4, True)])
+def test_draft_orders_over_the_bound_get_413(tmp_path: Path, orders: int, refused: bool) -> None:
+    client = make_app(tmp_path, AUTH="disabled", MAX_DRAFT_ORDERS=3).test_client()
+    body = {
+        "hook": "order-select",
+        "hookInstance": "d3b1e0a4-0000-4000-8000-000000000001",
+        "context": {
+            "userId": "Practitioner/1",
+            "patientId": "p1",
+            "selections": [],
+            "draftOrders": {"resourceType": "Bundle", "entry": [{}] * orders},
+        },
+    }
+    response = client.post("/cds-services/myopathy-order-select", json=body)
+    assert (response.status_code == 413) is refused, response.get_data(as_text=True)
+    if refused:
+        assert "draftOrders has more than 3" in response.get_json()["error"]["message"]
 
 
 def test_oversized_body_and_deep_json_are_refused(tmp_path: Path) -> None:

@@ -21,9 +21,11 @@ def _prune(value: Any) -> Any:
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
-            if isinstance(v, _CONTAINERS):  # scalars are kept or dropped as they are
+            if isinstance(v, _CONTAINERS):
                 v = _prune(v)
-            if v not in _EMPTY:
+                if v:  # pruned: a dict or a list, dropped when empty
+                    out[k] = v
+            elif v is not None and v != "":  # 0 and False stay
                 out[k] = v
         return out
     if isinstance(value, list | tuple):

@@ -9,12 +9,14 @@ from cds_service.errors import PayloadTooLarge
 from fhir_mappings.lazy import LazyResource
 
 
-def _entry_count(value: Any) -> int:
+def _more_entries_than(value: Any, limit: int) -> bool:
     if isinstance(value, LazyResource):
-        return value.entry_count()
-    if isinstance(value, dict) and isinstance(value.get("entry"), list):
-        return len(value["entry"])
-    return 0
+        return value.more_entries_than(limit)
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("entry"), list)
+        and len(value["entry"]) > limit
+    )
 
 
 def check_hook_body(body: Any, config: Mapping[str, Any]) -> None:
@@ -27,7 +29,7 @@ def check_hook_body(body: Any, config: Mapping[str, Any]) -> None:
         if len(prefetch) > int(config["MAX_PREFETCH_KEYS"]):
             raise PayloadTooLarge(f"prefetch has more than {config['MAX_PREFETCH_KEYS']} keys")
         for key, value in prefetch.items():
-            if _entry_count(value) > max_entries:
+            if _more_entries_than(value, max_entries):
                 raise PayloadTooLarge(
                     f"prefetch {str(key)[:40]!r} has more than {max_entries} entries"
                 )
@@ -35,7 +37,7 @@ def check_hook_body(body: Any, config: Mapping[str, Any]) -> None:
     if not isinstance(context, dict):
         return
     max_orders = int(config["MAX_DRAFT_ORDERS"])
-    if _entry_count(context.get("draftOrders")) > max_orders:
+    if _more_entries_than(context.get("draftOrders"), max_orders):
         raise PayloadTooLarge(f"draftOrders has more than {max_orders} entries")
     selections = context.get("selections")
     if isinstance(selections, list) and len(selections) > max_orders:
