@@ -456,7 +456,7 @@ def _dispense_units(
 
 
 _DOSES = 8192  # dosages remembered per terminology (bounded: dosage texts are free text)
-_ENCODE = msgspec.json.Encoder()
+_ENCODE = msgspec.json.Encoder(enc_hook=str)  # shapes.Code, a str subclass
 
 
 def _known_dose(

@@ -12,8 +12,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
 from fhir_mappings import raw, shapes
 from fhir_mappings.domain import MappingIssue, Medication
 from fhir_mappings.medications import MedicationIndex, map_medication_request
@@ -68,7 +66,7 @@ def _as_request(resource: dict[str, Any], start: datetime | None) -> shapes.Medi
     if authored is not None:
         view["authoredOn"] = authored.isoformat()
     # The record was validated against its own R4 type; typed as the request mapping reads it.
-    return msgspec.convert(view, shapes.MedicationOrder, strict=True)
+    return shapes.convert(view, shapes.MedicationOrder)
 
 
 def map_history(

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import msgspec
 import orjson
 
-from fhir_mappings.shapes import ObservationResource
+from fhir_mappings.shapes import ObservationResource, decoder
 from fhir_mappings.surrogates import (
     first_escape,
     first_marked,
@@ -206,14 +206,14 @@ def typed_entries(bundle: LazyResource, shape: type[T]) -> list[tuple[Any, T]] |
     """
     if bundle.resource_type != "Bundle" or not len(bundle._top.entry):
         return None
-    decoder = _TYPED_ENTRIES.get(shape)
-    if decoder is None:
+    found = _TYPED_ENTRIES.get(shape)
+    if found is None:
         entry = msgspec.defstruct(
             f"{shape.__name__}Entry", [("resource", shape), ("fullUrl", Any, None)]
         )
-        decoder = _TYPED_ENTRIES[shape] = msgspec.json.Decoder(list[entry])  # type: ignore[valid-type]
+        found = _TYPED_ENTRIES[shape] = decoder(list[entry])  # type: ignore[valid-type]
     try:
-        decoded = decoder.decode(bundle._top.entry)
+        decoded = found.decode(bundle._top.entry)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
     return [(e.fullUrl, e.resource) for e in decoded]

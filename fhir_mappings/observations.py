@@ -172,7 +172,8 @@ def _value(
     if q is not None and q != _NO_QUANTITY:
         if q.value is None:
             return None, "valueQuantity has no numeric value"
-        code, unit = q.code, _text(q.unit)
+        code: str | None = q.code
+        unit = _text(q.unit)
         n = normalise(quantity, q.value, code if _text(q.system) in (None, UCUM) else None, unit)
         return (n.value, n.unit, q.comparator, None, q.value, code or unit), n.problem
     text = _text(holder.valueString)
@@ -302,10 +303,13 @@ def map_observation(
     return out, issues
 
 
+_CONCEPT: Any = shapes.CodeableConcept | None
+
+
 def is_study_report(resource: dict[str, Any], term: Terminology) -> bool:
     """A DiagnosticReport coded as a presence-only study of the value sets (an ECG)."""
     try:
-        concept = msgspec.convert(resource.get("code"), shapes.CodeableConcept | None)
+        concept = shapes.convert(resource.get("code"), _CONCEPT)
     except msgspec.ValidationError:
         return False
     kind, _ = _match(concept, term)

@@ -14,7 +14,7 @@ from fhir_mappings.domain import Coding
 
 def text(value: Any) -> str | None:
     """A string element, None when absent, null or blank."""
-    return value if type(value) is str and value and not value.isspace() else None
+    return value if isinstance(value, str) and value and not value.isspace() else None
 
 
 def items(value: Any) -> list[Any]:

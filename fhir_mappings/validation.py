@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from fhir_mappings.shapes import CHOICES, SHAPES
+from fhir_mappings.shapes import CHOICES, SHAPES, convert, decoder
 
 T = TypeVar("T")
 
@@ -111,7 +111,7 @@ def checked(resource: dict[str, Any], shape: type[T]) -> tuple[T | None, str | N
         if len(found) > 1:
             return None, f"invalid R4: only one of {', '.join(sorted(found))} may be present"
     try:
-        return msgspec.convert(resource, shape, strict=True), None
+        return convert(resource, shape), None
     except msgspec.ValidationError as exc:
         return None, f"invalid R4: {_shape_error(str(exc))}"
 
@@ -121,11 +121,11 @@ _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 
 def decoded_checked(data: Any, shape: type[T]) -> tuple[T | None, str | None]:
     """checked() straight from JSON bytes: typed and validated in one pass, no dict built."""
-    decoder = _DECODERS.get(shape)
-    if decoder is None:
-        decoder = _DECODERS[shape] = msgspec.json.Decoder(shape)
+    found = _DECODERS.get(shape)
+    if found is None:
+        found = _DECODERS[shape] = decoder(shape)
     try:
-        return decoder.decode(data), None
+        return found.decode(data), None
     except msgspec.ValidationError as exc:
         return None, f"invalid R4: {_shape_error(str(exc))}"
 

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -22,7 +21,7 @@ from cds_service.guideline.resources import shortened
 from fhir_mappings import dates, raw
 from fhir_mappings.dates import parse_end, parse_fhir_date, parse_start
 from fhir_mappings.dosage import intended_course
-from fhir_mappings.shapes import MedicationOrder
+from fhir_mappings.shapes import MedicationOrder, convert
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,7 +86,7 @@ def test_a_course_between_partial_dates_runs_from_the_first_to_the_last_day() ->
     # May 1 to June 30: the same span as writing the days out.
     partial = {"dispenseRequest": {"validityPeriod": {"start": "2026-05", "end": "2026-06"}}}
     days = {"dispenseRequest": {"validityPeriod": {"start": "2026-05-01", "end": "2026-06-30"}}}
-    shaped = [msgspec.convert(r, MedicationOrder) for r in (partial, days)]
+    shaped = [convert(r, MedicationOrder) for r in (partial, days)]
     assert intended_course(shaped[0], None).days == intended_course(shaped[1], None).days == 60
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import msgspec
 import pytest
 
 from fhir_mappings import map_patient_state
 from fhir_mappings.domain import JAK_INHIBITOR, RITUXIMAB
 from fhir_mappings.medications import single_administration
-from fhir_mappings.shapes import MedicationOrder
+from fhir_mappings.shapes import MedicationOrder, convert
 from tests.mapping_builders import NOW, RXNORM, bundle
 
 RITUXIMAB_CONCEPT = {"coding": [{"system": RXNORM, "code": "121191"}], "text": "Rituxan"}
@@ -98,5 +97,5 @@ def test_an_invalid_administration_is_reported_not_used() -> None:
     ],
 )
 def test_single_administration(timing: dict[str, Any], single: bool) -> None:
-    order = msgspec.convert({"dosageInstruction": [{"timing": timing}]}, MedicationOrder)
+    order = convert({"dosageInstruction": [{"timing": timing}]}, MedicationOrder)
     assert single_administration(order) is single
