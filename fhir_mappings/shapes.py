@@ -11,10 +11,13 @@ models: on every fixture resource and on mutations of every declared element, bo
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
+
+from fhir_mappings import dates
 
 T = TypeVar("T")
 
@@ -26,40 +29,73 @@ _CODE = re.compile(r"^[^\s]+(\s[^\s]+)*\Z")
 CodeItem = Annotated[str, Meta(pattern=_CODE.pattern)]  # a code in an array (rare)
 
 
-class Code(str):
-    """An optional `code` element (always `Code | None`), checked by decode_hook.
+class _Checked(str):
+    """A string checked against an R4 primitive pattern by decode_hook (always `X | None`).
 
-    A Meta pattern costs msgspec one `re` call per string (~0.29 us); the same codes recur
-    across a chart (statuses, units, LOINC codes), so each distinct one is checked once and
-    the checked string reused (~0.1 us). Errors read as msgspec's own for `str | None`.
+    A Meta pattern costs msgspec one `re` call per string; these are checked for less (see
+    each), with errors that read as msgspec's own for `str | None`.
     """
+
+    __slots__ = ()
+
+
+class Code(_Checked):
+    """R4 code: the same codes recur across a chart, so each distinct one is checked once."""
+
+    __slots__ = ()
+
+
+class DateTime(_Checked):
+    """R4 dateTime: the common full forms pass dates.plainly_valid, the others the regex."""
+
+    __slots__ = ()
+
+
+class Instant(_Checked):
+    """R4 instant: as DateTime, always with a time and a zone."""
 
     __slots__ = ()
 
 
 _CHECKED: dict[str, Code] = {}
 _CHECKED_MAX = 16_384  # distinct codes remembered per process (cleared when full)
-_NOT_A_CODE = f"Expected `str` matching regex {_CODE.pattern!r}"
 _JSON_TYPES = {bool: "bool", int: "int", float: "float", list: "array", dict: "object"}
 
 
-def decode_hook(kind: type[Any], value: Any) -> Any:
-    """msgspec's dec_hook for the shapes: a Code from a string that matches R4's pattern."""
-    if kind is not Code:
-        raise NotImplementedError(kind)
-    if type(value) is not str:
-        if isinstance(value, Code):
-            return value
-        found = _JSON_TYPES.get(type(value), type(value).__name__)
-        raise TypeError(f"Expected `str | null`, got `{found}`")
+def _code(value: str) -> Code:
     checked = _CHECKED.get(value)
     if checked is None:
         if _CODE.search(value) is None:
-            raise ValueError(_NOT_A_CODE)
+            raise ValueError(_NOT_MATCHING[Code])
         if len(_CHECKED) >= _CHECKED_MAX:
             _CHECKED.clear()
         checked = _CHECKED[value] = Code(value)
     return checked
+
+
+def _date_time(value: str) -> DateTime:
+    if dates.plainly_valid(value, date_only=True) or PATTERNS[DateTime].search(value):
+        return DateTime(value)
+    raise ValueError(_NOT_MATCHING[DateTime])
+
+
+def _instant(value: str) -> Instant:
+    if dates.plainly_valid(value, date_only=False) or PATTERNS[Instant].search(value):
+        return Instant(value)
+    raise ValueError(_NOT_MATCHING[Instant])
+
+
+def decode_hook(kind: type[Any], value: Any) -> Any:
+    """msgspec's dec_hook for the shapes: a checked string (Code, DateTime, Instant)."""
+    read = _READERS.get(kind)
+    if read is None:
+        raise NotImplementedError(kind)
+    if type(value) is str:
+        return read(value)
+    if isinstance(value, kind):
+        return value
+    found = _JSON_TYPES.get(type(value), type(value).__name__)
+    raise TypeError(f"Expected `str | null`, got `{found}`")
 
 
 def convert(value: Any, shape: type[T], *, strict: bool = True) -> T:
@@ -86,11 +122,18 @@ _MONTH_DAY = rf"(-(0[1-9]|1[0-2])|-{_DAY})?"
 _TIME = r"T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"
 _ZONE = r"(Z|[+\-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
 Date = Annotated[str, Meta(pattern=rf"^{_YEAR}{_MONTH_DAY}\Z")]
-DateTime = Annotated[
-    str,
-    Meta(pattern=rf"^{_YEAR}(-(0[1-9]|1[0-2])|-{_DAY}({_TIME}{_ZONE})?)?\Z"),
-]
-Instant = Annotated[str, Meta(pattern=rf"^{_YEAR}-{_DAY}{_TIME}{_ZONE}\Z")]
+PATTERNS: dict[type[_Checked], re.Pattern[str]] = {
+    Code: _CODE,
+    DateTime: re.compile(rf"^{_YEAR}(-(0[1-9]|1[0-2])|-{_DAY}({_TIME}{_ZONE})?)?\Z"),
+    Instant: re.compile(rf"^{_YEAR}-{_DAY}{_TIME}{_ZONE}\Z"),
+}
+_NOT_MATCHING = {k: f"Expected `str` matching regex {p.pattern!r}" for k, p in PATTERNS.items()}
+_READERS: dict[type[Any], Callable[[str], _Checked]] = {
+    Code: _code,
+    DateTime: _date_time,
+    Instant: _instant,
+}
+DateTimeItem = Annotated[str, Meta(pattern=PATTERNS[DateTime].pattern)]  # in an array
 Time = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?\Z")]
 Decimal = float  # a JSON number: msgspec refuses strings and booleans here
 Integer = Annotated[int, Meta(ge=-(2**31), le=2**31 - 1)]
@@ -291,7 +334,7 @@ class TimingRepeat(_Element, kw_only=True):
 
 
 class Timing(_Element, kw_only=True):
-    event: list[DateTime] | None = None
+    event: list[DateTimeItem] | None = None
     repeat: TimingRepeat | None = None
     code: CodeableConcept | None = None
 

@@ -19,7 +19,7 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
 from cds_service.fhir.scenarios import roll
-from fhir_mappings.shapes import SHAPES
+from fhir_mappings.shapes import PATTERNS, SHAPES
 from fhir_mappings.validation import repair, validation_problem
 from tests.conftest import THIRDPARTY
 
@@ -94,6 +94,8 @@ def _wrong_values(info: msgspec.inspect.Type) -> Iterator[tuple[str, Any]]:
     """Values that break the type `info` (a label says why), per R4 JSON."""
     if isinstance(info, msgspec.inspect.UnionType):
         info = next(t for t in info.types if not isinstance(t, msgspec.inspect.NoneType))
+    if isinstance(info, msgspec.inspect.CustomType) and info.cls in PATTERNS:
+        info = msgspec.inspect.StrType(pattern=PATTERNS[info.cls].pattern)  # checked by a hook
     if isinstance(info, msgspec.inspect.StrType):
         is_date = bool(info.pattern and "[1-9]000" in info.pattern)
         yield ("a number for a date" if is_date else "a number for a string"), 7
