@@ -16,13 +16,14 @@ from typing import Any
 
 import orjson
 
-from fhir_mappings.dates import parse_fhir_date
+from fhir_mappings.dates import DAY, SECOND, parse_fhir_date, parse_start, plainly_valid
 from fhir_mappings.memo import ContentMemo, keyed_digest
 from fhir_mappings.validation import model_errors
 
 _MODULES = {"MedicationRequest": "medicationrequest", "ServiceRequest": "servicerequest"}
 VERDICTS = ContentMemo(size=4_096)
 _AUTHORED = re.compile(rb'"authoredOn":"([^"\\]*)"')
+_DAY, _SECOND = DAY.encode(), SECOND.encode()
 _PATIENT = re.compile(rb'"reference":"Patient/[A-Za-z0-9.-]{1,64}"')
 
 
@@ -34,7 +35,11 @@ def _model(resource_type: str) -> Any:
 
 def _blank_authored(match: re.Match[bytes]) -> bytes:
     # Only a dateTime R4 accepts is blanked (a time needs its zone); others stay in the key.
-    parsed = parse_fhir_date(match.group(1).decode())
+    value = match.group(1).decode()
+    if plainly_valid(value, date_only=True) and parse_start(value) is not None:
+        # The forms the service writes (a zoned second, a day), without building a FhirDate.
+        return b'"authoredOn":"' + (_DAY if len(value) == 10 else _SECOND) + b'"'
+    parsed = parse_fhir_date(value)
     if parsed is None or (parsed.has_time and parsed.offset is None):
         return match.group(0)
     return b'"authoredOn":"' + parsed.precision.encode() + b'"'
