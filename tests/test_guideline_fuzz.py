@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cds_service.guideline import facts
 from cds_service.guideline.cards import render
 from cds_service.guideline.engine import GuidelineEngine
 from cds_service.guideline.facts import RuleContext
@@ -88,6 +89,21 @@ def test_rules_never_raise_and_cards_are_valid(
     for rec_id in RULE_IDS:
         for intent in ENGINE.rules[rec_id](ctx):  # called directly: no safety net here
             check_card(render(intent, ENGINE.knowledge))
+    # Facts the rules share are derived once a call: remembered, each reads as a new context's.
+    assert ctx._memo, "no fact was remembered"
+    for key, value in ctx._memo.items():
+        fresh = RuleContext(hook, patient, orders, NOW, "p1", ENGINE.knowledge, {})
+        assert _fact(fresh, key) == value, key
+
+
+def _fact(ctx: RuleContext, key: Any) -> Any:
+    """The fact a memo key stands for, derived on a context that remembers nothing yet."""
+    if isinstance(key, tuple):
+        name, *args = key
+        return ctx.active_of(*args[0]) if name == "active_of" else getattr(ctx, name)(*args)
+    if key == "active":
+        return ctx.active()
+    return getattr(facts, key)(ctx)
 
 
 def test_failing_rule_is_skipped_and_logged(caplog: pytest.LogCaptureFixture) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from cds_service.guideline.knowledge import Knowledge
 from fhir_mappings.domain import (
@@ -19,6 +19,7 @@ from fhir_mappings.domain import (
 )
 
 _EPOCH = datetime(1900, 1, 1, tzinfo=UTC)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -32,12 +33,25 @@ class RuleContext:
     patient_id: str | None
     knowledge: Knowledge
     draft_resources: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    # Facts several rules ask for, derived once a call (the context and its inputs are frozen).
+    _memo: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def remembered(self, key: Any, derive: Callable[[], T]) -> T:
+        """derive(), once for this context: every rule of a call reads the same answer."""
+        try:
+            found: T = self._memo[key]
+        except KeyError:
+            found = self._memo[key] = derive()
+        return found
 
     @property
     def ordering(self) -> bool:
         return self.hook in ("order-select", "order-sign")
 
     def in_scope(self, scope: str) -> bool:
+        return self.remembered(("in_scope", scope), lambda: self._in_scope(scope))
+
+    def _in_scope(self, scope: str) -> bool:
         categories = self.knowledge.scopes[scope]
         if not categories:
             return True
@@ -53,6 +67,9 @@ class RuleContext:
 
     def active(self) -> tuple[Medication, ...]:
         """Active medications on record, excluding drafts the EHR also lists in prefetch."""
+        return self.remembered("active", self._active)
+
+    def _active(self) -> tuple[Medication, ...]:
         drafts = self.draft_refs()
         return tuple(
             m
@@ -61,7 +78,10 @@ class RuleContext:
         )
 
     def active_of(self, *classes: str) -> tuple[Medication, ...]:
-        return tuple(m for m in self.active() if m.classes & set(classes))
+        wanted = set(classes)
+        return self.remembered(
+            ("active_of", classes), lambda: tuple(m for m in self.active() if m.classes & wanted)
+        )
 
     def unavailable(self, *keys: str) -> tuple[str, ...]:
         return tuple(k for k in keys if k in self.state.unavailable)
@@ -93,10 +113,13 @@ def aware(when: datetime) -> datetime:
 
 def systemic_glucocorticoids(ctx: RuleContext) -> tuple[Medication, ...]:
     """Active systemic glucocorticoids (the class is systemic corticosteroids, ATC H02AB)."""
-    return tuple(
-        m
-        for m in ctx.active_of(GLUCOCORTICOID)
-        if m.dose is None or m.dose.route not in ("topical", "inhaled", "ophthalmic", "nasal")
+    return ctx.remembered(
+        "systemic_glucocorticoids",
+        lambda: tuple(
+            m
+            for m in ctx.active_of(GLUCOCORTICOID)
+            if m.dose is None or m.dose.route not in ("topical", "inhaled", "ophthalmic", "nasal")
+        ),
     )
 
 
@@ -144,10 +167,14 @@ def glucocorticoid_therapy(ctx: RuleContext) -> tuple[SteroidUse, ...]:
     inhaled, ophthalmic or nasal use do not.
     """
     threshold = ctx.knowledge.p("glucocorticoid_therapy_mg_per_day")
-    uses = (prednisone_equivalent(ctx, m) for m in systemic_glucocorticoids(ctx))
-    return tuple(
-        u for u in uses if u.prednisone_mg_day is None or u.prednisone_mg_day > threshold + 1e-9
-    )
+
+    def derive() -> tuple[SteroidUse, ...]:
+        uses = (prednisone_equivalent(ctx, m) for m in systemic_glucocorticoids(ctx))
+        return tuple(
+            u for u in uses if u.prednisone_mg_day is None or u.prednisone_mg_day > threshold + 1e-9
+        )
+
+    return ctx.remembered("glucocorticoid_therapy", derive)
 
 
 def therapy_glucocorticoids(ctx: RuleContext) -> tuple[Medication, ...]:
