@@ -162,3 +162,38 @@ def json_values(scalars: st.SearchStrategy[Any], keys: list[str]) -> st.SearchSt
         ),
         max_leaves=6,
     )
+
+
+# FHIR dates and times near the forms the fast paths read (dates.plainly_valid): real ones
+# (any zone, any day), R4-shaped ones with any digits, strings built from the pieces of one
+# (non-ASCII digits, lowercase t and z, spaces), and the edges (29 February of any year, a
+# leap second, zones around 14:00, years whose zone overflows, week dates, partial dates).
+_MOMENT_PIECES = st.sampled_from(
+    ["0", "1", "2", "3", "4", "5", "9", "٢", "-", ":", "T", "t", "Z", "z", "+", ".", " "]
+)
+MOMENTS = st.one_of(
+    st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat(timespec="seconds")),
+    st.dates().map(lambda d: d.isoformat()),
+    st.from_regex(
+        r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+        r"(\.[0-9]{1,3})?(Z|[+-][0-9]{2}:[0-9]{2})?)?\Z"
+    ),
+    st.lists(_MOMENT_PIECES, min_size=8, max_size=26).map("".join),
+    st.sampled_from(
+        [
+            "2023-02-29T10:00:00Z",
+            "2024-01-05T10:11:60+01:00",
+            "2024-01-05T10:11:12+14:00",
+            "2024-01-05T10:11:12-14:01",
+            "2024-01-05T10:11:12+13:59",
+            "2024-01-05T10:11:12+23:00",
+            "0001-01-01T00:00:00+14:00",
+            "9999-12-31T23:00:00-14:00",
+            "0000-01-05T10:11:12Z",
+            "2024-W01-1T10:11:12Z",
+            "2024-01-05 10:11:12+00:00",
+            "2024-01",
+            "2024",
+        ]
+    ),
+)

@@ -12,38 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fhir_mappings import readers, shapes
+from tests.mapping_builders import MOMENTS
 
 # Every kind of whitespace Python's \s knows, beside code characters.
 CODE_TEXT = st.text(alphabet=" \t\n\r\x0b\x0c\x1c\x85\xa0\u2028\u3000ab1-./é", max_size=6)
-# Moments near the forms the fast path reads: real ones (any zone, 29 February, 0001),
-# and strings built from the pieces of one (non-ASCII digits, lowercase t and z, spaces).
-MOMENT_PIECES = st.sampled_from(
-    ["0", "1", "2", "3", "4", "5", "9", "٢", "-", ":", "T", "t", "Z", "z", "+", ".", " "]
-)
-MOMENTS = st.one_of(
-    st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat(timespec="seconds")),
-    st.dates().map(lambda d: d.isoformat()),
-    st.from_regex(
-        r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}"
-        r"(\.[0-9]{1,3})?(Z|[+-][0-9]{2}:[0-9]{2}))?\Z"
-    ),
-    st.lists(MOMENT_PIECES, min_size=8, max_size=26).map("".join),
-    st.sampled_from(
-        [
-            "2023-02-29T10:00:00Z",  # R4 allows 29 February in any year, fromisoformat not
-            "2024-01-05T10:11:60+01:00",  # a leap second
-            "2024-01-05T10:11:12+14:00",
-            "2024-01-05T10:11:12-14:01",
-            "2024-01-05T10:11:12+13:59",
-            "2024-01-05T10:11:12+23:00",
-            "0000-01-05T10:11:12Z",
-            "2024-W01-1T10:11:12Z",
-            "2024-01-05 10:11:12+00:00",
-            "2024-01",
-            "2024",
-        ]
-    ),
-)
 OTHER_JSON = (
     st.none()
     | st.booleans()
