@@ -59,6 +59,7 @@ class Instant(_Checked):
 
 _CHECKED: dict[str, Code] = {}
 _CHECKED_MAX = 16_384  # distinct codes remembered per process (cleared when full)
+_CHECKED_LONGEST = 64  # real codes are short (LOINC, SNOMED, UCUM): a long one is not kept
 _JSON_TYPES = {bool: "bool", int: "int", float: "float", list: "array", dict: "object"}
 
 
@@ -67,9 +68,11 @@ def _code(value: str) -> Code:
     if checked is None:
         if _CODE.search(value) is None:
             raise ValueError(_NOT_MATCHING[Code])
-        if len(_CHECKED) >= _CHECKED_MAX:
-            _CHECKED.clear()
-        checked = _CHECKED[value] = Code(value)
+        checked = Code(value)
+        if len(value) <= _CHECKED_LONGEST:
+            if len(_CHECKED) >= _CHECKED_MAX:
+                _CHECKED.clear()
+            _CHECKED[value] = checked
     return checked
 
 

@@ -75,5 +75,8 @@ def test_each_distinct_code_is_checked_once_and_the_memory_stays_bounded(
     decoded = read.decode(orjson.dumps([{"value": c} for c in codes]))
     assert [d.value for d in decoded] == codes
     assert len(shapes._CHECKED) <= 8
+    long_code = "x" * 65  # valid, checked, never kept: memory stays bounded by size too
+    assert read.decode(orjson.dumps([{"value": long_code}]))[0].value == long_code
+    assert long_code not in shapes._CHECKED
     with pytest.raises(msgspec.ValidationError, match="matching regex"):
         read.decode(b'[{"value": "final "}]')  # refused, remembered or not
