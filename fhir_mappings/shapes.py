@@ -95,8 +95,8 @@ def decode_hook(kind: type[Any], value: Any) -> Any:
         raise NotImplementedError(kind)
     if type(value) is str:
         return read(value)
-    if isinstance(value, kind):
-        return value
+    if isinstance(value, str):  # already checked as this type, or another string to check
+        return value if type(value) is kind else read(str(value))
     found = _JSON_TYPES.get(type(value), type(value).__name__)
     raise TypeError(f"Expected `str | null`, got `{found}`")
 
