@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+import orjson
 from hypothesis import strategies as st
+
+from fhir_mappings import map_patient_state
+from fhir_mappings.domain import PatientState
+from fhir_mappings.lazy import lazy_members
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
@@ -129,6 +136,30 @@ def bundle(*resources: dict[str, Any], btype: str | None = "searchset") -> dict[
     if btype:
         b["type"] = btype
     return b
+
+
+def searchset(*resources: dict[str, Any]) -> dict[str, Any]:
+    """A search Bundle whose entries carry a fullUrl each, as a FHIR server returns them."""
+    entries = [{"fullUrl": f"urn:uuid:{i}", "resource": r} for i, r in enumerate(resources)]
+    return {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+
+
+def both_ways(
+    key: str, value: dict[str, Any], one_pass: Callable[[Any], Any], now: datetime
+) -> tuple[PatientState, PatientState, bool]:
+    """Prefetch `key` mapped from the request's bytes, and from decoded JSON; and whether
+    `one_pass` (a typed reader of fhir_mappings) read it in one pass."""
+    lazy = lazy_members(msgspec.Raw(orjson.dumps({key: value})))
+    read_in_one_pass = one_pass(lazy[key]) is not None
+    from_bytes = map_patient_state(lazy, now=now)
+    return from_bytes, map_patient_state({key: value}, now=now), read_in_one_pass
+
+
+def change_lists(paths: list[tuple[Any, ...]], values: st.SearchStrategy[Any]) -> Any:
+    """One to three (path, value) changes for mutated(); `...` deletes."""
+    return st.lists(
+        st.tuples(st.sampled_from(paths), values | st.just(...)), min_size=1, max_size=3
+    )
 
 
 def mutated(resource: dict[str, Any], changes: list[tuple[tuple[Any, ...], Any]]) -> dict[str, Any]:

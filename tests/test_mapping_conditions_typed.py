@@ -6,34 +6,22 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import msgspec
-import orjson
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from benchmarks import synth
-from fhir_mappings import map_patient_state
 from fhir_mappings.clinical import typed_conditions
 from fhir_mappings.domain import PatientState
-from fhir_mappings.lazy import lazy_members
-from tests.mapping_builders import json_values, mutated
+from tests.mapping_builders import both_ways, change_lists, json_values, mutated, searchset
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 CONDITIONS = synth.resources_by_key(200, NOW - timedelta(days=2))["conditions"]
 
 
-def _searchset(*resources: dict[str, Any]) -> dict[str, Any]:
-    entries = [{"fullUrl": f"urn:uuid:{i}", "resource": r} for i, r in enumerate(resources)]
-    return {"resourceType": "Bundle", "type": "searchset", "entry": entries}
-
-
-def _both(conditions: dict[str, Any]) -> tuple[PatientState, PatientState, bool]:
+def _both(value: dict[str, Any]) -> tuple[PatientState, PatientState, bool]:
     """(mapped from the request's bytes, mapped from decoded JSON, read in one pass)."""
-    lazy = lazy_members(msgspec.Raw(orjson.dumps({"conditions": conditions})))
-    one_pass = typed_conditions(lazy["conditions"]) is not None
-    from_bytes = map_patient_state(lazy, now=NOW)
-    return from_bytes, map_patient_state({"conditions": conditions}, now=NOW), one_pass
+    return both_ways("conditions", value, typed_conditions, NOW)
 
 
 def _with(path: tuple[Any, ...], value: Any, which: int = 0) -> dict[str, Any]:
@@ -51,7 +39,7 @@ def _with(path: tuple[Any, ...], value: Any, which: int = 0) -> dict[str, Any]:
 
 
 def test_a_search_of_valid_conditions_is_read_typed_in_one_pass() -> None:
-    from_bytes, decoded, one_pass = _both(_searchset(*CONDITIONS))
+    from_bytes, decoded, one_pass = _both(searchset(*CONDITIONS))
     assert one_pass
     assert from_bytes == decoded
     dermatomyositis = from_bytes.conditions[0]
@@ -79,7 +67,7 @@ def test_a_search_of_valid_conditions_is_read_typed_in_one_pass() -> None:
     ],
 )
 def test_what_a_condition_says_is_read_the_same_in_one_pass(changed: dict[str, Any]) -> None:
-    from_bytes, decoded, one_pass = _both(_searchset(*CONDITIONS[2:], changed))
+    from_bytes, decoded, one_pass = _both(searchset(*CONDITIONS[2:], changed))
     assert one_pass
     assert from_bytes == decoded
 
@@ -109,7 +97,7 @@ def test_a_search_with_anything_else_is_read_entry_by_entry(
     changed: dict[str, Any], reported: str | None
 ) -> None:
     """One pass needs every Condition valid, with a clinical status, and no null; else as before."""
-    from_bytes, decoded, one_pass = _both(_searchset(*CONDITIONS[1:], changed))
+    from_bytes, decoded, one_pass = _both(searchset(*CONDITIONS[1:], changed))
     assert not one_pass
     assert from_bytes == decoded
     reasons = [i.reason for i in from_bytes.issues]
@@ -121,7 +109,7 @@ def test_a_search_with_anything_else_is_read_entry_by_entry(
 
 def test_an_abated_condition_without_clinical_status_is_still_not_current() -> None:
     abated = _with(("clinicalStatus",), ...) | {"abatementString": "childhood"}
-    from_bytes, _, one_pass = _both(_searchset(abated))
+    from_bytes, _, one_pass = _both(searchset(abated))
     assert not one_pass
     assert from_bytes.conditions == ()
 
@@ -165,9 +153,7 @@ VALUES = json_values(_SCALARS, ["code", "system", "display", "text", "coding", "
 
 @settings(max_examples=300, deadline=None)
 @given(
-    changes=st.lists(
-        st.tuples(st.sampled_from(PATHS), VALUES | st.just(...)), min_size=1, max_size=3
-    ),
+    changes=change_lists(PATHS, VALUES),
     which=st.integers(0, len(CONDITIONS) - 1),
 )
 def test_one_pass_and_entry_by_entry_map_the_same(
@@ -175,6 +161,6 @@ def test_one_pass_and_entry_by_entry_map_the_same(
 ) -> None:
     """Whatever a Condition holds, typed in one pass or read one by one: the same state."""
     res = mutated(CONDITIONS[which], changes)
-    from_bytes, decoded, one_pass = _both(_searchset(*CONDITIONS[:3], res))
+    from_bytes, decoded, one_pass = _both(searchset(*CONDITIONS[:3], res))
     event(f"one pass: {one_pass}")
     assert from_bytes == decoded

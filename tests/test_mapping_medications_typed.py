@@ -6,38 +6,26 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import msgspec
-import orjson
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from benchmarks import synth
-from fhir_mappings import map_patient_state
 from fhir_mappings.domain import PatientState
-from fhir_mappings.lazy import lazy_members
 from fhir_mappings.medications import typed_requests
-from tests.mapping_builders import json_values, mutated
+from tests.mapping_builders import both_ways, change_lists, json_values, mutated, searchset
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 REQUESTS = synth.resources_by_key(40, NOW - timedelta(days=2))["medications"]
 
 
-def _searchset(*resources: dict[str, Any]) -> dict[str, Any]:
-    entries = [{"fullUrl": f"urn:uuid:{i}", "resource": r} for i, r in enumerate(resources)]
-    return {"resourceType": "Bundle", "type": "searchset", "entry": entries}
-
-
-def _both(medications: dict[str, Any]) -> tuple[PatientState, PatientState, bool]:
+def _both(value: dict[str, Any]) -> tuple[PatientState, PatientState, bool]:
     """(mapped from the request's bytes, mapped from decoded JSON, read in one pass)."""
-    lazy = lazy_members(msgspec.Raw(orjson.dumps({"medications": medications})))
-    one_pass = typed_requests(lazy["medications"]) is not None
-    from_bytes = map_patient_state(lazy, now=NOW)
-    return from_bytes, map_patient_state({"medications": medications}, now=NOW), one_pass
+    return both_ways("medications", value, typed_requests, NOW)
 
 
 def test_a_bundle_of_valid_requests_is_read_typed_in_one_pass() -> None:
-    from_bytes, decoded, one_pass = _both(_searchset(*REQUESTS))
+    from_bytes, decoded, one_pass = _both(searchset(*REQUESTS))
     assert one_pass
     assert from_bytes == decoded
     assert len(from_bytes.medications) == len(REQUESTS) and not from_bytes.issues
@@ -70,7 +58,7 @@ def _with(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
 def test_requests_that_are_not_given_are_reported_in_one_pass(
     changed: dict[str, Any], reported: str
 ) -> None:
-    from_bytes, decoded, one_pass = _both(_searchset(*REQUESTS[1:], changed))
+    from_bytes, decoded, one_pass = _both(searchset(*REQUESTS[1:], changed))
     assert one_pass
     assert from_bytes == decoded
     assert [i.reason[: len(reported)] for i in from_bytes.issues] == [reported]
@@ -93,7 +81,7 @@ def test_a_bundle_with_anything_else_is_read_entry_by_entry(
     changed: dict[str, Any], reported: str | None
 ) -> None:
     """One pass needs every entry valid and needing no repair; else the per-resource path."""
-    from_bytes, decoded, one_pass = _both(_searchset(*REQUESTS[1:], changed))
+    from_bytes, decoded, one_pass = _both(searchset(*REQUESTS[1:], changed))
     assert not one_pass
     assert from_bytes == decoded
     reasons = [i.reason for i in from_bytes.issues]
@@ -106,7 +94,7 @@ def test_a_bundle_with_anything_else_is_read_entry_by_entry(
 def test_stu3_dose_elements_are_moved_as_before() -> None:
     changed = _with(("dosageInstruction", 0, "doseAndRate"), ...)
     changed["dosageInstruction"][0]["doseQuantity"] = {"value": 20, "unit": "mg"}
-    from_bytes, _, one_pass = _both(_searchset(changed))
+    from_bytes, _, one_pass = _both(searchset(changed))
     assert not one_pass
     dose = from_bytes.medications[0].dose
     assert dose is not None and dose.mg_per_administration == 20.0
@@ -158,9 +146,7 @@ VALUES = json_values(_SCALARS, ["value", "unit", "code", "system", "text", "codi
 
 @settings(max_examples=300, deadline=None)
 @given(
-    changes=st.lists(
-        st.tuples(st.sampled_from(PATHS), VALUES | st.just(...)), min_size=1, max_size=3
-    ),
+    changes=change_lists(PATHS, VALUES),
     which=st.integers(0, len(REQUESTS) - 1),
 )
 def test_one_pass_and_entry_by_entry_map_the_same(
@@ -168,6 +154,6 @@ def test_one_pass_and_entry_by_entry_map_the_same(
 ) -> None:
     """Whatever a request holds, typed in one pass or read one by one: the same state."""
     res = mutated(REQUESTS[which], changes)
-    from_bytes, decoded, one_pass = _both(_searchset(*REQUESTS[:3], res))
+    from_bytes, decoded, one_pass = _both(searchset(*REQUESTS[:3], res))
     event(f"one pass: {one_pass}")
     assert from_bytes == decoded
