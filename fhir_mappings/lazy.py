@@ -194,7 +194,19 @@ class LazyResource(Mapping[str, Any]):
             return False
 
 
-_TYPED_ENTRIES: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+_ENTRY_LISTS: dict[Any, Any] = {}
+
+
+def _entry_list(shape: Any) -> Any:
+    """list[an entry holding a `shape`], the type typed_entries decodes: made once per shape,
+    as a new Struct type would also need a new decoder."""
+    found = _ENTRY_LISTS.get(shape)
+    if found is None:
+        entry = msgspec.defstruct(
+            f"{shape.__name__}Entry", [("resource", shape), ("fullUrl", Any, None)]
+        )
+        found = _ENTRY_LISTS[shape] = list[entry]  # type: ignore[valid-type]
+    return found
 
 
 def typed_entries(bundle: LazyResource, shape: type[T]) -> list[tuple[Any, T]] | None:
@@ -206,14 +218,8 @@ def typed_entries(bundle: LazyResource, shape: type[T]) -> list[tuple[Any, T]] |
     """
     if bundle.resource_type != "Bundle" or not len(bundle._top.entry):
         return None
-    found = _TYPED_ENTRIES.get(shape)
-    if found is None:
-        entry = msgspec.defstruct(
-            f"{shape.__name__}Entry", [("resource", shape), ("fullUrl", Any, None)]
-        )
-        found = _TYPED_ENTRIES[shape] = decoder(list[entry])  # type: ignore[valid-type]
     try:
-        decoded = found.decode(bundle._top.entry)
+        decoded = decoder(_entry_list(shape)).decode(bundle._top.entry)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
     return [(e.fullUrl, e.resource) for e in decoded]

@@ -76,23 +76,23 @@ def _code(value: str) -> Code:
     return checked
 
 
-def _date_time(value: str) -> DateTime:
-    if dates.plainly_valid(value, date_only=True) or PATTERNS[DateTime].search(value):
-        return DateTime(value)
-    raise ValueError(_NOT_MATCHING[DateTime])
+def _moment(kind: type[DateTime] | type[Instant]) -> Callable[[str], _Checked]:
+    """The reader of a dateTime or an instant: the plain full forms at once, else R4's regex."""
+    date_only, pattern, refused = kind is DateTime, PATTERNS[kind], _NOT_MATCHING[kind]
 
+    def read(value: str) -> _Checked:
+        if dates.plainly_valid(value, date_only=date_only) or pattern.search(value):
+            return kind(value)
+        raise ValueError(refused)
 
-def _instant(value: str) -> Instant:
-    if dates.plainly_valid(value, date_only=False) or PATTERNS[Instant].search(value):
-        return Instant(value)
-    raise ValueError(_NOT_MATCHING[Instant])
+    return read
 
 
 def decode_hook(kind: type[Any], value: Any) -> Any:
     """msgspec's dec_hook for the shapes: a checked string (Code, DateTime, Instant)."""
     read = _READERS.get(kind)
     if read is None:
-        raise NotImplementedError(kind)
+        raise NotImplementedError(kind)  # msgspec's signal for a type no hook reads
     if type(value) is str:
         return read(value)
     if isinstance(value, str):  # already checked as this type, or another string to check
@@ -106,9 +106,15 @@ def convert(value: Any, shape: type[T], *, strict: bool = True) -> T:
     return msgspec.convert(value, shape, strict=strict, dec_hook=decode_hook)
 
 
+_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
 def decoder(shape: Any) -> msgspec.json.Decoder[Any]:
-    """A JSON decoder straight into a shape (with decode_hook)."""
-    return msgspec.json.Decoder(shape, dec_hook=decode_hook)
+    """The JSON decoder straight into a shape (with decode_hook), built once per shape."""
+    found = _DECODERS.get(shape)
+    if found is None:
+        found = _DECODERS[shape] = msgspec.json.Decoder(shape, dec_hook=decode_hook)
+    return found
 
 
 Id = Annotated[str, Meta(pattern=r"^[A-Za-z0-9\-.]{1,64}\Z")]
@@ -133,8 +139,8 @@ PATTERNS: dict[type[_Checked], re.Pattern[str]] = {
 _NOT_MATCHING = {k: f"Expected `str` matching regex {p.pattern!r}" for k, p in PATTERNS.items()}
 _READERS: dict[type[Any], Callable[[str], _Checked]] = {
     Code: _code,
-    DateTime: _date_time,
-    Instant: _instant,
+    DateTime: _moment(DateTime),
+    Instant: _moment(Instant),
 }
 DateTimeItem = Annotated[str, Meta(pattern=PATTERNS[DateTime].pattern)]  # in an array
 Time = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?\Z")]

@@ -116,16 +116,10 @@ def checked(resource: dict[str, Any], shape: type[T]) -> tuple[T | None, str | N
         return None, f"invalid R4: {_shape_error(str(exc))}"
 
 
-_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
-
-
 def decoded_checked(data: Any, shape: type[T]) -> tuple[T | None, str | None]:
     """checked() straight from JSON bytes: typed and validated in one pass, no dict built."""
-    found = _DECODERS.get(shape)
-    if found is None:
-        found = _DECODERS[shape] = decoder(shape)
     try:
-        return found.decode(data), None
+        return decoder(shape).decode(data), None
     except msgspec.ValidationError as exc:
         return None, f"invalid R4: {_shape_error(str(exc))}"
 

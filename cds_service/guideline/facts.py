@@ -78,10 +78,11 @@ class RuleContext:
         )
 
     def active_of(self, *classes: str) -> tuple[Medication, ...]:
+        return self.remembered(("active_of", classes), lambda: self._active_of(classes))
+
+    def _active_of(self, classes: tuple[str, ...]) -> tuple[Medication, ...]:
         wanted = set(classes)
-        return self.remembered(
-            ("active_of", classes), lambda: tuple(m for m in self.active() if m.classes & wanted)
-        )
+        return tuple(m for m in self.active() if m.classes & wanted)
 
     def unavailable(self, *keys: str) -> tuple[str, ...]:
         return tuple(k for k in keys if k in self.state.unavailable)
