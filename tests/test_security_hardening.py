@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +172,29 @@ def test_rate_limit_is_per_issuer_and_answers_429_in_the_error_shape(tmp_path: P
     assert limited.headers["X-Content-Type-Options"] == "nosniff"
     other_issuer = client.get(DISCOVERY, headers=RSA.authorization(BASE + DISCOVERY))
     assert other_issuer.status_code == 200
+
+
+def test_counting_a_request_against_the_rate_limit_starts_no_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # limits' memory storage started a timer thread on nearly every request (a thread start
+    # costs more CPU than the rest of the limiter): counters now expire as they are read.
+    client = secure_app(tmp_path).test_client()
+    for _ in range(3):  # warm-up: the app's own threads exist by now
+        client.get(DISCOVERY, headers=EC.authorization(BASE + DISCOVERY))
+    started: list[str] = []
+    real_start = threading.Thread.start
+
+    def counting_start(thread: threading.Thread) -> None:
+        started.append(type(thread).__name__)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    for _ in range(20):
+        time.sleep(0.012)  # longer than limits' 10 ms timer, which then starts again
+        ok = client.get(DISCOVERY, headers=EC.authorization(BASE + DISCOVERY))
+        assert ok.status_code == 200
+    assert started == []
 
 
 def test_unparsable_rate_limit_stops_start_up(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from limits import parse_many
 from cds_service.errors import ConfigError
 from cds_service.http_errors import error_response
 from cds_service.security.flask_auth import is_guarded
+from cds_service.security.rate_counters import SCHEME as IN_PROCESS
 
 log = logging.getLogger("cds_service.security")
 
@@ -60,7 +61,7 @@ def build_limiter(app: Flask) -> Limiter:
                 exempt_when=lambda: not is_guarded(request),
             )
         ],
-        storage_uri=redis_url or "memory://",
+        storage_uri=redis_url or f"{IN_PROCESS}://",
         storage_options=_redis_options(app.config["REDIS_KEY_PREFIX"]) if redis_url else {},
         # A rate-limit store outage must not take the service down with it.
         swallow_errors=True,
