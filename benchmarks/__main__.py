@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, str] = {
     "fetch": "benchmarks.external",
     "profile": "benchmarks.bench_profile",
     "memos": "benchmarks.bench_memos",
+    "instructions": "benchmarks.bench_instructions",
 }
 DEFAULT = ["latency", "load", "memory", "memos", "mapping", "fetch"]
 

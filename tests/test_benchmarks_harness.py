@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from benchmarks import synth
+from benchmarks.bench_instructions import STAGES, child
 from benchmarks.floor import PATH as FLOOR_PATH
 from benchmarks.stats import percentile, summarize
 from tests.conftest import make_bench_app as make_app
@@ -79,3 +80,9 @@ def test_a_new_patient_body_is_unlike_every_other() -> None:
         for p in parsed
     ]
     assert not set(resources[0]) & set(resources[1])
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_counted_stage_runs_without_valgrind(tmp_path: Path, stage: str) -> None:
+    # The instruction benchmark is run on demand only: this keeps its stages from rotting.
+    child(stage, 10, 1, tmp_path)
