@@ -37,16 +37,17 @@ def test_counters_of_clients_that_stopped_calling_are_swept() -> None:
     counters = InProcessCounters(clock=clock)
     for n in range(1_000):
         counters.incr(f"addr:{n}", 10)
-    assert len(counters) == 1_000
+    assert counters.windows() == 1_000
     clock.now += 10 + SWEEP_SECONDS
     counters.incr("addr:new", 10)
-    assert len(counters) == 1
+    assert counters.windows() == 1
     assert counters.get("addr:0") == 0
 
 
 def test_reset_clear_and_the_scheme_flask_limiter_is_given() -> None:
     counters = storage_from_string("cds-memory://")
     assert isinstance(counters, InProcessCounters)
+    assert counters  # flask-limiter tests a storage's truth before asking it for its health
     assert counters.check()
     counters.incr("a", 60)
     counters.incr("b", 60, amount=3)

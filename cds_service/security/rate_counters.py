@@ -40,7 +40,8 @@ class InProcessCounters(Storage):
     def base_exceptions(self) -> type[Exception]:
         return ValueError
 
-    def __len__(self) -> int:
+    def windows(self) -> int:
+        """Keys with a window held (not __len__: an empty storage must stay truthy)."""
         return len(self._windows)
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
