@@ -156,7 +156,9 @@ class Client:
         for failures in range(40):
             try:
                 response = self.post(path, body)
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+                # A replica killed after the proxy relayed its headers leaves the answer cut
+                # short: not an acknowledgement, so retried like a dropped connection.
                 response = None
             if response is not None and response.status_code == 200:
                 return int(response.json()["stored"]), failures
