@@ -28,8 +28,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from werkzeug.test import EnvironBuilder
+
 from benchmarks import synth
-from benchmarks.common import SERVICES, Options, Section
+from benchmarks.common import SERVICES, Options, Section, bench_app
+from cds_service.config import DEFAULTS
+from cds_service.hooks.bodies import read_hook_json
+from cds_service.security.bounds import check_hook_body
+from fhir_mappings import map_patient_state
 
 STAGES = ("floor", "body", "mapping", "call")
 SIZES = (100, synth.TYPICAL)
@@ -42,18 +48,11 @@ def _bodies(size: int, count: int) -> list[bytes]:
 
 
 def _request(body: bytes) -> Any:
-    from werkzeug.test import EnvironBuilder
-
     return EnvironBuilder(method="POST", data=body, content_type="application/json").get_request()
 
 
 def _work(stage: str, size: int, calls: int, workdir: Path) -> tuple[Any, list[Any]]:
     """The function the stage counts and its arguments, one per call (warm-up first)."""
-    from cds_service.config import DEFAULTS
-    from cds_service.hooks.bodies import read_hook_json
-    from cds_service.security.bounds import check_hook_body
-    from fhir_mappings import map_patient_state
-
     bodies = _bodies(size, calls + 1)
     limits = {"max_bytes": 64 * 1024 * 1024, "max_depth": DEFAULTS["MAX_JSON_DEPTH"]}
     if stage == "floor":
@@ -70,8 +69,6 @@ def _work(stage: str, size: int, calls: int, workdir: Path) -> tuple[Any, list[A
             map_patient_state(prefetch, now=_EPOCH)
 
         return mapping, [read_hook_json(_request(b), **limits)["prefetch"] for b in bodies]
-    from benchmarks.common import bench_app
-
     client = bench_app(workdir).test_client()
     url = f"/cds-services/{SERVICES['patient-view']}"
 
