@@ -91,12 +91,10 @@ def _moment(kind: type[DateTime] | type[Instant]) -> Callable[[str], _Checked]:
 def decode_hook(kind: type[Any], value: Any) -> Any:
     """msgspec's dec_hook for the shapes: a checked string (Code, DateTime, Instant)."""
     if kind is Code and type(value) is str:
-        # Most hook calls: a code already checked (one look-up, no second call).
-        checked = _CHECKED.get(value)
-        return checked if checked is not None else _code(value)
-    read = _READERS.get(kind)
-    if read is None:
-        raise NotImplementedError(kind)  # msgspec's signal for a type no hook reads
+        return _CHECKED.get(value) or _code(value)  # most calls: a code already checked
+    # A shape type no reader checks is a bug, not bad input: the KeyError is raised as it is
+    # (msgspec turns only TypeError and ValueError into a refused resource).
+    read = _READERS[kind]
     if type(value) is str:
         return read(value)
     if isinstance(value, str):  # already checked as this type, or another string to check

@@ -80,3 +80,12 @@ def test_each_distinct_code_is_checked_once_and_the_memory_stays_bounded(
     assert long_code not in shapes._CHECKED
     with pytest.raises(msgspec.ValidationError, match="matching regex"):
         read.decode(b'[{"value": "final "}]')  # refused, remembered or not
+
+
+def test_a_shape_type_no_reader_checks_is_a_bug_raised_not_a_refused_resource() -> None:
+    class Unchecked(str):
+        pass
+
+    holder = msgspec.defstruct("Holder", [("value", Unchecked | None, None)])
+    with pytest.raises(KeyError):  # a ValidationError would report the resource, hiding the bug
+        shapes.decoder(holder).decode(b'{"value": "x"}')

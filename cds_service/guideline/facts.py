@@ -167,9 +167,9 @@ def glucocorticoid_therapy(ctx: RuleContext) -> tuple[SteroidUse, ...]:
     An unknown dose counts (a course cannot be ruled out); replacement doses and topical,
     inhaled, ophthalmic or nasal use do not.
     """
-    threshold = ctx.knowledge.p("glucocorticoid_therapy_mg_per_day")
 
     def derive() -> tuple[SteroidUse, ...]:
+        threshold = ctx.knowledge.p("glucocorticoid_therapy_mg_per_day")
         uses = (prednisone_equivalent(ctx, m) for m in systemic_glucocorticoids(ctx))
         return tuple(
             u for u in uses if u.prednisone_mg_day is None or u.prednisone_mg_day > threshold + 1e-9
