@@ -15,6 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cds_service.fhir.scenarios import build_request, load_scenario
 from cds_service.guideline.knowledge import load_knowledge
@@ -84,6 +85,47 @@ def test_a_verdict_is_remembered_across_patients_and_times_but_not_for_bad_dates
     bad = _medication("p1")
     bad["authoredOn"] = "2026-13-01T10:00:00Z"
     assert suggested_resource_problem(bad) is not None
+
+
+def _referral(reason: str, patient: str = "p1") -> dict[str, Any]:
+    knowledge = load_knowledge()
+    return service_request(
+        knowledge.physio_referral, patient_id=patient, now=NOW, reason=reason, category=None
+    )
+
+
+def test_a_verdict_is_remembered_across_patients_whose_reason_texts_differ() -> None:
+    """The physiotherapy referral's reason quotes the patient's CK: one check, not one a chart."""
+    resource_check.VERDICTS.clear()
+    assert suggested_resource_problem(_referral("Latest CK 438.4 U/L (2026-03-23)")) is None
+    misses = resource_check.VERDICTS.misses
+    second = _referral("Latest CK 1576.2 U/L (2026-04-01); peak 3528.2 U/L", "p2")
+    assert suggested_resource_problem(second) is None
+    assert resource_check.VERDICTS.misses == misses
+
+
+_PLAIN_MEDICATION = _medication()
+_TEXT_PLACES = {
+    "CodeableConcept.text": lambda r, t: r["reasonCode"].append({"text": t}),
+    "Annotation.text (markdown)": lambda r, t: r.update(note=[{"text": t}]),
+    "Dosage.text": lambda r, t: r["dosageInstruction"][0].update(text=t),
+    "Narrative (an object)": lambda r, t: r.update(text=t),
+}
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(max_size=12) | st.sampled_from(["", " ", " x", "x ", "a\nb", "\u00a0"]))
+@pytest.mark.parametrize("place", list(_TEXT_PLACES))
+def test_a_text_shares_a_verdict_only_with_texts_of_the_same_verdict(place: str, text: str) -> None:
+    """Sound memo: two resources with one key have one verdict, whatever the text's element."""
+    resources = []
+    for value in (text, "-"):
+        resource = copy.deepcopy(_PLAIN_MEDICATION)
+        resource["reasonCode"] = []
+        _TEXT_PLACES[place](resource, value)
+        resources.append(resource)
+    if resource_check._key(resources[0]) == resource_check._key(resources[1]):
+        assert resource_check._validate(resources[0]) == resource_check._validate(resources[1])
 
 
 def _key_piece_by_parsing(value: str) -> bytes:

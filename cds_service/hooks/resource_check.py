@@ -3,8 +3,9 @@
 fhir.resources has no R4 package; its R4B models are used, whose MedicationRequest and
 ServiceRequest are R4's. A model is imported on the first check, so processes that serve
 only discovery, health or feedback never load it. A verdict is remembered per resource with
-its well-formed `authoredOn` and patient reference blanked: suggestions that differ only
-there are checked once.
+its well-formed `authoredOn`, patient reference and the plainly valid texts of its concepts,
+notes and dosages blanked: suggestions that differ only there (a referral's reason quoting
+the patient's CK) are checked once.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ VERDICTS = ContentMemo(size=4_096)
 _AUTHORED = re.compile(rb'"authoredOn":"([^"\\]*)"')
 _DAY, _SECOND = DAY.encode(), SECOND.encode()
 _PATIENT = re.compile(rb'"reference":"Patient/[A-Za-z0-9.-]{1,64}"')
+# Members whose items' `text` is an R4 string or markdown: CodeableConcept, Annotation, Dosage
+# (a resource's own `text` is a Narrative object, and is never blanked).
+_TEXT_HOLDERS = ("code", "medicationCodeableConcept")
+_TEXT_LISTS = ("reasonCode", "category", "note", "dosageInstruction")
 
 
 @cache
@@ -45,9 +50,28 @@ def _blank_authored(match: re.Match[bytes]) -> bytes:
     return b'"authoredOn":"' + parsed.precision.encode() + b'"'
 
 
+def _plain(item: Any) -> bool:
+    # Printable, not blank, no outer whitespace: valid as any R4 string or markdown.
+    text = item.get("text") if isinstance(item, dict) else None
+    return isinstance(text, str) and text.isprintable() and text.strip() == text != ""
+
+
+def _texts_blanked(resource: dict[str, Any]) -> dict[str, Any]:
+    """The resource with each plainly valid text of its concepts, notes and dosages as "-"."""
+    out = resource
+    for key in _TEXT_HOLDERS:
+        if _plain(resource.get(key)):
+            out = {**out, key: {**resource[key], "text": "-"}}
+    for key in _TEXT_LISTS:
+        items = resource.get(key)
+        if isinstance(items, list) and any(_plain(item) for item in items):
+            out = {**out, key: [{**i, "text": "-"} if _plain(i) else i for i in items]}
+    return out
+
+
 def _key(resource: dict[str, Any]) -> bytes | None:
     try:
-        data = orjson.dumps(resource)
+        data = orjson.dumps(_texts_blanked(resource))
     except (TypeError, orjson.JSONEncodeError):
         return None
     data = _PATIENT.sub(b'"reference":"Patient/-"', _AUTHORED.sub(_blank_authored, data))
