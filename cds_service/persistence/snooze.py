@@ -64,3 +64,24 @@ def overridden_problems(
     since = (now or datetime.now(UTC)) - timedelta(days=days)
     rows = _OVERRIDDEN.rows(engine, {"patient_hash": patient_hash, "since": since})
     return frozenset((str(rec), str(problem)) for rec, problem in rows)
+
+
+# The patients any override within the window names (cds_service.persistence.override_index).
+_OVERRIDING = PreparedRead(
+    select(Feedback.c.patient_hash)
+    .distinct()
+    .where(
+        Feedback.c.outcome == "overridden",
+        Feedback.c.reason_code.is_not(None),
+        Feedback.c.outcome_timestamp >= bindparam("since", type_=UTCDateTime()),
+    )
+)
+
+
+def overriding_patients(
+    engine: Engine, days: float, now: datetime | None = None
+) -> frozenset[str | None]:
+    """Keyed hashes of the patients overridden_problems may find within `days` (a superset);
+    None among them when an override names no patient yet (it is found through its card)."""
+    since = (now or datetime.now(UTC)) - timedelta(days=days)
+    return frozenset(row[0] for row in _OVERRIDING.rows(engine, {"since": since}))

@@ -36,6 +36,7 @@ from cds_service.persistence.feedback import (
 from cds_service.persistence.group_commit import GroupCommit
 from cds_service.persistence.hashing import PatientHasher, resolve_key
 from cds_service.persistence.ledger import AuditLedger, count_lost
+from cds_service.persistence.override_index import OverrideIndex
 from cds_service.persistence.report import ReportFilter, override_report
 from cds_service.persistence.retention import PurgeResult, purge_audit
 from cds_service.persistence.snooze import overridden_problems
@@ -119,6 +120,7 @@ class Store:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
         self._snooze_off_until = 0.0
+        self._overrides = OverrideIndex.beside(engine)
 
     @classmethod
     def open(cls, settings: Mapping[str, Any]) -> Store:
@@ -164,6 +166,8 @@ class Store:
                     "feedback could not be stored; retrying will not help"
                 ) from None
             raise ServiceUnavailable("feedback could not be stored; retry later") from None
+        if self._overrides is not None:
+            self._overrides.changed()
         return feedback_body(result)
 
     def snoozed(self, patient_id: str | None, days: float) -> frozenset[tuple[str, str]]:
@@ -172,7 +176,13 @@ class Store:
         patient_hash = self.hasher(patient_id)
         if not patient_hash or days <= 0 or time.monotonic() < self._snooze_off_until:
             return frozenset()
-        future = self._snooze_pool().submit(overridden_problems, self.engine, patient_hash, days)
+        index = self._overrides
+        if index is not None and index.rules_out(patient_hash, days):
+            return frozenset()  # no override names this patient: no read, no thread hand-off
+        pool = self._snooze_pool()
+        if index is not None and index.stale(days):
+            pool.submit(index.refresh, days)  # for the next opens; this one reads as before
+        future = pool.submit(overridden_problems, self.engine, patient_hash, days)
         try:
             return future.result(timeout=SNOOZE_BUDGET_SECONDS)
         except (FutureTimeout, SQLAlchemyError) as exc:

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from cds_service.fhir.scenarios import build_request, load_scenario
 from cds_service.hooks.services import SNOOZED_KEY
 from cds_service.persistence import Store, migrate, snooze
+from cds_service.persistence import store as store_module
 from cds_service.persistence.audit import AuditEntry
 from cds_service.persistence.store import SNOOZE_BUDGET_SECONDS
 from tests.conftest import FIXTURES
@@ -276,3 +277,79 @@ def test_on_postgresql_the_snooze_lookup_starts_from_overrides(app: Flask, backe
         plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + str(compiled), values))
     assert "ix_audit_hook_call_patient_hash" not in plan, plan
     assert plan.count("ix_feedback_patient_snooze") == 2, plan
+
+
+def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The patients (keyed hashes) whose snooze the store reads from the database."""
+    read: list[str] = []
+    real = store_module.overridden_problems
+
+    def counted(engine: Any, patient_hash: str, days: float) -> frozenset[tuple[str, str]]:
+        read.append(patient_hash)
+        return real(engine, patient_hash, days)
+
+    monkeypatch.setattr(store_module, "overridden_problems", counted)
+    return read
+
+
+def _index_loaded(store: Store) -> None:
+    """Wait (bounded) for the lookup threads to read which patients have an override."""
+    index = getattr(store, "_overrides", None)
+    if index is None:
+        return  # no index (PostgreSQL): nothing to wait for
+    for _ in range(200):
+        if not index.stale(7.0):
+            return
+        time.sleep(0.01)
+    raise AssertionError("the override index was never read")
+
+
+def test_a_chart_no_override_names_is_opened_without_a_database_read(
+    app: Flask, client: FlaskClient, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Most charts opened have no override: their snooze costs no read and no thread."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL deployments span hosts: every open reads the database")
+    card = cau4(chart_open(app, client, "pat-n1"))
+    assert card is not None
+    override(client, card, at=datetime.now(UTC))
+    store = store_of(app)
+    reads = _reads(monkeypatch)
+    assert cau4(chart_open(app, client, "pat-n1")) is None  # read, and the index with it
+    _index_loaded(store)
+    assert cau4(chart_open(app, client, "pat-n2")) is not None
+    assert cau4(chart_open(app, client, "pat-n1")) is None
+    assert reads == [store.hasher("pat-n1"), store.hasher("pat-n1")]
+
+
+def test_an_override_stored_by_another_process_snoozes_the_next_open(
+    app: Flask, client: FlaskClient, settings: dict[str, Any]
+) -> None:
+    """Another worker on the same database stores the feedback: this one's index is stale."""
+    store = store_of(app)
+    card = cau4(chart_open(app, client, "pat-x1"))
+    assert card is not None and store.flush()
+    assert cau4(chart_open(app, client, "pat-x2")) is not None
+    _index_loaded(store)  # no override: every patient ruled out
+    other = Store.open({**settings, "AUDIT_HASH_KEY": ""})
+    try:
+        item = feedback(card["uuid"], at=datetime.now(UTC).isoformat().replace("+00:00", "Z"))
+        assert other.record_feedback(PV, [item])["stored"] == 1
+    finally:
+        other.close()
+    assert cau4(chart_open(app, client, "pat-x1")) is None
+
+
+def test_an_override_naming_no_patient_yet_rules_nobody_out(
+    app: Flask, client: FlaskClient, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Feedback stored before its card's audit is found through the card: every open reads."""
+    if backend != "sqlite":
+        pytest.skip("the index is SQLite's")
+    store = store_of(app)
+    store.record_feedback(PV, [feedback(str(uuid.uuid4()), at=datetime.now(UTC).isoformat())])
+    chart_open(app, client, "pat-u1")
+    _index_loaded(store)
+    reads = _reads(monkeypatch)
+    chart_open(app, client, "pat-u2")
+    assert reads == [store.hasher("pat-u2")]

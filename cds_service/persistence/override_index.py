@@ -1,0 +1,98 @@
+"""Which patients may have a snooze: the patients named by an override, kept in memory.
+
+Most charts opened belong to patients no one overrode a card for; for them patient-view's
+snooze lookup needs no database read. The set is read again once a process stores feedback:
+every process that commits feedback then appends a byte to a stamp file beside the SQLite
+database, and a set read before the stamp's last change is not used. The set may hold too
+many patients (an override that has since aged out): those are read as before. Without a
+readable stamp, or with an override that names no patient yet (found through its card once
+audited), nothing is ruled out. PostgreSQL deployments span hosts, and read every time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from cds_service.persistence.db import is_sqlite
+from cds_service.persistence.snooze import overriding_patients
+
+log = logging.getLogger(__name__)
+# The stamp starts again past this size: its identity (inode, size, time) still changes.
+_STAMP_MAX_BYTES = 1 << 20
+_StampKey = tuple[int, int, int]
+
+
+class OverrideIndex:
+    """The keyed hashes of patients with an override within the snooze window, per process."""
+
+    def __init__(self, engine: Engine, stamp: Path) -> None:
+        self._engine = engine
+        self._stamp = stamp
+        self._loaded: tuple[_StampKey, float, frozenset[str | None]] | None = None
+        self._loading = threading.Lock()
+
+    @classmethod
+    def beside(cls, engine: Engine) -> OverrideIndex | None:
+        """The index of a SQLite database file (its stamp created if missing), else None."""
+        database = engine.url.database if is_sqlite(engine) else None
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        index = cls(engine, Path(f"{database}-overrides"))
+        try:
+            index._stamp.touch(mode=0o600, exist_ok=True)
+        except OSError as exc:
+            log.warning("snooze index off: its stamp cannot be written (%s)", type(exc).__name__)
+            return None
+        return index
+
+    def _key(self) -> _StampKey | None:
+        try:
+            found = os.stat(self._stamp)
+        except OSError:
+            return None
+        return (found.st_ino, found.st_size, found.st_mtime_ns)
+
+    def rules_out(self, patient_hash: str, days: float) -> bool:
+        """Whether no override within `days` can name this patient (no read needed)."""
+        loaded = self._loaded
+        if loaded is None or loaded[1] != days:
+            return False
+        key, _, hashes = loaded
+        return None not in hashes and patient_hash not in hashes and self._key() == key
+
+    def stale(self, days: float) -> bool:
+        loaded = self._loaded
+        return loaded is None or loaded[1] != days or self._key() != loaded[0]
+
+    def refresh(self, days: float) -> None:
+        """Read the set again if the stamp changed (a database read: the lookup threads)."""
+        if not self._loading.acquire(blocking=False):
+            return  # another thread is reading it
+        try:
+            key = self._key()  # before the read: a commit after it changes the stamp again
+            if key is None or not self.stale(days):
+                return
+            self._loaded = (key, days, overriding_patients(self._engine, days))
+        except SQLAlchemyError as exc:  # every open keeps reading the database meanwhile
+            log.warning("snooze index not read: %s", type(exc).__name__)
+        finally:
+            self._loading.release()
+
+    def changed(self) -> None:
+        """After feedback is committed: every process's set is out of date."""
+        self._loaded = None
+        try:
+            with open(self._stamp, "ab") as stamp:
+                if stamp.tell() >= _STAMP_MAX_BYTES:
+                    stamp.truncate(0)
+                stamp.write(b".")
+        except OSError as exc:
+            # Other processes keep their set until the next stamp: their next opens may show
+            # a card this feedback snoozes (never hide one). Said loudly, as it is a change.
+            log.error("snooze index stamp not written (%s)", type(exc).__name__)
