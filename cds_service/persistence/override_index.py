@@ -44,8 +44,8 @@ class OverrideIndex:
         if not database or database == ":memory:" or database.startswith("file:"):
             return None
         index = cls(engine, Path(f"{database}-overrides"))
-        try:
-            index._stamp.touch(mode=0o600, exist_ok=True)
+        try:  # created if missing, and writable: this process's feedback must reach the others
+            os.close(os.open(index._stamp, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
         except OSError as exc:
             log.warning("snooze index off: its stamp cannot be written (%s)", type(exc).__name__)
             return None

@@ -21,6 +21,8 @@ from cds_service.hooks.services import SNOOZED_KEY
 from cds_service.persistence import Store, migrate, snooze
 from cds_service.persistence import store as store_module
 from cds_service.persistence.audit import AuditEntry
+from cds_service.persistence.db import make_engine
+from cds_service.persistence.override_index import OverrideIndex
 from cds_service.persistence.store import SNOOZE_BUDGET_SECONDS
 from tests.conftest import FIXTURES
 
@@ -353,3 +355,28 @@ def test_an_override_naming_no_patient_yet_rules_nobody_out(
     reads = _reads(monkeypatch)
     chart_open(app, client, "pat-u2")
     assert reads == [store.hasher("pat-u2")]
+
+
+def test_without_its_stamp_the_index_rules_nobody_out(
+    app: Flask, client: FlaskClient, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stamp removed (or unreadable) means another process's feedback may be unseen."""
+    if backend != "sqlite":
+        pytest.skip("the index is SQLite's")
+    store = store_of(app)
+    chart_open(app, client, "pat-s1")
+    _index_loaded(store)
+    assert store._overrides is not None
+    store._overrides._stamp.unlink()
+    reads = _reads(monkeypatch)
+    chart_open(app, client, "pat-s2")
+    assert reads == [store.hasher("pat-s2")]
+
+
+def test_a_stamp_that_cannot_be_written_leaves_the_index_off(tmp_path: Any) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'cds.db'}")
+    try:
+        (tmp_path / "cds.db-overrides").mkdir()  # not a file this process can append to
+        assert OverrideIndex.beside(engine) is None
+    finally:
+        engine.dispose()
