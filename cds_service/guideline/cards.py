@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
+from cds_service.guideline.card_ids import new_uuid
 from cds_service.guideline.intents import ActionIntent, CardIntent, SuggestionIntent
 from cds_service.guideline.knowledge import Knowledge
 
@@ -46,7 +46,7 @@ def _action(action: ActionIntent) -> dict[str, Any]:
 def _suggestion(suggestion: SuggestionIntent) -> dict[str, Any]:
     return {
         "label": suggestion.label,
-        "uuid": str(uuid.uuid4()),
+        "uuid": new_uuid(),
         "isRecommended": suggestion.is_recommended,
         "actions": [_action(a) for a in suggestion.actions],
     }
@@ -118,7 +118,7 @@ def render(intent: CardIntent, knowledge: Knowledge) -> dict[str, Any]:
         else (intent.summary[: SUMMARY_LIMIT - 1].rstrip() + "…")
     )
     card: dict[str, Any] = {
-        "uuid": str(uuid.uuid4()),
+        "uuid": new_uuid(),
         "summary": summary,
         "detail": _detail(intent, knowledge),
         "indicator": intent.indicator,
