@@ -15,6 +15,7 @@ after 4-6 weeks. The definitions, shared by every rule that speaks of the CK cou
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from cds_service.guideline.facts import (
     RuleContext,
@@ -97,7 +98,7 @@ class CkTrend:
         """Above the upper limit with neither a normal CK nor the site's fall from the peak."""
         return self.above and not self.responded
 
-    @property
+    @cached_property  # a frozen value: its texts are built once, however many rules quote it
     def inputs(self) -> tuple[str, ...]:
         return tuple(ref(m, "CK") for m in self.items)
 
@@ -107,6 +108,10 @@ class CkTrend:
 
     def measured(self) -> str:
         """What was measured, in one sentence: latest vs ULN, the peak and the fall from it."""
+        return self._measured
+
+    @cached_property
+    def _measured(self) -> str:
         latest = (
             f"Latest CK {fmt_num(self.value)} U/L ({fmt_date(self.latest.effective)}); upper "
             f"limit of normal {fmt_num(self.uln)} U/L ({self.uln_source})"
@@ -140,6 +145,11 @@ class CkTrend:
         )
 
     def block(self) -> str:
+        """The CK trend table, its upper limit and any result not usable (said on the card)."""
+        return self._block
+
+    @cached_property
+    def _block(self) -> str:
         unusable = "".join(
             f"\n\nNot usable: {qualified('Observation', m.resource_id)} "
             f"({m.unusable_reason or 'no numeric value'})"
@@ -155,6 +165,10 @@ class CkTrend:
 
 def ck_trend(ctx: RuleContext) -> CkTrend | None:
     """The CK series with its upper limit (own range, else site default), peak and direction."""
+    return ctx.remembered("ck_trend", lambda: _ck_trend(ctx))
+
+
+def _ck_trend(ctx: RuleContext) -> CkTrend | None:
     every = series(ctx.state, ctx.knowledge.kinds("ck_kinds"))
     items = valued(every)
     if not items:
