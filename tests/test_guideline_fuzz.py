@@ -15,6 +15,7 @@ from cds_service.guideline.cards import render
 from cds_service.guideline.engine import GuidelineEngine
 from cds_service.guideline.facts import RuleContext
 from cds_service.guideline.knowledge import RULE_IDS
+from cds_service.guideline.rules import response
 from fhir_mappings.domain import OrderContext
 from tests.guideline_builders import CLASSES, NOW, condition, dose, meas, med, state
 from tests.guideline_cardcheck import check_card
@@ -103,7 +104,8 @@ def _fact(ctx: RuleContext, key: Any) -> Any:
         return ctx.active_of(*args[0]) if name == "active_of" else getattr(ctx, name)(*args)
     if key == "active":
         return ctx.active()
-    return getattr(facts, key)(ctx)
+    module = facts if hasattr(facts, key) else response  # the CK trend is response's fact
+    return getattr(module, key)(ctx)
 
 
 def test_failing_rule_is_skipped_and_logged(caplog: pytest.LogCaptureFixture) -> None:
