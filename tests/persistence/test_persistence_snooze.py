@@ -312,16 +312,15 @@ def test_a_chart_no_override_names_is_opened_without_a_database_read(
     """Most charts opened have no override: their snooze costs no read and no thread."""
     if backend != "sqlite":
         pytest.skip("PostgreSQL deployments span hosts: every open reads the database")
-    card = cau4(chart_open(app, client, "pat-n1"))
+    store, reads = store_of(app), _reads(monkeypatch)
+    card = cau4(chart_open(app, client, "pat-n1"))  # read: the index is not read yet
     assert card is not None
     override(client, card, at=datetime.now(UTC))
-    store = store_of(app)
-    reads = _reads(monkeypatch)
-    assert cau4(chart_open(app, client, "pat-n1")) is None  # read, and the index with it
+    assert cau4(chart_open(app, client, "pat-n1")) is None  # read: feedback since
     _index_loaded(store)
-    assert cau4(chart_open(app, client, "pat-n2")) is not None
-    assert cau4(chart_open(app, client, "pat-n1")) is None
-    assert reads == [store.hasher("pat-n1"), store.hasher("pat-n1")]
+    assert cau4(chart_open(app, client, "pat-n2")) is not None  # not read
+    assert cau4(chart_open(app, client, "pat-n1")) is None  # read: an override names it
+    assert reads == [store.hasher("pat-n1")] * 3
 
 
 def test_an_override_stored_by_another_process_snoozes_the_next_open(
@@ -342,35 +341,42 @@ def test_an_override_stored_by_another_process_snoozes_the_next_open(
     assert cau4(chart_open(app, client, "pat-x1")) is None
 
 
-def test_an_override_naming_no_patient_yet_rules_nobody_out(
-    app: Flask, client: FlaskClient, backend: str, monkeypatch: pytest.MonkeyPatch
+def _override_naming_no_patient(store: Store) -> None:
+    """Feedback stored before its card's audit: found through the card once audited."""
+    store.record_feedback(PV, [feedback(str(uuid.uuid4()), at=datetime.now(UTC).isoformat())])
+
+
+def _stamp_removed(store: Store) -> None:
+    """Without the stamp, another process's feedback may go unseen."""
+    assert store._overrides is not None
+    store._overrides._stamp.unlink()
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [(_override_naming_no_patient, None), (None, _stamp_removed)],
+    ids=["an override naming no patient yet", "the stamp removed"],
+)
+def test_nobody_is_ruled_out_when_the_index_cannot_say(
+    app: Flask,
+    client: FlaskClient,
+    backend: str,
+    monkeypatch: pytest.MonkeyPatch,
+    before: Any,
+    after: Any,
 ) -> None:
-    """Feedback stored before its card's audit is found through the card: every open reads."""
     if backend != "sqlite":
         pytest.skip("the index is SQLite's")
     store = store_of(app)
-    store.record_feedback(PV, [feedback(str(uuid.uuid4()), at=datetime.now(UTC).isoformat())])
+    if before is not None:
+        before(store)
     chart_open(app, client, "pat-u1")
     _index_loaded(store)
+    if after is not None:
+        after(store)
     reads = _reads(monkeypatch)
     chart_open(app, client, "pat-u2")
     assert reads == [store.hasher("pat-u2")]
-
-
-def test_without_its_stamp_the_index_rules_nobody_out(
-    app: Flask, client: FlaskClient, backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A stamp removed (or unreadable) means another process's feedback may be unseen."""
-    if backend != "sqlite":
-        pytest.skip("the index is SQLite's")
-    store = store_of(app)
-    chart_open(app, client, "pat-s1")
-    _index_loaded(store)
-    assert store._overrides is not None
-    store._overrides._stamp.unlink()
-    reads = _reads(monkeypatch)
-    chart_open(app, client, "pat-s2")
-    assert reads == [store.hasher("pat-s2")]
 
 
 def test_a_stamp_that_cannot_be_written_leaves_the_index_off(tmp_path: Any) -> None:
