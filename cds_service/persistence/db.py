@@ -131,7 +131,7 @@ class PreparedRead:
     SQLite's own work for such a small indexed read. Elsewhere, an ordinary execute.
     """
 
-    def __init__(self, statement: Select[Any] | CompoundSelect) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]] | CompoundSelect) -> None:
         self.statement = statement
         self._sqlite: tuple[str, tuple[str, ...], dict[str, Any], dict[str, Any]] | None = None
 

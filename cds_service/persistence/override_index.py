@@ -4,9 +4,10 @@ Most charts opened belong to patients no one overrode a card for; for them patie
 snooze lookup needs no database read. The set is read again once a process stores feedback:
 every process that commits feedback then appends a byte to a stamp file beside the SQLite
 database, and a set read before the stamp's last change is not used. The set may hold too
-many patients (an override that has since aged out): those are read as before. Without a
-readable stamp, or with an override that names no patient yet (found through its card once
-audited), nothing is ruled out. PostgreSQL deployments span hosts, and read every time.
+many patients (an override that has since aged out): those are read as before. An override
+stored before its card was audited names its patient through the card once audited; until
+then, and without a readable stamp, nothing is ruled out. PostgreSQL deployments span hosts,
+and read every time.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -25,6 +27,9 @@ from cds_service.persistence.snooze import overriding_patients
 log = logging.getLogger(__name__)
 # The stamp starts again past this size: its identity (inode, size, time) still changes.
 _STAMP_MAX_BYTES = 1 << 20
+# While an override's card is not audited yet (its worker's writer lingers ~50 ms), the set is
+# read again this often: the audit does not touch the stamp.
+_UNRESOLVED_SECONDS = 1.0
 _StampKey = tuple[int, int, int]
 
 
@@ -34,7 +39,8 @@ class OverrideIndex:
     def __init__(self, engine: Engine, stamp: Path) -> None:
         self._engine = engine
         self._stamp = stamp
-        self._loaded: tuple[_StampKey, float, frozenset[str | None]] | None = None
+        # (stamp, days, patients, when read)
+        self._loaded: tuple[_StampKey, float, frozenset[str | None], float] | None = None
         self._loading = threading.Lock()
 
     @classmethod
@@ -63,12 +69,14 @@ class OverrideIndex:
         loaded = self._loaded
         if loaded is None or loaded[1] != days:
             return False
-        key, _, hashes = loaded
+        key, _, hashes, _ = loaded
         return None not in hashes and patient_hash not in hashes and self._key() == key
 
     def stale(self, days: float) -> bool:
         loaded = self._loaded
-        return loaded is None or loaded[1] != days or self._key() != loaded[0]
+        if loaded is None or loaded[1] != days or self._key() != loaded[0]:
+            return True
+        return None in loaded[2] and time.monotonic() - loaded[3] >= _UNRESOLVED_SECONDS
 
     def refresh(self, days: float) -> None:
         """Read the set again if the stamp changed (a database read: the lookup threads)."""
@@ -78,7 +86,8 @@ class OverrideIndex:
             key = self._key()  # before the read: a commit after it changes the stamp again
             if key is None or not self.stale(days):
                 return
-            self._loaded = (key, days, overriding_patients(self._engine, days))
+            read_at = time.monotonic()
+            self._loaded = (key, days, overriding_patients(self._engine, days), read_at)
         except SQLAlchemyError as exc:  # every open keeps reading the database meanwhile
             log.warning("snooze index not read: %s", type(exc).__name__)
         finally:

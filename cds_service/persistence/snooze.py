@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, bindparam, select, union
+from sqlalchemy import Engine, Select, and_, bindparam, func, select, union
 
 from cds_service.persistence.db import PreparedRead
 from cds_service.persistence.models import Feedback, HookCall, IssuedCard, UTCDateTime
@@ -66,10 +66,23 @@ def overridden_problems(
     return frozenset((str(rec), str(problem)) for rec, problem in rows)
 
 
-# The patients any override within the window names (cds_service.persistence.override_index).
+# The patients any override within the window names (cds_service.persistence.override_index):
+# its own patient, else its card's call's; an outer join keeps an override whose card is not
+# audited yet, which names no one until it is.
+_FEEDBACK_CALLS = Feedback.outerjoin(
+    IssuedCard,
+    and_(
+        IssuedCard.c.card_uuid == Feedback.c.card_uuid,
+        IssuedCard.c.service_id == Feedback.c.service_id,
+    ),
+).outerjoin(HookCall, HookCall.c.id == IssuedCard.c.hook_call_id)
 _OVERRIDING = PreparedRead(
-    select(Feedback.c.patient_hash)
+    select(
+        func.coalesce(Feedback.c.patient_hash, HookCall.c.patient_hash),
+        IssuedCard.c.card_uuid.is_(None),
+    )
     .distinct()
+    .select_from(_FEEDBACK_CALLS)
     .where(
         Feedback.c.outcome == "overridden",
         Feedback.c.reason_code.is_not(None),
@@ -82,6 +95,13 @@ def overriding_patients(
     engine: Engine, days: float, now: datetime | None = None
 ) -> frozenset[str | None]:
     """Keyed hashes of the patients overridden_problems may find within `days` (a superset);
-    None among them when an override names no patient yet (it is found through its card)."""
+    None among them when an override's card is not audited yet (it names no patient yet)."""
     since = (now or datetime.now(UTC)) - timedelta(days=days)
-    return frozenset(row[0] for row in _OVERRIDING.rows(engine, {"since": since}))
+    found: set[str | None] = set()
+    for patient_hash, unaudited in _OVERRIDING.rows(engine, {"since": since}):
+        if patient_hash is not None:
+            found.add(str(patient_hash))
+        elif unaudited:
+            found.add(None)
+        # else: a card answered without a patient, which no lookup can find
+    return frozenset(found)

@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from cds_service.fhir.scenarios import build_request, load_scenario
 from cds_service.hooks.services import SNOOZED_KEY
-from cds_service.persistence import Store, migrate, snooze
+from cds_service.persistence import Store, migrate, override_index, snooze
 from cds_service.persistence import store as store_module
 from cds_service.persistence.audit import AuditEntry
 from cds_service.persistence.db import make_engine
@@ -386,3 +386,23 @@ def test_a_stamp_that_cannot_be_written_leaves_the_index_off(tmp_path: Any) -> N
         assert OverrideIndex.beside(engine) is None
     finally:
         engine.dispose()
+
+
+def test_an_override_found_through_its_card_names_its_patient_in_the_index(
+    app: Flask, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the card is audited, the early override names its patient: others are ruled out
+    again (the index re-reads while an override's card is still unaudited)."""
+    if backend != "sqlite":
+        pytest.skip("the index is SQLite's")
+    monkeypatch.setattr(override_index, "_UNRESOLVED_SECONDS", 0.0, raising=False)
+    store, card = store_of(app), str(uuid.uuid4())
+    store.record_feedback(PV, [feedback(card, at=datetime.now(UTC).isoformat())])
+    store.submit_audit(_cau4_call(store, card, "pat-late"))
+    assert store.flush()
+    assert store.snoozed("pat-late", 7) == {("CAU-4", "cardiac")}
+    _index_loaded(store)
+    reads = _reads(monkeypatch)
+    assert store.snoozed("pat-someone-else", 7) == frozenset()
+    assert store.snoozed("pat-late", 7) == {("CAU-4", "cardiac")}
+    assert reads == [store.hasher("pat-late")]
