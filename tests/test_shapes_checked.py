@@ -84,7 +84,7 @@ def test_each_distinct_code_is_checked_once_and_the_memory_stays_bounded(
 
 def test_a_shape_type_no_reader_checks_is_a_bug_raised_not_a_refused_resource() -> None:
     class Unchecked(str):
-        pass
+        """A string type the shapes' decode hook has no reader for."""
 
     holder = msgspec.defstruct("Holder", [("value", Unchecked | None, None)])
     with pytest.raises(KeyError):  # a ValidationError would report the resource, hiding the bug

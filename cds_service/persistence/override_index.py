@@ -31,6 +31,8 @@ _STAMP_MAX_BYTES = 1 << 20
 # read again this often: the audit does not touch the stamp.
 _UNRESOLVED_SECONDS = 1.0
 _StampKey = tuple[int, int, int]
+# (stamp, days, patients, when read)
+_Loaded = tuple[_StampKey, float, frozenset[str | None], float]
 
 
 class OverrideIndex:
@@ -39,8 +41,7 @@ class OverrideIndex:
     def __init__(self, engine: Engine, stamp: Path) -> None:
         self._engine = engine
         self._stamp = stamp
-        # (stamp, days, patients, when read)
-        self._loaded: tuple[_StampKey, float, frozenset[str | None], float] | None = None
+        self._loaded: _Loaded | None = None
         self._loading = threading.Lock()
 
     @classmethod
@@ -64,17 +65,21 @@ class OverrideIndex:
             return None
         return (found.st_ino, found.st_size, found.st_mtime_ns)
 
-    def rules_out(self, patient_hash: str, days: float) -> bool:
-        """Whether no override within `days` can name this patient (no read needed)."""
-        loaded = self._loaded
-        if loaded is None or loaded[1] != days:
-            return False
-        key, _, hashes, _ = loaded
-        return None not in hashes and patient_hash not in hashes and self._key() == key
+    def check(self, patient_hash: str, days: float) -> tuple[bool, bool]:
+        """(no override within `days` can name this patient, so no read is needed; the set is
+        to be read again), from one look at the stamp."""
+        loaded, key = self._loaded, self._key()
+        if loaded is None or self._stale(loaded, days, key):
+            return False, True
+        hashes = loaded[2]
+        return None not in hashes and patient_hash not in hashes, False
 
     def stale(self, days: float) -> bool:
-        loaded = self._loaded
-        if loaded is None or loaded[1] != days or self._key() != loaded[0]:
+        return self._stale(self._loaded, days, self._key())
+
+    @staticmethod
+    def _stale(loaded: _Loaded | None, days: float, key: _StampKey | None) -> bool:
+        if loaded is None or loaded[1] != days or key != loaded[0]:
             return True
         return None in loaded[2] and time.monotonic() - loaded[3] >= _UNRESOLVED_SECONDS
 
@@ -84,7 +89,7 @@ class OverrideIndex:
             return  # another thread is reading it
         try:
             key = self._key()  # before the read: a commit after it changes the stamp again
-            if key is None or not self.stale(days):
+            if key is None or not self._stale(self._loaded, days, key):
                 return
             read_at = time.monotonic()
             self._loaded = (key, days, overriding_patients(self._engine, days), read_at)

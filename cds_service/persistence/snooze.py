@@ -10,13 +10,11 @@ from sqlalchemy import Engine, Select, and_, bindparam, func, select, union
 from cds_service.persistence.db import PreparedRead
 from cds_service.persistence.models import Feedback, HookCall, IssuedCard, UTCDateTime
 
-_CARDS = Feedback.join(
-    IssuedCard,
-    and_(
-        IssuedCard.c.card_uuid == Feedback.c.card_uuid,
-        IssuedCard.c.service_id == Feedback.c.service_id,
-    ),
+_SAME_CARD = and_(
+    IssuedCard.c.card_uuid == Feedback.c.card_uuid,
+    IssuedCard.c.service_id == Feedback.c.service_id,
 )
+_CARDS = Feedback.join(IssuedCard, _SAME_CARD)
 
 # The patient of a card, read per row: a join here would let a planner start from all the
 # patient's calls again (PostgreSQL does on a new database).
@@ -69,13 +67,9 @@ def overridden_problems(
 # The patients any override within the window names (cds_service.persistence.override_index):
 # its own patient, else its card's call's; an outer join keeps an override whose card is not
 # audited yet, which names no one until it is.
-_FEEDBACK_CALLS = Feedback.outerjoin(
-    IssuedCard,
-    and_(
-        IssuedCard.c.card_uuid == Feedback.c.card_uuid,
-        IssuedCard.c.service_id == Feedback.c.service_id,
-    ),
-).outerjoin(HookCall, HookCall.c.id == IssuedCard.c.hook_call_id)
+_FEEDBACK_CALLS = Feedback.outerjoin(IssuedCard, _SAME_CARD).outerjoin(
+    HookCall, HookCall.c.id == IssuedCard.c.hook_call_id
+)
 _OVERRIDING = PreparedRead(
     select(
         func.coalesce(Feedback.c.patient_hash, HookCall.c.patient_hash),

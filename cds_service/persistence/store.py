@@ -177,10 +177,11 @@ class Store:
         if not patient_hash or days <= 0 or time.monotonic() < self._snooze_off_until:
             return frozenset()
         index = self._overrides
-        if index is not None and index.rules_out(patient_hash, days):
+        ruled_out, stale = index.check(patient_hash, days) if index else (False, False)
+        if ruled_out:
             return frozenset()  # no override names this patient: no read, no thread hand-off
         pool = self._snooze_pool()
-        if index is not None and index.stale(days):
+        if index is not None and stale:
             pool.submit(index.refresh, days)  # for the next opens; this one reads as before
         future = pool.submit(overridden_problems, self.engine, patient_hash, days)
         try:
