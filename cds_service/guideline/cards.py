@@ -12,7 +12,6 @@ PROVENANCE_KEY = "org.cds-myopathy.provenance"
 SUMMARY_LIMIT = 139
 
 
-_EMPTY: tuple[Any, ...] = (None, "", [], {})
 _CONTAINERS = (dict, list, tuple)
 
 
@@ -21,7 +20,10 @@ def _prune(value: Any) -> Any:
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
-            if isinstance(v, _CONTAINERS):
+            if type(v) is str:  # most members: kept unless empty, nothing to walk
+                if v:
+                    out[k] = v
+            elif isinstance(v, _CONTAINERS):
                 v = _prune(v)
                 if v:  # pruned: a dict or a list, dropped when empty
                     out[k] = v
@@ -29,8 +31,15 @@ def _prune(value: Any) -> Any:
                 out[k] = v
         return out
     if isinstance(value, list | tuple):
-        items = [_prune(v) if isinstance(v, _CONTAINERS) else v for v in value]
-        return [v for v in items if v not in _EMPTY]
+        items = []
+        for v in value:
+            if isinstance(v, _CONTAINERS):
+                v = _prune(v)
+                if v:
+                    items.append(v)
+            elif v is not None and v != "":
+                items.append(v)
+        return items
     return value
 
 
