@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import time
 import uuid
 
 import pytest
@@ -54,6 +56,30 @@ def test_a_forked_worker_draws_ids_of_its_own() -> None:
     os.waitpid(pid, 0)
     parent = [card_ids.new_uuid() for _ in range(5)]
     assert len(child) == 5 and not set(child) & set(parent)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_fork_while_another_thread_draws_an_id_does_not_lock_the_child() -> None:
+    """A fork copies the pool's lock as it is: held by a thread the child does not have."""
+    read, write = os.pipe()
+    with card_ids._lock:  # another thread is inside new_uuid at the moment of the fork
+        pid = os.fork()
+        if pid == 0:  # the child: one id, then leave at once
+            try:
+                os.write(write, card_ids.new_uuid().encode())
+            finally:
+                os._exit(0)
+    os.close(write)
+    deadline = time.monotonic() + 10
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        if time.monotonic() > deadline:  # locked: end it, and fail below
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            break
+        time.sleep(0.02)
+    got = os.read(read, 4096).decode()  # the child is gone: its id, or nothing
+    os.close(read)
+    assert got and uuid.UUID(got).version == 4, "the child never got an id: its lock was held"
 
 
 def test_a_hook_call_does_not_ask_the_kernel_for_each_card(

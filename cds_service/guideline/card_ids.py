@@ -48,4 +48,12 @@ def forget() -> None:
     _pool = []
 
 
-os.register_at_fork(after_in_child=forget)
+def _after_fork_in_child() -> None:
+    # The lock is copied as it was: held, if another thread was drawing, by a thread the
+    # child does not have. The child has one thread: a new lock is free.
+    global _lock
+    _lock = threading.Lock()
+    forget()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
