@@ -16,6 +16,19 @@ from cds_service.guideline import card_ids
 from tests.conftest import FIXTURES
 
 
+def _kernel_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes os.urandom is asked for from now on (one entry a system call)."""
+    asked: list[int] = []
+    real = os.urandom
+
+    def counted(size: int) -> bytes:
+        asked.append(size)
+        return real(size)
+
+    monkeypatch.setattr(os, "urandom", counted)
+    return asked
+
+
 def test_card_ids_are_distinct_version_4_uuids() -> None:
     drawn = [card_ids.new_uuid() for _ in range(2_000)]
     assert len(set(drawn)) == len(drawn)
@@ -26,14 +39,7 @@ def test_card_ids_are_distinct_version_4_uuids() -> None:
 
 def test_the_kernel_is_asked_once_for_many_ids(monkeypatch: pytest.MonkeyPatch) -> None:
     """uuid.uuid4 makes one getrandom call an id (six a patient-view call, ~14 us each there)."""
-    asked: list[int] = []
-    real = os.urandom
-
-    def counted(size: int) -> bytes:
-        asked.append(size)
-        return real(size)
-
-    monkeypatch.setattr(card_ids.os, "urandom", counted)
+    asked = _kernel_reads(monkeypatch)
     card_ids.forget()
     for _ in range(300):
         card_ids.new_uuid()
@@ -88,14 +94,7 @@ def test_a_hook_call_does_not_ask_the_kernel_for_each_card(
     scenario = load_scenario(FIXTURES / "cau-4-patient-view-active-nsaid")
     body = build_request(scenario, app.extensions["cds_registry"])
     client.post("/cds-services/myopathy-patient-view", json=body)  # warm: imports, pools
-    asked: list[int] = []
-    real = os.urandom
-
-    def counted(size: int) -> bytes:
-        asked.append(size)
-        return real(size)
-
-    monkeypatch.setattr(os, "urandom", counted)
+    asked = _kernel_reads(monkeypatch)
     cards = 0
     for _ in range(5):
         answer = client.post("/cds-services/myopathy-patient-view", json=body).get_json()
