@@ -12,6 +12,9 @@ new typical patients (synth.NEW_PATIENT) after a warm-up, with a fixed hash seed
 - call: a whole patient-view call through the Flask test client (rules, cards, their checks,
   the snooze look-up and the audit hand-off too; the audit writer's thread adds +-3%).
 
+Then a served worker's instructions a request, floor endpoint against patient-view, at the
+typical size (benchmarks/served_instructions.py): the load benchmark's ratio, counted.
+
 Needs valgrind (`apt-get install -y valgrind`). `python -m benchmarks --only instructions`.
 """
 
@@ -30,7 +33,7 @@ from typing import Any
 
 from werkzeug.test import EnvironBuilder
 
-from benchmarks import synth
+from benchmarks import served_instructions, synth
 from benchmarks.common import SERVICES, Options, Section, bench_app
 from cds_service.config import DEFAULTS
 from cds_service.hooks.bodies import read_hook_json
@@ -146,6 +149,16 @@ def run(opts: Options) -> Section:
         f"{calls} new patients a stage after one warm-up call, PYTHONHASHSEED=0; an instruction "
         "count leaves out cache misses and the kernel (thread starts, system calls), which the "
         "latency and load benchmarks see"
+    )
+    served = served_instructions.count(synth.TYPICAL, 3 if opts.quick else 20, opts.workdir)
+    section.data["served"] = served
+    section.notes.append(
+        f"served (`serve --workers 1`, all the worker's threads, {synth.TYPICAL} resources, "
+        f"new patients): the floor endpoint {served['trivial'] / 1e6:.2f} M instructions a "
+        f"request, patient-view {served['hook'] / 1e6:.2f} M = "
+        f"{served['hook'] / served['trivial']:.2f}x; at equal time per instruction the hook "
+        f"would get {served['trivial'] / served['hook']:.0%} of the floor's throughput (the "
+        "load benchmark's cold target: 50%)"
     )
     return section
 

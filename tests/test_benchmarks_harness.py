@@ -11,6 +11,7 @@ import pytest
 from benchmarks import synth
 from benchmarks.bench_instructions import STAGES, child
 from benchmarks.floor import PATH as FLOOR_PATH
+from benchmarks.served_instructions import worker_total
 from benchmarks.stats import percentile, summarize
 from tests.conftest import make_bench_app as make_app
 
@@ -86,3 +87,13 @@ def test_a_new_patient_body_is_unlike_every_other() -> None:
 def test_each_counted_stage_runs_without_valgrind(tmp_path: Path, stage: str) -> None:
     # The instruction benchmark is run on demand only: this keeps its stages from rotting.
     child(stage, 10, 1, tmp_path)
+
+
+def test_the_served_count_reads_the_worker_not_the_master(tmp_path: Path) -> None:
+    # gunicorn's master and its worker each leave a callgrind file; only the worker serves.
+    (tmp_path / "cg.100").write_text("events: Ir\ntotals: 5000\n")
+    (tmp_path / "cg.101").write_text("events: Ir\ntotals: 7000\n")
+    assert worker_total(tmp_path, master=100) == 7000
+    (tmp_path / "cg.102").write_text("events: Ir\ntotals: 9000\n")
+    with pytest.raises(RuntimeError, match="one worker"):
+        worker_total(tmp_path, master=100)

@@ -1,0 +1,116 @@
+"""Instructions a request costs a served worker, counted by callgrind: the load benchmark's
+ratio without the machine's noise.
+
+`cds-service serve --workers 1` (the floor endpoint beside the hooks, benchmarks/serve.py)
+runs under callgrind three times with the same warm-up (10 new patients to each endpoint):
+once with nothing after it, once with `calls` new patients to the floor endpoint, once with
+them to patient-view. A request's count is the worker's total (every thread: request
+threads, I/O loop, audit writer) less the warm-up-only run's, divided by `calls`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks import synth
+from benchmarks.common import BENCH_SETTINGS, SERVICES
+from benchmarks.floor import PATH as FLOOR_PATH
+
+HOST = "127.0.0.1"  # loopback only
+WARMUP = 10
+_EPOCH = datetime(2026, 12, 1, tzinfo=UTC)
+ENDPOINTS = {"trivial": FLOOR_PATH, "hook": f"/cds-services/{SERVICES['patient-view']}"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _post(url: str, body: bytes) -> None:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=300) as answer:
+        answer.read()
+        if answer.status != 200:
+            raise RuntimeError(f"{url}: HTTP {answer.status}")
+
+
+def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 600.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"serve under callgrind exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=10):
+                return
+        except OSError:
+            time.sleep(1.0)
+    raise RuntimeError("serve under callgrind did not become ready")
+
+
+def worker_total(folder: Path, master: int) -> int:
+    """The worker's instruction total: the callgrind file of the pid that is not the master."""
+    totals = [
+        int(line.split()[1])
+        for out in folder.glob("cg.*")
+        if out.name != f"cg.{master}"
+        for line in out.read_text().splitlines()
+        if line.startswith("totals:")
+    ]
+    if len(totals) != 1:
+        raise RuntimeError(f"expected one worker's callgrind totals in {folder}, got {totals}")
+    return totals[0]
+
+
+def _run(endpoint: str | None, size: int, calls: int, folder: Path) -> int:
+    """One served worker's instructions: warm-up, then `calls` new patients to `endpoint`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    env = dict(os.environ, PYTHONHASHSEED="0", CDS_DATA_DIR=str(folder / "data"))
+    env.update({f"CDS_{key}": str(value) for key, value in BENCH_SETTINGS.items()})
+    command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={folder}/cg.%p"]
+    command += [sys.executable, "-m", "benchmarks.serve", "--host", HOST, "--port", str(port)]
+    command += ["--workers", "1", "--max-requests", "0"]
+    bodies = [
+        synth.new_patient_body("patient-view", size, 60_000 + i, _EPOCH)
+        for i in range(WARMUP + calls)
+    ]
+    with (folder / "serve.log").open("wb") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            base = f"http://{HOST}:{port}"
+            _wait_ready(base, proc)
+            for body in bodies[:WARMUP]:
+                for path in ENDPOINTS.values():
+                    _post(base + path, body)
+            if endpoint is not None:
+                for body in bodies[WARMUP:]:
+                    _post(base + endpoint, body)
+            time.sleep(2.0)  # the audit writer's batch is written before the count ends
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=300)
+    return worker_total(folder, proc.pid)
+
+
+def count(size: int, calls: int, workdir: Path) -> dict[str, float]:
+    """Instructions a request for the floor endpoint ("trivial") and patient-view ("hook")."""
+    runs = {"none": None, **ENDPOINTS}
+    with ThreadPoolExecutor(len(runs)) as pool:
+        futures = {
+            name: pool.submit(_run, path, size, calls, workdir / f"served-{size}-{name}")
+            for name, path in runs.items()
+        }
+        totals = {name: future.result() for name, future in futures.items()}
+    return {name: (totals[name] - totals["none"]) / calls for name in ENDPOINTS}
