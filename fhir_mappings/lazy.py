@@ -7,12 +7,17 @@ bytes, each resource is decoded when it is mapped and freed after.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import msgspec
 import orjson
 
-from fhir_mappings.shapes import ObservationResource, decoder
+from fhir_mappings.shapes import (
+    ConditionResource,
+    MedicationRequestResource,
+    ObservationResource,
+    decoder,
+)
 from fhir_mappings.surrogates import (
     first_escape,
     first_marked,
@@ -47,6 +52,16 @@ _TOP = msgspec.json.Decoder(_Top)
 _ENTRIES = msgspec.json.Decoder(list[_Entry])
 _ENTRY_TOPS = msgspec.json.Decoder(list[_EntryTop])
 _MEMBERS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+# The searches read in one pass (typed_entries), in the order fhir_mappings.state tries them.
+SEARCHES: tuple[type[Any], ...] = (
+    ObservationResource,
+    MedicationRequestResource,
+    ConditionResource,
+)
+# The least bytes an entry of a one-pass search takes: {"resource":{"resourceType":"Condition"}}
+# and a comma (each search's resourceType is required; tests/test_security_hardening.py).
+SMALLEST_TYPED_ENTRY = 42
+_NO_SEARCH = (None, None)
 _LIGHT = frozenset({"resourceType", "id", "link"})
 _LIGHT_VALUES = frozenset({"resourceType", "id"})
 
@@ -82,12 +97,15 @@ class LazyResource(Mapping[str, Any]):
     gives a Bundle's entries with each resource lazy in turn.
     """
 
-    __slots__ = ("_raw", "_top", "_value")
+    __slots__ = ("_raw", "_top", "_typed", "_value")
 
     def __init__(self, raw: msgspec.Raw, top: _Top) -> None:
         self._raw = raw
         self._top = top
         self._value: dict[str, Any] | None = None
+        # A one-pass search decoded by more_entries_than, until typed_entries takes it:
+        # (shape, its entries), or _NO_SEARCH when no search shape fits.
+        self._typed: tuple[Any, Any] | None = None
 
     def load(self) -> dict[str, Any]:
         """The decoded object (not kept: a Bundle's resource is freed once mapped)."""
@@ -171,6 +189,16 @@ class LazyResource(Mapping[str, Any]):
             for e in decoded
         ]
 
+    def _search(self) -> list[tuple[Any, Any]] | None:
+        """The entries of the first one-pass search that fits, kept for typed_entries."""
+        for shape in SEARCHES:
+            found = typed_entries(self, shape)
+            if found is not None:
+                self._typed = (shape, found)
+                return found
+        self._typed = _NO_SEARCH
+        return None
+
     def observations(self) -> list[tuple[Any, ObservationResource]] | None:
         """A search of Observations in one pass (typed_entries), the common case."""
         return typed_entries(self, ObservationResource)
@@ -185,9 +213,16 @@ class LazyResource(Mapping[str, Any]):
 
     def more_entries_than(self, limit: int) -> bool:
         """Whether `entry` is a list of more than `limit` items, without decoding them."""
+        size = len(self._top.entry)
         # n items take at least 2n + 1 bytes ("[1,2]"): most Bundles need no scan at all.
-        if (len(self._top.entry) - 1) // 2 <= limit:
+        if (size - 1) // 2 <= limit:
             return False
+        # A search this size read in one pass cannot hold more than `limit` resources, and the
+        # mapping reads it that way anyway: its length is the count, without another scan.
+        if size <= SMALLEST_TYPED_ENTRY * limit:
+            found = self._search()
+            if found is not None:
+                return len(found) > limit
         try:
             return len(msgspec.json.decode(self._top.entry, type=list[msgspec.Raw])) > limit
         except (msgspec.ValidationError, msgspec.DecodeError):
@@ -218,6 +253,12 @@ def typed_entries(bundle: LazyResource, shape: type[T]) -> list[tuple[Any, T]] |
     """
     if bundle.resource_type != "Bundle" or not len(bundle._top.entry):
         return None
+    kept = bundle._typed
+    if kept is not None and shape in SEARCHES:
+        if kept[0] is not shape:
+            return None  # another search fits, or none does: more_entries_than tried them all
+        bundle._typed = None  # handed over once: the mapping frees what it has read
+        return cast("list[tuple[Any, T]]", kept[1])
     try:
         decoded = decoder(_entry_list(shape)).decode(bundle._top.entry)
     except (msgspec.ValidationError, msgspec.DecodeError):

@@ -6,14 +6,15 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 import pytest
 from flask.testing import FlaskClient
 
 from cds_service.errors import ConfigError
-from fhir_mappings.lazy import lazy
+from fhir_mappings import lazy as lazy_module
+from fhir_mappings.lazy import SEARCHES, SMALLEST_TYPED_ENTRY, lazy
 from tests.conftest import make_app
 from tests.security_support import bearer
 from tests.test_security_http import BASE, DISCOVERY, EC, PV, RSA, pv_body, secure_app
@@ -126,6 +127,80 @@ def test_bundle_entries_are_counted_exactly_at_the_bound(
 ) -> None:
     bundle = lazy(msgspec.Raw(b'{"resourceType": "Bundle", "entry": ' + entry + b"}"))
     assert bundle.more_entries_than(limit) is exceeded
+
+
+def test_no_search_entry_is_shorter_than_the_bound_assumes() -> None:
+    # A one-pass search of n entries holds at most its bytes / SMALLEST_TYPED_ENTRY of them:
+    # each entry names its required resourceType, and the shortest name sets the bound.
+    for shape in SEARCHES:
+        fields = {f.name: f for f in msgspec.structs.fields(shape)}
+        assert fields["resourceType"].required
+        (name,) = get_args(fields["resourceType"].type)
+        shortest = b'{"resource":{"resourceType":"%s"}},' % name.encode()
+        assert len(shortest) >= SMALLEST_TYPED_ENTRY
+
+
+_OBSERVATION = {"resourceType": "Observation", "status": "final", "code": {"text": "CK"}}
+_ORDER = {
+    "resourceType": "MedicationRequest",
+    "status": "active",
+    "intent": "order",
+    "subject": {"reference": "Patient/p1"},
+    "medicationCodeableConcept": {"text": "prednisone"},
+}
+
+
+def _search(*resources: dict[str, Any]) -> Any:
+    entries = [{"resource": r} for r in resources]
+    return lazy(msgspec.Raw(msgspec.json.encode({"resourceType": "Bundle", "entry": entries})))
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], list[Any]]:
+    """(typed decodes of a Bundle's entries, list[Raw] scans counting them), as they happen."""
+    typed: list[Any] = []
+    scans: list[Any] = []
+    real_decoder, real_decode = lazy_module.decoder, msgspec.json.decode
+
+    class Counted:
+        def __init__(self, shape: Any) -> None:
+            self.shape, self.real = shape, real_decoder(shape)
+
+        def decode(self, data: Any) -> Any:
+            typed.append(self.shape)
+            return self.real.decode(data)
+
+    def decode(*args: Any, **kwargs: Any) -> Any:
+        scans.append(kwargs.get("type"))
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(lazy_module, "decoder", Counted)
+    monkeypatch.setattr(msgspec.json, "decode", decode)
+    return typed, scans
+
+
+@pytest.mark.parametrize(("resource", "attempts"), [(_OBSERVATION, 1), (_ORDER, 2)])
+def test_a_search_over_the_short_bound_is_counted_by_the_decode_the_mapping_reuses(
+    monkeypatch: pytest.MonkeyPatch, resource: dict[str, Any], attempts: int
+) -> None:
+    bundle = _search(resource, resource, resource)
+    typed, scans = _counting(monkeypatch)
+    assert bundle.more_entries_than(20) is False  # 2n + 1 bytes could hold 21: not enough
+    assert not scans  # no second pass over the entries to count them
+    assert len(typed) == attempts  # the searches in order, up to the one that fits
+    found = bundle.observations() or lazy_module.typed_entries(bundle, SEARCHES[1])
+    assert found is not None and len(found) == 3
+    assert len(typed) == attempts  # handed over: the mapping does not decode them again
+
+
+def test_a_bundle_no_search_fits_is_counted_and_not_tried_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bundle = _search(_OBSERVATION, _ORDER, _OBSERVATION, _ORDER)
+    typed, scans = _counting(monkeypatch)
+    assert bundle.more_entries_than(20) is False
+    assert len(typed) == len(SEARCHES) and len(scans) == 1
+    assert all(lazy_module.typed_entries(bundle, shape) is None for shape in SEARCHES)
+    assert len(typed) == len(SEARCHES)
 
 
 @pytest.mark.parametrize(("orders", "refused"), [(3, False), (4, True)])
