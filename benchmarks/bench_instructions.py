@@ -7,7 +7,8 @@ new typical patients (synth.NEW_PATIENT) after a warm-up, with a fixed hash seed
 
 - floor: `json.loads` of the body (what benchmarks/floor.py pays for it);
 - body: the edge's reading of a hook body (`read_hook_json`: envelope, depth scan, each
-  prefetch Bundle's light members) and the entry bounds (`check_hook_body`);
+  prefetch Bundle's light members, or a search's typed entries with them) and the entry
+  bounds (`check_hook_body`);
 - mapping: `map_patient_state` of the lazy prefetch (typed decode, checks, mapping);
 - call: a whole patient-view call through the Flask test client (rules, cards, their checks,
   the snooze look-up and the audit hand-off too; the audit writer's thread adds +-3%).
@@ -57,7 +58,11 @@ def _request(body: bytes) -> Any:
 def _work(stage: str, size: int, calls: int, workdir: Path) -> tuple[Any, list[Any]]:
     """The function the stage counts and its arguments, one per call (warm-up first)."""
     bodies = _bodies(size, calls + 1)
-    limits = {"max_bytes": 64 * 1024 * 1024, "max_depth": DEFAULTS["MAX_JSON_DEPTH"]}
+    limits = {
+        "max_bytes": 64 * 1024 * 1024,
+        "max_depth": DEFAULTS["MAX_JSON_DEPTH"],
+        "max_entries": DEFAULTS["MAX_BUNDLE_ENTRIES"],
+    }
     if stage == "floor":
         return json.loads, bodies
     if stage == "body":

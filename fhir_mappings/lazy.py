@@ -7,7 +7,7 @@ bytes, each resource is decoded when it is mapped and freed after.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 import msgspec
 import orjson
@@ -62,6 +62,7 @@ SEARCHES: tuple[type[Any], ...] = (
 # and a comma (each search's resourceType is required; tests/test_security_hardening.py).
 SMALLEST_TYPED_ENTRY = 42
 _NO_SEARCH = (None, None)
+_UNREAD = msgspec.Raw(b"[]")  # `entry` of a search read typed: its bytes are found if needed
 _LIGHT = frozenset({"resourceType", "id", "link"})
 _LIGHT_VALUES = frozenset({"resourceType", "id"})
 
@@ -70,14 +71,58 @@ def _load(raw: msgspec.Raw) -> Any:
     return orjson.loads(memoryview(raw))
 
 
-def lazy(raw: msgspec.Raw) -> Any:
-    """A JSON object as a LazyResource; any other JSON value decoded at once."""
+def lazy(raw: msgspec.Raw, max_entries: int | None = None) -> Any:
+    """A JSON object as a LazyResource; any other JSON value decoded at once.
+
+    With `max_entries`, a search Bundle too short to hold more entries is decoded typed in
+    one pass here (its light members too): the mapping takes the entries from it.
+    """
     if len(raw) and memoryview(raw)[:1] == b"{":
+        searched = max_entries is not None and len(raw) <= SMALLEST_TYPED_ENTRY * max_entries
+        if searched:
+            found = _typed_search(raw)
+            if found is not None:
+                return found
         try:
-            return LazyResource(raw, _TOP.decode(raw))
+            resource = LazyResource(raw, _TOP.decode(raw))
         except msgspec.ValidationError:
             pass  # light members of unexpected types: decode the object whole, below
+        else:
+            if searched:
+                resource._typed = _NO_SEARCH
+            return resource
     return _load(raw)
+
+
+_SEARCH_BUNDLES: dict[Any, Any] = {}
+
+
+def _search_bundle(shape: Any) -> Any:
+    """A Bundle of `shape` entries with its light members: one decoder per search shape."""
+    found = _SEARCH_BUNDLES.get(shape)
+    if found is None:
+        fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [
+            ("resourceType", Literal["Bundle"]),
+            ("entry", _entry_list(shape)),
+            ("id", Any, msgspec.UNSET),
+            ("link", msgspec.Raw, _ABSENT),
+        ]
+        found = _SEARCH_BUNDLES[shape] = msgspec.defstruct(f"{shape.__name__}Search", fields)
+    return found
+
+
+def _typed_search(raw: msgspec.Raw) -> LazyResource | None:
+    """A Bundle of one search's entries, decoded typed with its light members (one pass)."""
+    for shape in SEARCHES:
+        try:
+            bundle = decoder(_search_bundle(shape)).decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            continue
+        top = _Top(resourceType="Bundle", id=bundle.id, link=bundle.link, entry=_UNREAD)
+        resource = LazyResource(raw, top)
+        resource._typed = (shape, [(e.fullUrl, e.resource) for e in bundle.entry])
+        return resource
+    return None
 
 
 def lazy_members(raw: msgspec.Raw, read: Callable[[msgspec.Raw], Any] = lazy) -> Any:
@@ -159,6 +204,12 @@ class LazyResource(Mapping[str, Any]):
         """The object's JSON bytes, as sent."""
         return self._raw
 
+    def _entry(self) -> msgspec.Raw:
+        """`entry` as bytes: a search decoded typed by lazy() finds them only when asked."""
+        if self._top.entry is _UNREAD:
+            self._top = _TOP.decode(self._raw)
+        return self._top.entry
+
     @property
     def resource_type(self) -> Any:
         value = self._top.resourceType
@@ -170,7 +221,7 @@ class LazyResource(Mapping[str, Any]):
         if not decoded:
             return None if decoded is None else []
         try:  # every resource's light members in one pass, not one decode call each
-            tops = _ENTRY_TOPS.decode(self._top.entry)
+            tops = _ENTRY_TOPS.decode(self._entry())
         except (msgspec.ValidationError, msgspec.DecodeError):
             tops = None  # some entry's resource is not an object: one by one below
         if tops is not None:
@@ -204,16 +255,20 @@ class LazyResource(Mapping[str, Any]):
         return typed_entries(self, ObservationResource)
 
     def _entries(self) -> list[_Entry] | None:
-        if not len(self._top.entry):
+        entry = self._entry()
+        if not len(entry):
             return []
         try:
-            return _ENTRIES.decode(self._top.entry)
+            return _ENTRIES.decode(entry)
         except (msgspec.ValidationError, msgspec.DecodeError):
             return None  # entries of odd shapes: read them from the decoded object
 
     def more_entries_than(self, limit: int) -> bool:
         """Whether `entry` is a list of more than `limit` items, without decoding them."""
-        size = len(self._top.entry)
+        if self._typed is not None and self._typed is not _NO_SEARCH:
+            return len(self._typed[1]) > limit  # read typed already: its length is the count
+        entry = self._entry()
+        size = len(entry)
         # n items take at least 2n + 1 bytes ("[1,2]"): most Bundles need no scan at all.
         if (size - 1) // 2 <= limit:
             return False
@@ -224,7 +279,7 @@ class LazyResource(Mapping[str, Any]):
             if found is not None:
                 return len(found) > limit
         try:
-            return len(msgspec.json.decode(self._top.entry, type=list[msgspec.Raw])) > limit
+            return len(msgspec.json.decode(entry, type=list[msgspec.Raw])) > limit
         except (msgspec.ValidationError, msgspec.DecodeError):
             return False
 
@@ -251,16 +306,16 @@ def typed_entries(bundle: LazyResource, shape: type[T]) -> list[tuple[Any, T]] |
     common case: a search of one resource type); None for anything else (read entry by
     entry instead, where each resource's problem is reported on its own).
     """
-    if bundle.resource_type != "Bundle" or not len(bundle._top.entry):
-        return None
     kept = bundle._typed
     if kept is not None and shape in SEARCHES:
         if kept[0] is not shape:
-            return None  # another search fits, or none does: more_entries_than tried them all
+            return None  # another search fits, or none does: all were tried already
         bundle._typed = None  # handed over once: the mapping frees what it has read
         return cast("list[tuple[Any, T]]", kept[1])
+    if bundle.resource_type != "Bundle" or not len(entry := bundle._entry()):
+        return None
     try:
-        decoded = decoder(_entry_list(shape)).decode(bundle._top.entry)
+        decoded = decoder(_entry_list(shape)).decode(entry)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
     return [(e.fullUrl, e.resource) for e in decoded]

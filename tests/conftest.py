@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -44,3 +46,39 @@ def app(tmp_path: Path) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@dataclass
+class LazyDecodes:
+    """What fhir_mappings.lazy decodes, as it happens: typed search Bundles and entry lists,
+    light passes, and the list[Raw] scans that count entries."""
+
+    typed: list[Any] = field(default_factory=list)
+    light: list[Any] = field(default_factory=list)
+    scans: list[Any] = field(default_factory=list)
+
+
+@pytest.fixture
+def lazy_decodes(monkeypatch: pytest.MonkeyPatch) -> LazyDecodes:
+    from fhir_mappings import lazy
+
+    seen = LazyDecodes()
+    real_decoder, real_decode, real_top = lazy.decoder, msgspec.json.decode, lazy._TOP
+
+    class Counted:
+        def __init__(self, shape: Any, real: Any, into: list[Any]) -> None:
+            self.shape, self.real, self.into = shape, real, into
+
+        def decode(self, data: Any) -> Any:
+            self.into.append(self.shape)
+            return self.real.decode(data)
+
+    def decode(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("type") == list[msgspec.Raw]:
+            seen.scans.append(args[0])
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(lazy, "decoder", lambda s: Counted(s, real_decoder(s), seen.typed))
+    monkeypatch.setattr(lazy, "_TOP", Counted("top", real_top, seen.light))
+    monkeypatch.setattr(msgspec.json, "decode", decode)
+    return seen

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -14,11 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.test import EnvironBuilder
 
+from cds_service.config import DEFAULTS
 from cds_service.fhir.scenarios import build_request, iter_scenarios
 from cds_service.hooks.bodies import read_hook_json, read_json
 from fhir_mappings import map_patient_state
 from fhir_mappings.lazy import LazyResource, lazy, lazy_members
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, LazyDecodes
 from tests.mapping_builders import bundle, observation, quantity
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -26,7 +28,9 @@ SCENARIOS = list(iter_scenarios(FIXTURES))
 
 
 def _lazy(value: Any) -> Any:
-    return lazy_members(msgspec.json.decode(orjson.dumps(value), type=msgspec.Raw))
+    """As the edge reads a prefetch: each search Bundle within the entry bound read typed."""
+    raw = msgspec.json.decode(orjson.dumps(value), type=msgspec.Raw)
+    return lazy_members(raw, partial(lazy, max_entries=DEFAULTS["MAX_BUNDLE_ENTRIES"]))
 
 
 def test_light_members_are_read_without_decoding_the_resource() -> None:
@@ -76,6 +80,10 @@ def _read(reader: Any, raw: bytes) -> Any:
     with app.request_context(builder.get_environ()):
         from flask import request
 
+        if reader is read_hook_json:
+            return reader(
+                request, max_bytes=1 << 24, max_depth=64, max_entries=DEFAULTS["MAX_BUNDLE_ENTRIES"]
+            )
         return reader(request, max_bytes=1 << 24, max_depth=64)
 
 
@@ -156,3 +164,57 @@ def test_an_observation_in_two_keys_is_mapped_once_typed_or_not() -> None:
     from_bytes, decoded = _both(prefetch)
     assert from_bytes == decoded
     assert len(from_bytes.get_series("ck").items) == 1
+
+
+def _labs(count: int) -> dict[str, Any]:
+    labs = [observation(value=quantity(100 + i, "U/L"), oid=f"o{i}") for i in range(count)]
+    return {**bundle(*labs), "link": [{"relation": "self", "url": "https://ehr.example/x"}]}
+
+
+def test_a_search_within_the_bound_is_read_typed_once_from_the_edge_to_the_mapping(
+    lazy_decodes: LazyDecodes,
+) -> None:
+    prefetch = {"labs": _labs(5)}
+    labs = _lazy(prefetch)["labs"]
+    assert len(lazy_decodes.typed) == 1 and not lazy_decodes.light  # one pass, no light one
+    assert labs["resourceType"] == "Bundle" and labs.get("link") == prefetch["labs"]["link"]
+    assert labs.more_entries_than(4) and not labs.more_entries_than(5)
+    state = map_patient_state({"labs": labs}, now=NOW)
+    assert [m.value for m in state.series["ck"].items] == [100, 101, 102, 103, 104]
+    assert len(lazy_decodes.typed) == 1 and not lazy_decodes.light and not lazy_decodes.scans
+    assert state == map_patient_state(prefetch, now=NOW)
+
+
+def test_a_search_read_typed_still_gives_its_entries_as_bytes_when_asked() -> None:
+    labs = _lazy({"labs": _labs(3)})["labs"]
+    entries = labs.entries()
+    assert [resource["id"] for _, resource in entries] == ["o0", "o1", "o2"]
+
+
+def test_a_search_past_the_bound_and_a_mixed_bundle_take_the_light_pass(
+    lazy_decodes: LazyDecodes,
+) -> None:
+    mixed = bundle(observation(value=quantity(1, "U/L")), {"resourceType": "Condition"})
+    raw = msgspec.Raw(orjson.dumps(mixed))
+    read = lazy(raw, max_entries=1)  # past 42 bytes an entry: not read typed
+    assert not lazy_decodes.typed and len(lazy_decodes.light) == 1
+    read = lazy(raw, max_entries=100)
+    assert len(lazy_decodes.typed) == 3 and len(lazy_decodes.light) == 2  # each search tried
+    map_patient_state({"x": read}, now=NOW)
+    assert len(lazy_decodes.typed) == 3  # and not tried again by the mapping
+
+
+@pytest.mark.parametrize(("max_entries", "typed"), [(200, 1), (2, 0)])
+def test_the_edge_reads_searches_typed_only_in_a_body_too_short_to_pass_the_bound(
+    lazy_decodes: LazyDecodes, max_entries: int, typed: int
+) -> None:
+    # Before the bounds are checked, the edge decodes at most as many typed resources as one
+    # Bundle may hold, whatever the number of prefetch keys.
+    raw = json.dumps({"hook": "patient-view", "prefetch": {"labs": _labs(3)}}).encode()
+    app = Flask(__name__)
+    builder = EnvironBuilder(method="POST", data=raw, content_type="application/json")
+    with app.request_context(builder.get_environ()):
+        from flask import request
+
+        read_hook_json(request, max_bytes=1 << 24, max_depth=64, max_entries=max_entries)
+    assert len(lazy_decodes.typed) == typed

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from cds_service.errors import ConfigError
 from fhir_mappings import lazy as lazy_module
 from fhir_mappings.lazy import SEARCHES, SMALLEST_TYPED_ENTRY, lazy
-from tests.conftest import make_app
+from tests.conftest import LazyDecodes, make_app
 from tests.security_support import bearer
 from tests.test_security_http import BASE, DISCOVERY, EC, PV, RSA, pv_body, secure_app
 
@@ -155,35 +155,12 @@ def _search(*resources: dict[str, Any]) -> Any:
     return lazy(msgspec.Raw(msgspec.json.encode({"resourceType": "Bundle", "entry": entries})))
 
 
-def _counting(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], list[Any]]:
-    """(typed decodes of a Bundle's entries, list[Raw] scans counting them), as they happen."""
-    typed: list[Any] = []
-    scans: list[Any] = []
-    real_decoder, real_decode = lazy_module.decoder, msgspec.json.decode
-
-    class Counted:
-        def __init__(self, shape: Any) -> None:
-            self.shape, self.real = shape, real_decoder(shape)
-
-        def decode(self, data: Any) -> Any:
-            typed.append(self.shape)
-            return self.real.decode(data)
-
-    def decode(*args: Any, **kwargs: Any) -> Any:
-        scans.append(kwargs.get("type"))
-        return real_decode(*args, **kwargs)
-
-    monkeypatch.setattr(lazy_module, "decoder", Counted)
-    monkeypatch.setattr(msgspec.json, "decode", decode)
-    return typed, scans
-
-
 @pytest.mark.parametrize(("resource", "attempts"), [(_OBSERVATION, 1), (_ORDER, 2)])
 def test_a_search_over_the_short_bound_is_counted_by_the_decode_the_mapping_reuses(
-    monkeypatch: pytest.MonkeyPatch, resource: dict[str, Any], attempts: int
+    lazy_decodes: LazyDecodes, resource: dict[str, Any], attempts: int
 ) -> None:
     bundle = _search(resource, resource, resource)
-    typed, scans = _counting(monkeypatch)
+    typed, scans = lazy_decodes.typed, lazy_decodes.scans
     assert bundle.more_entries_than(20) is False  # 2n + 1 bytes could hold 21: not enough
     assert not scans  # no second pass over the entries to count them
     assert len(typed) == attempts  # the searches in order, up to the one that fits
@@ -193,10 +170,10 @@ def test_a_search_over_the_short_bound_is_counted_by_the_decode_the_mapping_reus
 
 
 def test_a_bundle_no_search_fits_is_counted_and_not_tried_again(
-    monkeypatch: pytest.MonkeyPatch,
+    lazy_decodes: LazyDecodes,
 ) -> None:
     bundle = _search(_OBSERVATION, _ORDER, _OBSERVATION, _ORDER)
-    typed, scans = _counting(monkeypatch)
+    typed, scans = lazy_decodes.typed, lazy_decodes.scans
     assert bundle.more_entries_than(20) is False
     assert len(typed) == len(SEARCHES) and len(scans) == 1
     assert all(lazy_module.typed_entries(bundle, shape) is None for shape in SEARCHES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -9,7 +10,13 @@ import orjson
 from flask import Request
 
 from cds_service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from fhir_mappings.lazy import lazy, lazy_marked, lazy_members, unreadable_entries
+from fhir_mappings.lazy import (
+    SMALLEST_TYPED_ENTRY,
+    lazy,
+    lazy_marked,
+    lazy_members,
+    unreadable_entries,
+)
 from fhir_mappings.surrogates import first_marked, mark_lone_surrogates
 
 
@@ -140,13 +147,19 @@ class _HookMembers(_HookBody):
 _HOOK_MEMBERS = msgspec.json.Decoder(_HookMembers)
 
 
-def read_hook_json(request: Request, *, max_bytes: int, max_depth: int) -> Any:
+def read_hook_json(
+    request: Request, *, max_bytes: int, max_depth: int, max_entries: int | None = None
+) -> Any:
     """A hook call's body as read_json would give it, with each prefetch value lazy.
 
     Prefetch values are fhir_mappings.lazy.LazyResource mappings over the body's bytes: the
-    bulk of a call is decoded resource by resource when mapped, or not at all.
+    bulk of a call is decoded resource by resource when mapped, or not at all. In a body too
+    short to hold more than `max_entries` resources of a search, each search Bundle is read
+    typed at once (lazy.lazy): the edge never decodes more before the bounds are checked.
     """
     raw = _read_raw(request, max_bytes)
+    if max_entries is not None and len(raw) > SMALLEST_TYPED_ENTRY * max_entries:
+        max_entries = None
     # Parsers stop at the first byte past their own depth limit: parse first, then count.
     try:
         members = _HOOK_MEMBERS.decode(raw)
@@ -159,7 +172,9 @@ def read_hook_json(request: Request, *, max_bytes: int, max_depth: int) -> Any:
         data = _members(members)
         if members.prefetch is not msgspec.UNSET:
             found = members.prefetch
-            data["prefetch"] = None if found is None else {k: lazy(v) for k, v in found.items()}
+            data["prefetch"] = (
+                None if found is None else {k: lazy(v, max_entries) for k, v in found.items()}
+            )
         return data
     try:
         body = _HOOK_BODY.decode(raw)
@@ -168,7 +183,7 @@ def read_hook_json(request: Request, *, max_bytes: int, max_depth: int) -> Any:
     _check_depth(raw, max_depth)
     data = _members(body)
     if len(body.prefetch):
-        data["prefetch"] = lazy_members(body.prefetch)
+        data["prefetch"] = lazy_members(body.prefetch, partial(lazy, max_entries=max_entries))
     return data
 
 

@@ -39,11 +39,12 @@ def _registry() -> Registry:
     return registry
 
 
-def _body(reader: Any = read_json) -> Any:
+def _body(reader: Any = read_json, **limits: Any) -> Any:
     body = reader(
         request,
         max_bytes=current_app.config["MAX_REQUEST_BYTES"],
         max_depth=current_app.config["MAX_JSON_DEPTH"],
+        **limits,
     )
     check_hook_body(body, current_app.config)
     return body
@@ -191,7 +192,8 @@ def call_service(service_id: str) -> Response:
     """Spec 'Calling a CDS Service'."""
     service = _registry().get(service_id)
     started, clock = datetime.now(UTC), time.perf_counter()
-    hook_request = parse_hook_request(_body(read_hook_json), service)
+    body = _body(read_hook_json, max_entries=current_app.config["MAX_BUNDLE_ENTRIES"])
+    hook_request = parse_hook_request(body, service)
     result = run_hook(service, hook_request, current_app.extensions["cds_prefetch"])
     result.cards = _checked_cards(result.cards, service.id)
     record = HookRecord(
