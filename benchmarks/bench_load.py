@@ -107,14 +107,16 @@ def start_server(
     return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+def wait_ready(
+    port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0, workers: int = WORKERS
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"cds-service serve exited with {proc.returncode}")
         try:
             with urllib.request.urlopen(f"http://{HOST}:{port}/healthz", timeout=2) as resp:
-                if resp.status == 200 and len(worker_pids(proc.pid)) == WORKERS:
+                if resp.status == 200 and len(worker_pids(proc.pid)) == workers:
                     return
         except OSError:
             pass

@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import synth
+from benchmarks.bench_load import HOST, wait_ready
 from benchmarks.common import BENCH_SETTINGS, SERVICES
 from benchmarks.floor import PATH as FLOOR_PATH
 
-HOST = "127.0.0.1"  # loopback only
 WARMUP = 10
 _EPOCH = datetime(2026, 12, 1, tzinfo=UTC)
 ENDPOINTS = {"trivial": FLOOR_PATH, "hook": f"/cds-services/{SERVICES['patient-view']}"}
@@ -44,19 +44,6 @@ def _post(url: str, body: bytes) -> None:
         answer.read()
         if answer.status != 200:
             raise RuntimeError(f"{url}: HTTP {answer.status}")
-
-
-def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 600.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"serve under callgrind exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=10):
-                return
-        except OSError:
-            time.sleep(1.0)
-    raise RuntimeError("serve under callgrind did not become ready")
 
 
 def worker_total(folder: Path, master: int) -> int:
@@ -90,7 +77,7 @@ def _run(endpoint: str | None, size: int, calls: int, folder: Path) -> int:
         proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             base = f"http://{HOST}:{port}"
-            _wait_ready(base, proc)
+            wait_ready(port, proc, timeout=600.0, workers=1)  # valgrind: a slow start
             for body in bodies[:WARMUP]:
                 for path in ENDPOINTS.values():
                     _post(base + path, body)
