@@ -148,8 +148,8 @@ class LazyResource(Mapping[str, Any]):
         self._raw = raw
         self._top = top
         self._value: dict[str, Any] | None = None
-        # A one-pass search decoded by more_entries_than, until typed_entries takes it:
-        # (shape, its entries), or _NO_SEARCH when no search shape fits.
+        # A one-pass search decoded early (lazy() or more_entries_than), until typed_entries
+        # takes it: (shape, its entries), or _NO_SEARCH when no search shape fits.
         self._typed: tuple[Any, Any] | None = None
 
     def load(self) -> dict[str, Any]:
