@@ -79,10 +79,13 @@ def lazy(raw: msgspec.Raw, max_entries: int | None = None) -> Any:
     """
     if len(raw) and memoryview(raw)[:1] == b"{":
         searched = max_entries is not None and len(raw) <= SMALLEST_TYPED_ENTRY * max_entries
-        if searched:
-            found = _typed_search(raw)
-            if found is not None:
-                return found
+        found = _first_search(raw) if searched else None
+        if found is not None:
+            shape, bundle = found
+            top = _Top(resourceType="Bundle", id=bundle.id, link=bundle.link, entry=_UNREAD)
+            resource = LazyResource(raw, top)
+            resource._typed = (shape, _pairs(bundle))
+            return resource
         try:
             resource = LazyResource(raw, _TOP.decode(raw))
         except msgspec.ValidationError:
@@ -111,18 +114,20 @@ def _search_bundle(shape: Any) -> Any:
     return found
 
 
-def _typed_search(raw: msgspec.Raw) -> LazyResource | None:
-    """A Bundle of one search's entries, decoded typed with its light members (one pass)."""
+def _first_search(raw: msgspec.Raw) -> tuple[Any, Any] | None:
+    """(shape, the Bundle read as a search of it) for the first search that fits, in one pass
+    with its light members; None when none does."""
     for shape in SEARCHES:
         try:
-            bundle = decoder(_search_bundle(shape)).decode(raw)
+            return shape, decoder(_search_bundle(shape)).decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError):
             continue
-        top = _Top(resourceType="Bundle", id=bundle.id, link=bundle.link, entry=_UNREAD)
-        resource = LazyResource(raw, top)
-        resource._typed = (shape, [(e.fullUrl, e.resource) for e in bundle.entry])
-        return resource
     return None
+
+
+def _pairs(search: Any) -> list[tuple[Any, Any]]:
+    """A search Bundle's (fullUrl, resource) pairs, as typed_entries gives them."""
+    return [(e.fullUrl, e.resource) for e in search.entry]
 
 
 def lazy_members(raw: msgspec.Raw, read: Callable[[msgspec.Raw], Any] = lazy) -> Any:
@@ -242,13 +247,9 @@ class LazyResource(Mapping[str, Any]):
 
     def _search(self) -> list[tuple[Any, Any]] | None:
         """The entries of the first one-pass search that fits, kept for typed_entries."""
-        for shape in SEARCHES:
-            found = typed_entries(self, shape)
-            if found is not None:
-                self._typed = (shape, found)
-                return found
-        self._typed = _NO_SEARCH
-        return None
+        found = _first_search(self._raw)
+        self._typed = _NO_SEARCH if found is None else (found[0], _pairs(found[1]))
+        return self._typed[1]
 
     def observations(self) -> list[tuple[Any, ObservationResource]] | None:
         """A search of Observations in one pass (typed_entries), the common case."""
