@@ -176,7 +176,7 @@ def wrk(url: str, script: Path, seconds: float, connections: int) -> dict[str, A
     return result
 
 
-def _post(url: str, body: bytes) -> int:
+def post(url: str, body: bytes) -> int:
     request = urllib.request.Request(
         url, data=body, headers={"Content-Type": "application/json"}, method="POST"
     )
@@ -208,7 +208,7 @@ def measure(opts: Options) -> dict[str, Any]:
         scripts = {name: _script(opts.workdir, name, typical) for name in targets}
         for name, url in targets.items():  # warm both workers (imports, memos, pools)
             for _ in range(WARMUP_CONNECTIONS):  # one connection each: both workers accept
-                _post(url, typical)
+                post(url, typical)
             wrk(url, scripts[name], 2.0, opts.load_connections)
         idle = {pid: memory_mib(pid) for pid in worker_pids(proc.pid)}
         rounds: list[dict[str, Any]] = []
@@ -223,7 +223,7 @@ def measure(opts: Options) -> dict[str, Any]:
                 result["cpu_ms_per_request"] = sum(used.values()) * 1e3 / max(1, result["requests"])
                 rounds.append({"endpoint": name, **result})
         loaded = {pid: memory_mib(pid) for pid in worker_pids(proc.pid)}
-        status = _post(hook_url, big)
+        status = post(hook_url, big)
         after_big = {pid: memory_mib(pid) for pid in worker_pids(proc.pid)}
         # Every request a chart the worker has not seen lately: the cold path under load, and
         # the workers' memory with their look-up memos at their bounds. The trivial endpoint

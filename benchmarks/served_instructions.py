@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import synth
-from benchmarks.bench_load import HOST, wait_ready
+from benchmarks.bench_load import HOST, free_port, post, wait_ready
 from benchmarks.common import BENCH_SETTINGS, SERVICES
 from benchmarks.floor import PATH as FLOOR_PATH
 
@@ -31,19 +29,10 @@ _EPOCH = datetime(2026, 12, 1, tzinfo=UTC)
 ENDPOINTS = {"trivial": FLOOR_PATH, "hook": f"/cds-services/{SERVICES['patient-view']}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _post(url: str, body: bytes) -> None:
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=300) as answer:
-        answer.read()
-        if answer.status != 200:
-            raise RuntimeError(f"{url}: HTTP {answer.status}")
+def _answered(url: str, body: bytes) -> None:
+    status = post(url, body)
+    if status != 200:
+        raise RuntimeError(f"{url}: HTTP {status}")
 
 
 def worker_total(folder: Path, master: int) -> int:
@@ -63,7 +52,7 @@ def worker_total(folder: Path, master: int) -> int:
 def _run(endpoint: str | None, size: int, calls: int, folder: Path) -> int:
     """One served worker's instructions: warm-up, then `calls` new patients to `endpoint`."""
     folder.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, PYTHONHASHSEED="0", CDS_DATA_DIR=str(folder / "data"))
     env.update({f"CDS_{key}": str(value) for key, value in BENCH_SETTINGS.items()})
     command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={folder}/cg.%p"]
@@ -80,10 +69,10 @@ def _run(endpoint: str | None, size: int, calls: int, folder: Path) -> int:
             wait_ready(port, proc, timeout=600.0, workers=1)  # valgrind: a slow start
             for body in bodies[:WARMUP]:
                 for path in ENDPOINTS.values():
-                    _post(base + path, body)
+                    _answered(base + path, body)
             if endpoint is not None:
                 for body in bodies[WARMUP:]:
-                    _post(base + endpoint, body)
+                    _answered(base + endpoint, body)
             time.sleep(2.0)  # the audit writer's batch is written before the count ends
         finally:
             proc.send_signal(signal.SIGTERM)
