@@ -74,17 +74,16 @@ def test_a_scenario_maps_the_same_lazy_or_decoded(app: Flask, scenario: Any) -> 
     assert map_patient_state(_lazy(prefetch), now=NOW) == eager
 
 
-def _read(reader: Any, raw: bytes) -> Any:
+def _read(reader: Any, raw: bytes, **limits: Any) -> Any:
+    """The body as `reader` reads it in a request; read_hook_json with the default entry bound."""
+    if reader is read_hook_json:
+        limits.setdefault("max_entries", DEFAULTS["MAX_BUNDLE_ENTRIES"])
     app = Flask(__name__)
     builder = EnvironBuilder(method="POST", data=raw, content_type="application/json")
     with app.request_context(builder.get_environ()):
         from flask import request
 
-        if reader is read_hook_json:
-            return reader(
-                request, max_bytes=1 << 24, max_depth=64, max_entries=DEFAULTS["MAX_BUNDLE_ENTRIES"]
-            )
-        return reader(request, max_bytes=1 << 24, max_depth=64)
+        return reader(request, max_bytes=1 << 24, max_depth=64, **limits)
 
 
 JSON = st.recursive(
@@ -211,10 +210,5 @@ def test_the_edge_reads_searches_typed_only_in_a_body_too_short_to_pass_the_boun
     # Before the bounds are checked, the edge decodes at most as many typed resources as one
     # Bundle may hold, whatever the number of prefetch keys.
     raw = json.dumps({"hook": "patient-view", "prefetch": {"labs": _labs(3)}}).encode()
-    app = Flask(__name__)
-    builder = EnvironBuilder(method="POST", data=raw, content_type="application/json")
-    with app.request_context(builder.get_environ()):
-        from flask import request
-
-        read_hook_json(request, max_bytes=1 << 24, max_depth=64, max_entries=max_entries)
+    _read(read_hook_json, raw, max_entries=max_entries)
     assert len(lazy_decodes.typed) == typed
