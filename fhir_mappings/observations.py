@@ -97,6 +97,7 @@ def _effective(obs: shapes.Observation) -> datetime | None:
 # Lab results of one analyte usually carry the same range: within one mapping (one chart)
 # each distinct range is normalised once. Keys hold the bounds as sent; values are frozen.
 RangeCache = dict[tuple[Any, ...], "ReferenceRange | None"]
+_UNSEEN: Any = object()
 
 
 def _range_key(rr: shapes.ReferenceRange, quantity: str) -> tuple[Any, ...]:
@@ -135,10 +136,12 @@ def _reference_range(
         return None
     for rr in ranges if isinstance(ranges, list) else (ranges,):
         key = _range_key(rr, kind.quantity)
-        if key not in cache:
-            cache[key] = _one_range(rr, kind, term)
-        if cache[key] is not None:
-            return cache[key]
+        # One look-up: the key is a nested tuple, hashed afresh each time it is looked up.
+        found = cache.get(key, _UNSEEN)
+        if found is _UNSEEN:
+            found = cache[key] = _one_range(rr, kind, term)
+        if found is not None:
+            return found
     return None
 
 
