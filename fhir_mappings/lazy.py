@@ -84,7 +84,7 @@ def lazy(raw: msgspec.Raw, max_entries: int | None = None) -> Any:
             shape, bundle = found
             top = _Top(resourceType="Bundle", id=bundle.id, link=bundle.link, entry=_UNREAD)
             resource = LazyResource(raw, top)
-            resource._typed = (shape, _pairs(bundle))
+            resource._typed = (shape, _pairs(bundle.entry))
             return resource
         try:
             resource = LazyResource(raw, _TOP.decode(raw))
@@ -125,9 +125,9 @@ def _first_search(raw: msgspec.Raw) -> tuple[Any, Any] | None:
     return None
 
 
-def _pairs(search: Any) -> list[tuple[Any, Any]]:
-    """A search Bundle's (fullUrl, resource) pairs, as typed_entries gives them."""
-    return [(e.fullUrl, e.resource) for e in search.entry]
+def _pairs(entries: Any) -> list[tuple[Any, Any]]:
+    """Typed entries as the (fullUrl, resource) pairs typed_entries gives."""
+    return [(e.fullUrl, e.resource) for e in entries]
 
 
 def lazy_members(raw: msgspec.Raw, read: Callable[[msgspec.Raw], Any] = lazy) -> Any:
@@ -248,7 +248,7 @@ class LazyResource(Mapping[str, Any]):
     def _search(self) -> list[tuple[Any, Any]] | None:
         """The entries of the first one-pass search that fits, kept for typed_entries."""
         found = _first_search(self._raw)
-        self._typed = _NO_SEARCH if found is None else (found[0], _pairs(found[1]))
+        self._typed = _NO_SEARCH if found is None else (found[0], _pairs(found[1].entry))
         return self._typed[1]
 
     def observations(self) -> list[tuple[Any, ObservationResource]] | None:
@@ -274,8 +274,9 @@ class LazyResource(Mapping[str, Any]):
         if (size - 1) // 2 <= limit:
             return False
         # A search this size read in one pass cannot hold more than `limit` resources, and the
-        # mapping reads it that way anyway: its length is the count, without another scan.
-        if size <= SMALLEST_TYPED_ENTRY * limit:
+        # mapping reads it that way anyway: its length is the count, without another scan
+        # (unless the edge found already that no search fits).
+        if size <= SMALLEST_TYPED_ENTRY * limit and self._typed is None:
             found = self._search()
             if found is not None:
                 return len(found) > limit
@@ -319,7 +320,7 @@ def typed_entries(bundle: LazyResource, shape: type[T]) -> list[tuple[Any, T]] |
         decoded = decoder(_entry_list(shape)).decode(entry)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
-    return [(e.fullUrl, e.resource) for e in decoded]
+    return _pairs(decoded)
 
 
 class UnreadableResource(Mapping[str, Any]):

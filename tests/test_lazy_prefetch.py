@@ -19,7 +19,7 @@ from cds_service.config import DEFAULTS
 from cds_service.fhir.scenarios import build_request, iter_scenarios
 from cds_service.hooks.bodies import read_hook_json, read_json
 from fhir_mappings import map_patient_state
-from fhir_mappings.lazy import LazyResource, lazy, lazy_members
+from fhir_mappings.lazy import SMALLEST_TYPED_ENTRY, LazyResource, lazy, lazy_members
 from tests.conftest import FIXTURES, LazyDecodes
 from tests.mapping_builders import bundle, observation, quantity
 
@@ -201,6 +201,19 @@ def test_a_search_past_the_bound_and_a_mixed_bundle_take_the_light_pass(
     assert len(lazy_decodes.typed) == 3 and len(lazy_decodes.light) == 2  # each search tried
     map_patient_state({"x": read}, now=NOW)
     assert len(lazy_decodes.typed) == 3  # and not tried again by the mapping
+
+
+def test_a_bundle_no_search_fits_is_not_tried_again_to_count_its_entries(
+    lazy_decodes: LazyDecodes,
+) -> None:
+    # Past 2n + 1 bytes the count would read a search in one pass; the edge has tried them all.
+    entries = [observation(value=quantity(i, "U/L")) for i in range(30)]
+    raw = msgspec.Raw(orjson.dumps(bundle(*entries, {"resourceType": "Condition"})))
+    assert 2 * 300 + 1 < len(raw) <= SMALLEST_TYPED_ENTRY * 300
+    read = lazy(raw, max_entries=300)
+    assert len(lazy_decodes.typed) == 3
+    assert not read.more_entries_than(300)  # 31 entries, counted by the list[Raw] scan
+    assert len(lazy_decodes.typed) == 3 and len(lazy_decodes.scans) == 1
 
 
 @pytest.mark.parametrize(("max_entries", "typed"), [(200, 1), (2, 0)])
