@@ -28,7 +28,6 @@ import re
 import shutil
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +42,14 @@ from fhir_mappings import map_patient_state
 
 STAGES = ("floor", "body", "mapping", "call")
 SIZES = (100, synth.TYPICAL)
-_EPOCH = datetime(2026, 12, 1, tzinfo=UTC)
 _COLLECTED = re.compile(r"Collected : (\d+)")
 
 
 def _bodies(size: int, count: int) -> list[bytes]:
-    return [synth.new_patient_body("patient-view", size, 20_000 + i, _EPOCH) for i in range(count)]
+    return [
+        synth.new_patient_body("patient-view", size, 20_000 + i, synth.COUNT_EPOCH)
+        for i in range(count)
+    ]
 
 
 def _request(body: bytes) -> Any:
@@ -74,7 +75,7 @@ def _work(stage: str, size: int, calls: int, workdir: Path) -> tuple[Any, list[A
     if stage == "mapping":
 
         def mapping(prefetch: Any) -> None:
-            map_patient_state(prefetch, now=_EPOCH)
+            map_patient_state(prefetch, now=synth.COUNT_EPOCH)
 
         return mapping, [read_hook_json(_request(b), **limits)["prefetch"] for b in bodies]
     client = bench_app(workdir).test_client()

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import synth
@@ -25,7 +24,6 @@ from benchmarks.common import BENCH_SETTINGS, SERVICES
 from benchmarks.floor import PATH as FLOOR_PATH
 
 WARMUP = 10
-_EPOCH = datetime(2026, 12, 1, tzinfo=UTC)
 ENDPOINTS = {"trivial": FLOOR_PATH, "hook": f"/cds-services/{SERVICES['patient-view']}"}
 
 
@@ -59,7 +57,7 @@ def _run(endpoint: str | None, size: int, calls: int, folder: Path) -> int:
     command += [sys.executable, "-m", "benchmarks.serve", "--host", HOST, "--port", str(port)]
     command += ["--workers", "1", "--max-requests", "0"]
     bodies = [
-        synth.new_patient_body("patient-view", size, 60_000 + i, _EPOCH)
+        synth.new_patient_body("patient-view", size, 60_000 + i, synth.COUNT_EPOCH)
         for i in range(WARMUP + calls)
     ]
     with (folder / "serve.log").open("wb") as log:
