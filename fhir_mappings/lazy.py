@@ -81,10 +81,10 @@ def lazy(raw: msgspec.Raw, max_entries: int | None = None) -> Any:
         searched = max_entries is not None and len(raw) <= SMALLEST_TYPED_ENTRY * max_entries
         found = _first_search(raw) if searched else None
         if found is not None:
-            shape, bundle = found
+            typed, bundle = found
             top = _Top(resourceType="Bundle", id=bundle.id, link=bundle.link, entry=_UNREAD)
             resource = LazyResource(raw, top)
-            resource._typed = (shape, _pairs(bundle.entry))
+            resource._typed = typed
             return resource
         try:
             resource = LazyResource(raw, _TOP.decode(raw))
@@ -114,14 +114,15 @@ def _search_bundle(shape: Any) -> Any:
     return found
 
 
-def _first_search(raw: msgspec.Raw) -> tuple[Any, Any] | None:
-    """(shape, the Bundle read as a search of it) for the first search that fits, in one pass
-    with its light members; None when none does."""
+def _first_search(raw: msgspec.Raw) -> tuple[tuple[Any, Any], Any] | None:
+    """((shape, its entries' pairs), the Bundle) for the first search that fits, read in one
+    pass with its light members; None when none does."""
     for shape in SEARCHES:
         try:
-            return shape, decoder(_search_bundle(shape)).decode(raw)
+            bundle = decoder(_search_bundle(shape)).decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError):
             continue
+        return (shape, _pairs(bundle.entry)), bundle
     return None
 
 
@@ -248,7 +249,7 @@ class LazyResource(Mapping[str, Any]):
     def _search(self) -> list[tuple[Any, Any]] | None:
         """The entries of the first one-pass search that fits, kept for typed_entries."""
         found = _first_search(self._raw)
-        self._typed = _NO_SEARCH if found is None else (found[0], _pairs(found[1].entry))
+        self._typed = _NO_SEARCH if found is None else found[0]
         return self._typed[1]
 
     def observations(self) -> list[tuple[Any, ObservationResource]] | None:
